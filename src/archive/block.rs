@@ -1,0 +1,82 @@
+//! IPLD blocks: bytes named by a CIDv1 whose multihash is the sha2-256 of the bytes.
+
+use anyhow::{bail, Context, Result};
+use cid::multihash::Multihash;
+use cid::Cid;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// Multicodec code of opaque bytes.
+pub const RAW: u64 = 0x55;
+/// Multicodec code of DAG-CBOR structure.
+pub const DAG_CBOR: u64 = 0x71;
+/// Multihash code of sha2-256.
+pub const SHA2_256: u64 = 0x12;
+/// The largest block vecar writes or accepts (1 MiB), so that every IPFS node takes it.
+pub const MAX_BLOCK_SIZE: usize = 1 << 20;
+
+/// A block: its bytes and the CID that names them.
+pub struct Block {
+    /// The CID: codec plus the sha2-256 of `data`.
+    pub cid: Cid,
+    /// The block's bytes.
+    pub data: Vec<u8>,
+}
+
+impl Block {
+    /// A `dag-cbor` block holding the canonical DAG-CBOR encoding of `value`.
+    pub fn dag_cbor<T: Serialize>(value: &T) -> Result<Block> {
+        let data = serde_ipld_dagcbor::to_vec(value).context("encoding DAG-CBOR")?;
+        Ok(Block::new(DAG_CBOR, data))
+    }
+
+    /// A block of the given codec, hashed now.
+    pub fn new(codec: u64, data: Vec<u8>) -> Block {
+        let cid = cid_for(codec, &data);
+        Block { cid, data }
+    }
+}
+
+/// The CIDv1 (sha2-256) of `data` under `codec`.
+pub fn cid_for(codec: u64, data: &[u8]) -> Cid {
+    let digest = Sha256::digest(data);
+    let hash =
+        Multihash::wrap(SHA2_256, &digest).expect("a 32-byte digest fits a 64-byte multihash");
+    Cid::new_v1(codec, hash)
+}
+
+/// Checks that a CID is of the kind vecar writes: CIDv1, sha2-256, `raw` or `dag-cbor`.
+pub fn check_cid_kind(cid: &Cid) -> Result<()> {
+    if cid.version() != cid::Version::V1 {
+        bail!("CID {cid} is CIDv0; vecar archives use CIDv1 only");
+    }
+    if cid.codec() != RAW && cid.codec() != DAG_CBOR {
+        bail!(
+            "CID {cid} has codec 0x{:x}; expected raw (0x55) or dag-cbor (0x71)",
+            cid.codec()
+        );
+    }
+    let hash = cid.hash();
+    if hash.code() != SHA2_256 || hash.size() != 32 {
+        bail!(
+            "CID {cid} uses hash function 0x{:x} ({} bytes); expected sha2-256",
+            hash.code(),
+            hash.size()
+        );
+    }
+    Ok(())
+}
+
+/// True when `data` hashes to the digest in `cid` (which must be sha2-256).
+pub fn hash_matches(cid: &Cid, data: &[u8]) -> bool {
+    cid.hash().digest() == Sha256::digest(data).as_slice()
+}
+
+/// Codec name for display.
+pub fn codec_name(codec: u64) -> &'static str {
+    match codec {
+        RAW => "raw",
+        DAG_CBOR => "dag-cbor",
+        _ => "unknown",
+    }
+}

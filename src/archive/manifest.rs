@@ -1,0 +1,149 @@
+//! The manifest: the archive's root block, naming the format and linking the three collections.
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+use super::tree::Collection;
+use crate::index::IndexParams;
+
+/// Format name written in every manifest.
+pub const FORMAT_NAME: &str = "vecar";
+/// Version of the archive format this build writes and reads.
+pub const FORMAT_VERSION: u64 = 1;
+/// Bytes of the serialized index per raw chunk (the last one may be shorter).
+pub const INDEX_CHUNK_SIZE: u64 = 1 << 20;
+/// Target bytes of vector data per chunk; rows per chunk is the largest power of two that fits.
+pub const VECTOR_CHUNK_TARGET: u64 = 256 * 1024;
+
+/// The root block of an archive.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always "vecar".
+    pub format: String,
+    /// Format version; see docs/FORMAT.md.
+    pub version: u64,
+    /// Number of records (and vectors).
+    pub count: u64,
+    /// Length of every vector.
+    pub dimensions: u64,
+    /// Input field names the records were read with.
+    pub fields: Fields,
+    /// The records, DAG-CBOR arrays of maps, in input order.
+    pub records: Collection,
+    /// The original vectors, little-endian float32 rows, in input order.
+    pub vectors: Vectors,
+    /// The usearch HNSW index over the vectors, keyed by row number.
+    pub index: IndexInfo,
+}
+
+/// Names of the input fields that hold the id, vector and text.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Fields {
+    /// Field holding the record's unique id.
+    pub id: String,
+    /// Field that held the vector (it is stored apart from the record).
+    pub vector: String,
+    /// Field holding the record's text.
+    pub text: String,
+}
+
+/// The vectors collection.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Vectors {
+    /// Rows in every chunk but the last.
+    pub rows_per_chunk: u64,
+    /// The chunks; items are rows.
+    pub chunks: Collection,
+}
+
+/// The index collection and how it was built.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct IndexInfo {
+    /// Always "usearch".
+    pub engine: String,
+    /// Version of usearch that wrote the bytes.
+    pub engine_version: String,
+    /// Metric, scalar kind and HNSW parameters.
+    pub params: IndexParams,
+    /// The serialized index in raw chunks; items are bytes.
+    pub chunks: Collection,
+}
+
+#[derive(Deserialize)]
+struct Head {
+    format: String,
+    version: u64,
+}
+
+impl Manifest {
+    /// Decodes a manifest block, refusing other formats and future versions by name.
+    pub fn decode(bytes: &[u8]) -> Result<Manifest> {
+        let head: Head = serde_ipld_dagcbor::from_slice(bytes)
+            .map_err(|e| anyhow::anyhow!("root block is not a vecar manifest: {e}"))?;
+        if head.format != FORMAT_NAME {
+            bail!(
+                "root block is a {:?} manifest, not a vecar one",
+                head.format
+            );
+        }
+        if head.version != FORMAT_VERSION {
+            bail!("archive format version {} is not supported (this vecar reads version {FORMAT_VERSION})", head.version);
+        }
+        serde_ipld_dagcbor::from_slice(bytes)
+            .map_err(|e| anyhow::anyhow!("manifest is malformed: {e}"))
+    }
+
+    /// Checks the manifest's numbers against each other and against the file's size, so that
+    /// nothing read later allocates more than the file can hold.
+    pub fn check(&self, file_len: u64) -> Result<()> {
+        let rows = self.count;
+        if rows == 0 || self.dimensions == 0 {
+            bail!("manifest: count and dimensions must be positive");
+        }
+        if rows > file_len || self.dimensions > (crate::archive::block::MAX_BLOCK_SIZE / 4) as u64 {
+            bail!(
+                "manifest claims {rows} records of {} dimensions; the file cannot hold them",
+                self.dimensions
+            );
+        }
+        if self.records.items != rows || self.vectors.chunks.items != rows {
+            bail!("manifest: records and vectors must both hold {rows} rows");
+        }
+        if self.records.chunks > rows {
+            bail!("manifest: more record chunks than records");
+        }
+        if self.vectors.rows_per_chunk != rows_per_chunk(self.dimensions)
+            || self.vectors.chunks.chunks != rows.div_ceil(self.vectors.rows_per_chunk)
+        {
+            bail!(
+                "manifest: vector chunking does not match {} dimensions",
+                self.dimensions
+            );
+        }
+        let index = &self.index.chunks;
+        if index.items == 0
+            || index.items > file_len.saturating_mul(16)
+            || index.chunks != index.items.div_ceil(INDEX_CHUNK_SIZE)
+        {
+            bail!(
+                "manifest: index of {} bytes in {} chunks does not fit this file",
+                index.items,
+                index.chunks
+            );
+        }
+        if self.index.engine != "usearch" {
+            bail!("manifest: unknown index engine {:?}", self.index.engine);
+        }
+        Ok(())
+    }
+}
+
+/// Rows per vector chunk for vectors of `dimensions` float32 values.
+pub fn rows_per_chunk(dimensions: u64) -> u64 {
+    let row = dimensions.max(1) * 4;
+    let mut rows = 1;
+    while rows * 2 * row <= VECTOR_CHUNK_TARGET {
+        rows *= 2;
+    }
+    rows
+}

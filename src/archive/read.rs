@@ -1,0 +1,219 @@
+//! Reading an archive: the manifest, the chunk lists, and verified records, vectors and index.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use cid::Cid;
+
+use super::car::CarFile;
+use super::manifest::Manifest;
+use super::records::{self, Record};
+use super::tree::ChunkList;
+use super::vectors;
+
+/// An open archive. Opening reads only the manifest and the link nodes; everything else is read,
+/// and verified, when asked for.
+pub struct Archive {
+    /// The CAR file.
+    pub car: CarFile,
+    /// The decoded, checked manifest.
+    pub manifest: Manifest,
+    /// Record chunks, items are rows.
+    pub records: ChunkList,
+    /// Vector chunks, items are rows.
+    pub vectors: ChunkList,
+    /// Index chunks, items are bytes.
+    pub index: ChunkList,
+}
+
+/// A record with the CID of the block that holds it.
+pub struct Located {
+    /// The record.
+    pub record: Record,
+    /// The records chunk holding it.
+    pub cid: Cid,
+}
+
+impl Archive {
+    /// Opens the archive at `path` (`-` for standard input).
+    pub fn open(path: &Path) -> Result<Archive> {
+        Archive::from_car(CarFile::open(path)?)
+    }
+
+    /// Reads the manifest and link nodes of an indexed CAR file.
+    pub fn from_car(car: CarFile) -> Result<Archive> {
+        let name = car.name().to_string();
+        let manifest = Manifest::decode(&car.block(car.root())?).with_context(|| name.clone())?;
+        manifest
+            .check(car.file_len())
+            .with_context(|| name.clone())?;
+        let records = ChunkList::load(&car, &manifest.records, "records")?;
+        let vectors = ChunkList::load(&car, &manifest.vectors.chunks, "vectors")?;
+        let index = ChunkList::load(&car, &manifest.index.chunks, "index")?;
+        Ok(Archive {
+            car,
+            manifest,
+            records,
+            vectors,
+            index,
+        })
+    }
+
+    /// The records of chunk `i`, decoded.
+    pub fn record_chunk(&self, i: usize) -> Result<Vec<Record>> {
+        let chunk = &self.records.chunks[i];
+        records::decode(&self.car.block(&chunk.cid)?, chunk.count)
+            .with_context(|| format!("{}: records block {}", self.car.name(), chunk.cid))
+    }
+
+    /// The vectors of chunk `i`, as one flat array of rows.
+    pub fn vector_chunk(&self, i: usize) -> Result<Vec<f32>> {
+        let chunk = &self.vectors.chunks[i];
+        vectors::decode(
+            &self.car.block(&chunk.cid)?,
+            chunk.count,
+            self.manifest.dimensions,
+        )
+        .with_context(|| format!("{}: vectors block {}", self.car.name(), chunk.cid))
+    }
+
+    /// Every vector, in row order.
+    pub fn all_vectors(&self) -> Result<Vec<f32>> {
+        let mut all = Vec::with_capacity((self.manifest.count * self.manifest.dimensions) as usize);
+        for i in 0..self.vectors.chunks.len() {
+            all.extend(self.vector_chunk(i)?);
+        }
+        Ok(all)
+    }
+
+    /// The serialized index, every chunk verified.
+    pub fn index_bytes(&self) -> Result<Vec<u8>> {
+        let mut bytes = Vec::with_capacity(self.manifest.index.chunks.items as usize);
+        for chunk in &self.index.chunks {
+            let data = self.car.block(&chunk.cid)?;
+            if data.len() as u64 != chunk.count {
+                bail!(
+                    "{}: index block {} is {} bytes; its link says {}",
+                    self.car.name(),
+                    chunk.cid,
+                    data.len(),
+                    chunk.count
+                );
+            }
+            bytes.extend(data);
+        }
+        Ok(bytes)
+    }
+
+    /// The vectors of the given rows, reading each chunk once.
+    pub fn vectors_of(&self, rows: &BTreeSet<u64>) -> Result<HashMap<u64, Vec<f32>>> {
+        let dims = self.manifest.dimensions as usize;
+        self.gather(
+            &self.vectors,
+            rows,
+            |i| self.vector_chunk(i),
+            |chunk, _, offset| chunk[offset * dims..(offset + 1) * dims].to_vec(),
+        )
+    }
+
+    /// The records of the given rows, reading each chunk once.
+    pub fn records_of(&self, rows: &BTreeSet<u64>) -> Result<HashMap<u64, Located>> {
+        self.gather(
+            &self.records,
+            rows,
+            |i| self.record_chunk(i),
+            |chunk, i, offset| Located {
+                record: chunk[offset].clone(),
+                cid: self.records.chunks[i].cid,
+            },
+        )
+    }
+
+    fn gather<C, T>(
+        &self,
+        list: &ChunkList,
+        rows: &BTreeSet<u64>,
+        load: impl Fn(usize) -> Result<C>,
+        pick: impl Fn(&C, usize, usize) -> T,
+    ) -> Result<HashMap<u64, T>> {
+        let mut found = HashMap::new();
+        let mut loaded: Option<(usize, C)> = None;
+        for &row in rows {
+            let Some(i) = list.find(row) else {
+                bail!(
+                    "{}: row {row} is past the end of the archive",
+                    self.car.name()
+                );
+            };
+            if loaded.as_ref().map(|l| l.0) != Some(i) {
+                loaded = Some((i, load(i)?));
+            }
+            let (_, chunk) = loaded.as_ref().expect("loaded above");
+            found.insert(row, pick(chunk, i, (row - list.chunks[i].start) as usize));
+        }
+        Ok(found)
+    }
+}
+
+/// What a block is for, as `ls` and `info` show it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// The root block.
+    Manifest,
+    /// A link node of the records tree.
+    RecordsLinks,
+    /// A records chunk.
+    Records,
+    /// A link node of the vectors tree.
+    VectorsLinks,
+    /// A vectors chunk.
+    Vectors,
+    /// A link node of the index tree.
+    IndexLinks,
+    /// An index chunk.
+    Index,
+    /// A block the manifest does not reach.
+    Unreferenced,
+}
+
+impl Role {
+    /// The role's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Manifest => "manifest",
+            Role::RecordsLinks => "records-links",
+            Role::Records => "records",
+            Role::VectorsLinks => "vectors-links",
+            Role::Vectors => "vectors",
+            Role::IndexLinks => "index-links",
+            Role::Index => "index",
+            Role::Unreferenced => "unreferenced",
+        }
+    }
+}
+
+impl Archive {
+    /// Every block in file order, with its role.
+    pub fn roles(&self) -> Vec<(Cid, u64, Role)> {
+        let mut roles = HashMap::from([(*self.car.root(), Role::Manifest)]);
+        for (list, links, chunks) in [
+            (&self.records, Role::RecordsLinks, Role::Records),
+            (&self.vectors, Role::VectorsLinks, Role::Vectors),
+            (&self.index, Role::IndexLinks, Role::Index),
+        ] {
+            roles.extend(list.nodes.iter().map(|cid| (*cid, links)));
+            roles.extend(list.chunks.iter().map(|c| (c.cid, chunks)));
+        }
+        self.car
+            .sections()
+            .map(|(cid, loc)| {
+                (
+                    *cid,
+                    loc.len,
+                    roles.get(cid).copied().unwrap_or(Role::Unreferenced),
+                )
+            })
+            .collect()
+    }
+}

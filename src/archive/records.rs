@@ -1,0 +1,67 @@
+//! Record chunks: DAG-CBOR arrays of records, each the input object less its vector.
+
+use anyhow::{bail, Result};
+use serde_json::{Map, Value};
+
+use super::block::MAX_BLOCK_SIZE;
+
+/// A record: the input line's fields, less the vector.
+pub type Record = Map<String, Value>;
+
+/// Target encoded size of a records chunk; a chunk holds whole records up to this size.
+pub const RECORDS_CHUNK_TARGET: usize = 64 * 1024;
+/// The largest encoded record: a chunk of one record must fit a block.
+pub const MAX_RECORD_SIZE: usize = MAX_BLOCK_SIZE - 9;
+
+/// Encodes one record as canonical DAG-CBOR.
+pub fn encode(record: &Record) -> Result<Vec<u8>> {
+    let bytes = serde_ipld_dagcbor::to_vec(record)?;
+    if bytes.len() > MAX_RECORD_SIZE {
+        bail!(
+            "record is {} bytes encoded; a record must stay under 1 MiB",
+            bytes.len()
+        );
+    }
+    Ok(bytes)
+}
+
+/// Packs encoded records, in order, into chunk blocks' bytes with their record counts.
+pub fn pack(encoded: &[Vec<u8>]) -> Vec<(Vec<u8>, u64)> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    while start < encoded.len() {
+        let mut end = start + 1;
+        let mut size = encoded[start].len();
+        while end < encoded.len() && size + encoded[end].len() + 9 <= RECORDS_CHUNK_TARGET {
+            size += encoded[end].len();
+            end += 1;
+        }
+        let rows = &encoded[start..end];
+        let mut bytes = array_header(rows.len() as u64);
+        bytes.reserve(size);
+        rows.iter().for_each(|r| bytes.extend_from_slice(r));
+        chunks.push((bytes, rows.len() as u64));
+        start = end;
+    }
+    chunks
+}
+
+/// The DAG-CBOR header of an array of `n` items (major type 4, shortest length form).
+fn array_header(n: u64) -> Vec<u8> {
+    match n {
+        0..=23 => vec![0x80 | n as u8],
+        24..=0xff => vec![0x98, n as u8],
+        0x100..=0xffff => [&[0x99][..], &(n as u16).to_be_bytes()].concat(),
+        0x1_0000..=0xffff_ffff => [&[0x9a][..], &(n as u32).to_be_bytes()].concat(),
+        _ => [&[0x9b][..], &n.to_be_bytes()].concat(),
+    }
+}
+
+/// Decodes a records chunk holding `rows` records.
+pub fn decode(bytes: &[u8], rows: u64) -> Result<Vec<Record>> {
+    let records: Vec<Record> = serde_ipld_dagcbor::from_slice(bytes)?;
+    if records.len() as u64 != rows {
+        bail!("holds {} records; its link says {rows}", records.len());
+    }
+    Ok(records)
+}

@@ -1,0 +1,30 @@
+//! Vector chunks: rows of little-endian float32 values, a fixed number of rows per chunk.
+
+use anyhow::{bail, Result};
+
+/// Encodes rows of float32 values as little-endian bytes.
+pub fn encode(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Decodes a chunk that must hold `rows` rows of `dimensions` finite values.
+pub fn decode(bytes: &[u8], rows: u64, dimensions: u64) -> Result<Vec<f32>> {
+    if bytes.len() as u64 != rows * dimensions * 4 {
+        bail!(
+            "is {} bytes; {rows} rows of {dimensions} float32 values take {}",
+            bytes.len(),
+            rows * dimensions * 4
+        );
+    }
+    let values: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        bail!(
+            "holds a value that is not a finite number at row {}",
+            i as u64 / dimensions
+        );
+    }
+    Ok(values)
+}

@@ -1,0 +1,96 @@
+//! Checking an archive end to end: every block's hash, the DAG's links, and the manifest's
+//! agreement with the records, vectors and index it names.
+
+use std::collections::{HashMap, HashSet};
+
+use anyhow::{bail, Result};
+use cid::Cid;
+use ipld_core::ipld::Ipld;
+
+use super::block::DAG_CBOR;
+use super::car::CarFile;
+use super::read::Archive;
+use crate::index::hnsw::Hnsw;
+
+/// What a sound archive holds.
+pub struct Report {
+    /// The root CID.
+    pub root: Cid,
+    /// Number of blocks.
+    pub blocks: usize,
+    /// Size of the file.
+    pub bytes: u64,
+    /// Number of records.
+    pub records: u64,
+}
+
+/// Verifies `car` and returns a report, or the first problem found.
+pub fn verify(car: CarFile) -> Result<Report> {
+    let name = car.name().to_string();
+    let mut links: HashMap<Cid, Vec<Cid>> = HashMap::new();
+    for (cid, _) in car.sections() {
+        let data = car.block(cid)?;
+        if cid.codec() == DAG_CBOR {
+            let node: Ipld = serde_ipld_dagcbor::from_slice(&data)
+                .map_err(|e| anyhow::anyhow!("{name}: block {cid} is not valid DAG-CBOR: {e}"))?;
+            let mut refs = Vec::new();
+            node.references(&mut refs);
+            links.insert(*cid, refs);
+        }
+    }
+    let mut reached = HashSet::from([*car.root()]);
+    let mut stack = vec![*car.root()];
+    if car.location(car.root()).is_none() {
+        bail!("{name}: the root block {} is missing", car.root());
+    }
+    while let Some(cid) = stack.pop() {
+        for link in links.get(&cid).into_iter().flatten() {
+            if car.location(link).is_none() {
+                bail!("{name}: block {cid} links to {link}, which is missing");
+            }
+            if reached.insert(*link) {
+                stack.push(*link);
+            }
+        }
+    }
+    if let Some((orphan, _)) = car.sections().find(|(cid, _)| !reached.contains(cid)) {
+        bail!("{name}: block {orphan} is not reachable from the root");
+    }
+
+    let archive = Archive::from_car(car)?;
+    let m = &archive.manifest;
+    let mut ids = HashSet::new();
+    for i in 0..archive.records.chunks.len() {
+        for record in archive.record_chunk(i)? {
+            match record.get(&m.fields.id) {
+                Some(id @ (serde_json::Value::String(_) | serde_json::Value::Number(_))) => {
+                    if !ids.insert(id.to_string()) {
+                        bail!("{name}: duplicate record id {id}");
+                    }
+                }
+                _ => bail!(
+                    "{name}: a record in block {} has no valid {:?} field",
+                    archive.records.chunks[i].cid,
+                    m.fields.id
+                ),
+            }
+        }
+    }
+    for i in 0..archive.vectors.chunks.len() {
+        archive.vector_chunk(i)?;
+    }
+    Hnsw::load(
+        &archive.index_bytes()?,
+        m.dimensions,
+        m.count,
+        &m.index.params,
+        1,
+    )
+    .map_err(|e| e.context(name.clone()))?;
+    Ok(Report {
+        root: *archive.car.root(),
+        blocks: reached.len(),
+        bytes: archive.car.file_len(),
+        records: m.count,
+    })
+}

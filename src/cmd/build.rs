@@ -1,0 +1,98 @@
+//! `vecar build`: JSONL records in, a CAR archive out.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::archive::build::{assemble, read_docs, write_car, BuildOptions};
+use crate::archive::manifest::Fields;
+use crate::archive::tree::DEFAULT_MAX_LINKS;
+use crate::index::{Dtype, IndexParams, Metric};
+use crate::input::Lines;
+use crate::output;
+
+/// Arguments of `vecar build`.
+#[derive(clap::Args)]
+#[command(after_help = "\
+Each input line is a JSON object with an id (string or integer, unique), a vector (array of
+numbers, the same length on every line), an optional text, and any other fields, kept as metadata.
+The root CID is printed on stdout.
+
+Examples:
+  vecar build docs.jsonl -o docs.car
+  zcat docs.jsonl.gz | vecar build - -o docs.car --threads 1     # reproducible bytes
+  vecar build docs.jsonl -o docs.car --metric ip --dtype f32 --id-field doc_id")]
+pub struct Args {
+    /// JSONL input; `-` reads standard input.
+    input: PathBuf,
+    /// The CAR file to write (atomically); `-` writes to standard output.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Distance metric.
+    #[arg(long, value_enum, default_value_t = Metric::Cos)]
+    metric: Metric,
+    /// Scalar kind of the index's copy of the vectors (the archive also keeps exact float32).
+    #[arg(long, value_enum, default_value_t = Dtype::F16)]
+    dtype: Dtype,
+    /// HNSW links per node (M).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(2..=1024))]
+    connectivity: u64,
+    /// HNSW breadth while building (ef_construction).
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    expansion_add: u64,
+    /// HNSW breadth while searching (ef), stored as the archive's default.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    expansion_search: u64,
+    /// Field holding each record's unique id.
+    #[arg(long, default_value = "id")]
+    id_field: String,
+    /// Field holding each record's vector.
+    #[arg(long, default_value = "vector")]
+    vector_field: String,
+    /// Field holding each record's text.
+    #[arg(long, default_value = "text")]
+    text_field: String,
+    /// Links per link node (for testing link trees).
+    #[arg(long, default_value_t = DEFAULT_MAX_LINKS as u64, hide = true, value_parser = clap::value_parser!(u64).range(2..=(DEFAULT_MAX_LINKS as u64)))]
+    max_links: u64,
+}
+
+/// Runs `vecar build`.
+pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
+    let fields = Fields {
+        id: args.id_field,
+        vector: args.vector_field,
+        text: args.text_field,
+    };
+    let mut lines = Lines::open(&args.input)?;
+    let docs = read_docs(&mut lines, &fields)?;
+    let options = BuildOptions {
+        fields,
+        params: IndexParams {
+            metric: args.metric,
+            dtype: args.dtype,
+            connectivity: args.connectivity,
+            expansion_add: args.expansion_add,
+            expansion_search: args.expansion_search,
+        },
+        threads,
+        max_links: args.max_links as usize,
+    };
+    let archive = assemble(&docs, &options)?;
+    if args.output.as_os_str() == "-" {
+        write_car(&archive, output::stdout())?;
+    } else {
+        output::write_atomically(&args.output, |out| write_car(&archive, out))?;
+        println!("{}", archive.root);
+        let bytes: usize = archive.blocks.iter().map(|b| b.data.len()).sum();
+        eprintln!(
+            "vecar: wrote {}: {} records of {} dimensions, {} blocks, {bytes} bytes of blocks",
+            args.output.display(),
+            docs.records.len(),
+            docs.dimensions,
+            archive.blocks.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,76 @@
+//! `vecar get`: the records with the given ids.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use serde_json::Value;
+
+use crate::archive::read::Archive;
+use crate::output::{self, WithVector};
+
+/// Arguments of `vecar get`.
+#[derive(clap::Args)]
+#[command(after_help = "\
+Prints the records in the order of the ids given, vectors included, like `export`. An id matches
+a string id equal to it or an integer id with that value. Exits 1 if any id is missing (after
+printing the others).
+
+Example:
+  vecar get docs.car doc-00042 doc-00043 | jq .text")]
+pub struct Args {
+    /// The archive; `-` reads standard input.
+    archive: PathBuf,
+    /// The ids to look up.
+    #[arg(required = true)]
+    ids: Vec<String>,
+}
+
+/// Runs `vecar get`.
+pub fn run(args: Args) -> Result<ExitCode> {
+    let archive = Archive::open(&args.archive)?;
+    let id_field = &archive.manifest.fields.id;
+    let wanted: HashSet<&str> = args.ids.iter().map(String::as_str).collect();
+    let mut rows = HashMap::new();
+    for i in 0..archive.records.chunks.len() {
+        let start = archive.records.chunks[i].start;
+        for (offset, record) in archive.record_chunk(i)?.iter().enumerate() {
+            let key = match record.get(id_field) {
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+                None => continue,
+            };
+            if wanted.contains(key.as_str()) {
+                rows.insert(key, (start + offset as u64, record.clone()));
+            }
+        }
+    }
+    let found: BTreeSet<u64> = rows.values().map(|(row, _)| *row).collect();
+    let vectors = archive.vectors_of(&found)?;
+    let mut out = output::stdout();
+    let mut missing = 0;
+    for id in &args.ids {
+        match rows.get(id) {
+            Some((row, record)) => {
+                let line = WithVector {
+                    record,
+                    field: &archive.manifest.fields.vector,
+                    vector: &vectors[row],
+                };
+                output::json_line(&mut out, &line)?;
+            }
+            None => {
+                eprintln!("vecar: {}: no record with id {id}", archive.car.name());
+                missing += 1;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(if missing == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,85 @@
+//! `vecar info`: what an archive holds.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use serde_json::{json, Value};
+
+use crate::archive::read::Archive;
+use crate::output;
+
+/// Arguments of `vecar info`.
+#[derive(clap::Args)]
+#[command(after_help = "\
+Examples:
+  vecar info docs.car
+  vecar info docs.car --json | jq .count")]
+pub struct Args {
+    /// The archive; `-` reads standard input.
+    archive: PathBuf,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `vecar info`.
+pub fn run(args: Args) -> Result<ExitCode> {
+    let archive = Archive::open(&args.archive)?;
+    let m = &archive.manifest;
+    let mut by_role: BTreeMap<_, (u64, u64)> = BTreeMap::new();
+    for (_, size, role) in archive.roles() {
+        let entry = by_role.entry(role).or_default();
+        entry.0 += 1;
+        entry.1 += size;
+    }
+    let p = &m.index.params;
+    let info = json!({
+        "root": archive.car.root().to_string(),
+        "format": format!("{} v{}", m.format, m.version),
+        "count": m.count,
+        "dimensions": m.dimensions,
+        "metric": p.metric.name(),
+        "dtype": p.dtype.name(),
+        "connectivity": p.connectivity,
+        "expansion_add": p.expansion_add,
+        "expansion_search": p.expansion_search,
+        "engine": format!("{} {}", m.index.engine, m.index.engine_version),
+        "fields": m.fields,
+        "file_bytes": archive.car.file_len(),
+        "blocks": by_role.values().map(|r| r.0).sum::<u64>(),
+        "block_bytes": by_role.values().map(|r| r.1).sum::<u64>(),
+        "by_role": by_role.iter().map(|(role, (n, bytes))| (role.name().to_string(), json!({"blocks": n, "bytes": bytes}))).collect::<serde_json::Map<_, _>>(),
+    });
+    let mut out = output::stdout();
+    if args.json {
+        output::json_line(&mut out, &info)?;
+    } else {
+        for (key, value) in info.as_object().expect("an object") {
+            match value {
+                Value::Object(map) if key == "by_role" => {
+                    for (role, v) in map {
+                        writeln!(
+                            out,
+                            "  {role:<16}{} blocks, {} bytes",
+                            v["blocks"], v["bytes"]
+                        )?;
+                    }
+                }
+                Value::Object(map) => {
+                    let pairs: Vec<String> = map
+                        .iter()
+                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                        .collect();
+                    writeln!(out, "{key:<18}{}", pairs.join(" "))?;
+                }
+                Value::String(s) => writeln!(out, "{key:<18}{s}")?,
+                other => writeln!(out, "{key:<18}{other}")?,
+            }
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,48 @@
+//! `vecar ls`: one line per block.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use serde_json::json;
+
+use crate::archive::block::codec_name;
+use crate::archive::read::Archive;
+use crate::output;
+
+/// Arguments of `vecar ls`.
+#[derive(clap::Args)]
+#[command(after_help = "\
+Prints, in file order, one line per block: CID, codec, size in bytes and role (manifest, records,
+vectors, index, or records-links / vectors-links / index-links for link nodes), tab-separated.
+
+Examples:
+  vecar ls docs.car | awk -F'\\t' '$4 == \"index\"' | wc -l
+  vecar ls docs.car --json | jq -r 'select(.size > 500000) | .cid'")]
+pub struct Args {
+    /// The archive; `-` reads standard input.
+    archive: PathBuf,
+    /// One JSON object per line instead of tab-separated columns.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `vecar ls`.
+pub fn run(args: Args) -> Result<ExitCode> {
+    let archive = Archive::open(&args.archive)?;
+    let mut out = output::stdout();
+    for (cid, size, role) in archive.roles() {
+        let codec = codec_name(cid.codec());
+        if args.json {
+            output::json_line(
+                &mut out,
+                &json!({"cid": cid.to_string(), "codec": codec, "size": size, "role": role.name()}),
+            )?;
+        } else {
+            use std::io::Write;
+            writeln!(out, "{cid}\t{codec}\t{size}\t{}", role.name())?;
+        }
+    }
+    std::io::Write::flush(&mut out)?;
+    Ok(ExitCode::SUCCESS)
+}

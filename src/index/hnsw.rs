@@ -1,0 +1,132 @@
+//! The usearch HNSW index: building it from vectors, and loading verified bytes back.
+
+use anyhow::{bail, Context, Result};
+use indicatif::ProgressBar;
+use rayon::prelude::*;
+use usearch::{Index, IndexOptions};
+
+use super::params::IndexParams;
+
+/// Builds an HNSW index over `vectors` (rows of `dimensions` values, keyed by row number) and
+/// returns its serialized bytes. `threads` must match rayon's pool. With one thread the bytes are reproducible; with more, the
+/// graph depends on scheduling.
+pub fn build(
+    vectors: &[f32],
+    dimensions: usize,
+    params: &IndexParams,
+    threads: usize,
+    progress: &ProgressBar,
+) -> Result<Vec<u8>> {
+    let rows = vectors.len() / dimensions;
+    let index = new_index(dimensions, params)?;
+    index
+        .reserve_capacity_and_threads(rows, threads)
+        .context("reserving index memory")?;
+    let add = |(row, vector): (usize, &[f32])| {
+        index
+            .add(row as u64, vector)
+            .with_context(|| format!("adding row {row} to the index"))?;
+        progress.inc(1);
+        anyhow::Ok(())
+    };
+    if threads == 1 {
+        vectors
+            .chunks_exact(dimensions)
+            .enumerate()
+            .try_for_each(add)?;
+    } else {
+        vectors
+            .par_chunks_exact(dimensions)
+            .enumerate()
+            .try_for_each(add)?;
+    }
+    let mut bytes = vec![0; index.serialized_length()];
+    index
+        .save_to_buffer(&mut bytes)
+        .context("serializing the index")?;
+    Ok(bytes)
+}
+
+fn new_index(dimensions: usize, params: &IndexParams) -> Result<Index> {
+    let options = IndexOptions {
+        dimensions,
+        metric: params.metric.usearch(),
+        quantization: params.dtype.usearch(),
+        connectivity: params.connectivity as usize,
+        expansion_add: params.expansion_add as usize,
+        expansion_search: params.expansion_search as usize,
+        multi: false,
+    };
+    Index::new(&options).context("creating the usearch index")
+}
+
+/// Checks serialized index bytes against what the manifest says they hold.
+pub fn check_header(bytes: &[u8], dimensions: u64, count: u64, params: &IndexParams) -> Result<()> {
+    let meta = Index::metadata_from_buffer(bytes)
+        .map_err(|e| anyhow::anyhow!("index header is unreadable: {e}"))?;
+    let expected = (
+        dimensions,
+        params.metric.usearch(),
+        params.dtype.usearch(),
+        false,
+        count,
+        0,
+    );
+    let found = (
+        meta.dimensions,
+        meta.metric,
+        meta.quantization,
+        meta.multi,
+        meta.count_present,
+        meta.count_deleted,
+    );
+    if found != expected {
+        bail!(
+            "index header says {} dimensions, {:?}, {:?}, {} vectors ({} deleted); the manifest says {dimensions}, {:?}, {:?}, {count}",
+            meta.dimensions, meta.metric, meta.quantization, meta.count_present, meta.count_deleted,
+            params.metric.usearch(), params.dtype.usearch()
+        );
+    }
+    Ok(())
+}
+
+/// A loaded index, ready to search.
+pub struct Hnsw {
+    index: Index,
+}
+
+impl Hnsw {
+    /// Loads index bytes that were hash-verified and whose header matches the manifest.
+    pub fn load(
+        bytes: &[u8],
+        dimensions: u64,
+        count: u64,
+        params: &IndexParams,
+        threads: usize,
+    ) -> Result<Hnsw> {
+        check_header(bytes, dimensions, count, params)?;
+        let index = new_index(dimensions as usize, params)?;
+        index.load_from_buffer(bytes).context("loading the index")?;
+        if index.size() as u64 != count {
+            bail!(
+                "index holds {} vectors; the manifest says {count}",
+                index.size()
+            );
+        }
+        index
+            .reserve_capacity_and_threads(index.size(), threads)
+            .context("reserving search threads")?;
+        Ok(Hnsw { index })
+    }
+
+    /// Sets the search breadth (HNSW ef).
+    pub fn set_expansion(&self, ef: usize) {
+        self.index.change_expansion_search(ef);
+    }
+
+    /// The rows of the `k` nearest neighbours of `query`, by the index's own distances.
+    pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<u64>> {
+        let matches = self.index.search(query, k).context("searching the index")?;
+        Ok(matches.keys)
+    }
+}

@@ -1,0 +1,7 @@
+//! Vector search: the usearch HNSW index, exact scans, and scoring.
+
+pub mod hnsw;
+pub mod params;
+pub mod search;
+
+pub use params::{Dtype, IndexParams, Metric};

@@ -1,0 +1,218 @@
+//! Reading JSONL input: documents for `build`, queries for `query`. Every error names the
+//! file, the line and the field.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde_json::{Map, Value};
+
+use crate::archive::records::Record;
+
+/// A JSONL file (or standard input for `-`), read line by line.
+pub struct Lines {
+    name: String,
+    reader: Box<dyn BufRead>,
+    line: u64,
+    buf: Vec<u8>,
+}
+
+impl Lines {
+    /// Opens `path`; `-` is standard input.
+    pub fn open(path: &Path) -> Result<Lines> {
+        let (name, reader): (String, Box<dyn BufRead>) = if path.as_os_str() == "-" {
+            (
+                "<stdin>".into(),
+                Box::new(BufReader::with_capacity(1 << 20, std::io::stdin())),
+            )
+        } else {
+            let file =
+                File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+            (
+                path.display().to_string(),
+                Box::new(BufReader::with_capacity(1 << 20, file)),
+            )
+        };
+        Ok(Lines {
+            name,
+            reader,
+            line: 0,
+            buf: Vec::new(),
+        })
+    }
+
+    /// The input's name for messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The next line that is not blank, with its 1-based number, less any CR LF.
+    pub fn next_line(&mut self) -> Result<Option<(u64, String)>> {
+        loop {
+            self.buf.clear();
+            let n = self
+                .reader
+                .read_until(b'\n', &mut self.buf)
+                .with_context(|| format!("reading {}", self.name))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.line += 1;
+            let text = std::str::from_utf8(&self.buf).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}:{}: not valid UTF-8 (byte {} of the line)",
+                    self.name,
+                    self.line,
+                    e.valid_up_to() + 1
+                )
+            })?;
+            let text = text.trim_end_matches(['\n', '\r']);
+            if !text.trim().is_empty() {
+                return Ok(Some((self.line, text.to_string())));
+            }
+        }
+    }
+}
+
+/// One input document: the record to store and its vector.
+pub struct Doc {
+    /// The line's fields less the vector.
+    pub record: Record,
+    /// The vector.
+    pub vector: Vec<f32>,
+}
+
+/// Parses a document line. `id_field` must hold a string or integer; `vector_field` an array
+/// of numbers. The error names the field, not the file (the caller adds file and line).
+pub fn parse_doc(text: &str, id_field: &str, vector_field: &str) -> Result<Doc, String> {
+    let mut record = parse_object(text)?;
+    match record.get(id_field) {
+        None | Some(Value::Null) => return Err(format!("missing {id_field}")),
+        Some(Value::String(_)) => {}
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => {}
+        Some(other) => {
+            return Err(format!(
+                "{id_field} must be a string or an integer, not {}",
+                kind(other)
+            ))
+        }
+    }
+    let vector = match record.remove(vector_field) {
+        None | Some(Value::Null) => return Err(format!("missing {vector_field}")),
+        Some(value) => parse_vector(&value, vector_field)?,
+    };
+    Ok(Doc { record, vector })
+}
+
+/// Parses a line as a JSON object.
+pub fn parse_object(text: &str) -> Result<Map<String, Value>, String> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => Err(format!("expected a JSON object, found {}", kind(&other))),
+        Err(e) => Err(format!("invalid JSON: {e}")),
+    }
+}
+
+/// Reads a JSON array of finite numbers as float32 values.
+pub fn parse_vector(value: &Value, field: &str) -> Result<Vec<f32>, String> {
+    let Value::Array(items) = value else {
+        return Err(format!(
+            "{field} must be an array of numbers, not {}",
+            kind(value)
+        ));
+    };
+    if items.is_empty() {
+        return Err(format!("{field} is empty"));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| match item.as_f64() {
+            Some(x) if (x as f32).is_finite() => Ok(x as f32),
+            Some(x) => Err(format!("{field}[{i}] = {x} is out of float32 range")),
+            None => Err(format!("{field}[{i}] must be a number, not {}", kind(item))),
+        })
+        .collect()
+}
+
+/// A JSON value's kind, for messages.
+pub fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// One query: its label in the output and its vector.
+pub struct Query {
+    /// The query's `id`, or its 0-based line number when it has none.
+    pub label: Value,
+    /// The query vector.
+    pub vector: Vec<f32>,
+}
+
+/// Parses a query line: an object with a vector field (and optionally an id field), or a bare
+/// array of numbers.
+pub fn parse_query(
+    text: &str,
+    line: u64,
+    id_field: &str,
+    vector_field: &str,
+) -> Result<Query, String> {
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+    let label = Value::from(line - 1);
+    match value {
+        Value::Array(_) => Ok(Query {
+            label,
+            vector: parse_vector(&value, "query")?,
+        }),
+        Value::Object(map) => {
+            let vector = match map.get(vector_field) {
+                None | Some(Value::Null) => return Err(format!("missing {vector_field}")),
+                Some(v) => parse_vector(v, vector_field)?,
+            };
+            let label = map
+                .get(id_field)
+                .filter(|v| !v.is_null())
+                .cloned()
+                .unwrap_or(label);
+            Ok(Query { label, vector })
+        }
+        other => Err(format!(
+            "expected a JSON object or array, found {}",
+            kind(&other)
+        )),
+    }
+}
+
+/// Reads up to `max` queries from `lines`, checking each has `dimensions` values; none at the end.
+pub fn read_queries(
+    lines: &mut Lines,
+    dimensions: usize,
+    id_field: &str,
+    vector_field: &str,
+    max: usize,
+) -> Result<Vec<Query>> {
+    let mut queries = Vec::new();
+    while queries.len() < max {
+        let Some((line, text)) = lines.next_line()? else {
+            break;
+        };
+        let query = parse_query(&text, line, id_field, vector_field)
+            .map_err(|e| anyhow::anyhow!("{}:{line}: {e}", lines.name()))?;
+        if query.vector.len() != dimensions {
+            bail!(
+                "{}:{line}: {vector_field} has {} numbers, expected {dimensions}",
+                lines.name(),
+                query.vector.len()
+            );
+        }
+        queries.push(query);
+    }
+    Ok(queries)
+}

@@ -1,0 +1,97 @@
+//! vecar: offline, content-addressed vector archives. Build an HNSW index and the records into
+//! one CAR file, then query, verify and export it in place.
+
+mod archive;
+mod cmd;
+mod index;
+mod input;
+mod output;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+const EXAMPLES: &str = "\
+Examples:
+  vecar build docs.jsonl -o docs.car          # index + chunk + write the CAR, print its root CID
+  vecar query docs.car < queries.jsonl        # top-k hits as JSONL, straight from the CAR
+  vecar query docs.car -k 3 --vector '[0.1, 0.2, ...]'
+  vecar verify docs.car && ipfs dag import docs.car
+  vecar export docs.car | head -1             # the records back, vectors included";
+
+/// Offline, content-addressed vector archives: an HNSW index, the vectors and the records in one
+/// CAR file that you can query in place, verify, and publish on IPFS.
+#[derive(Parser)]
+#[command(name = "vecar", version, after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Hide progress bars (they show only when stderr is a terminal anyway).
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// Worker threads [default: all cores]. `build --threads 1` gives reproducible archives.
+    #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build an archive from JSONL records.
+    Build(cmd::build::Args),
+    /// Find the nearest records to query vectors.
+    Query(cmd::query::Args),
+    /// Show what an archive holds.
+    Info(cmd::info::Args),
+    /// Check every block, link and count of an archive.
+    Verify(cmd::verify::Args),
+    /// Write the records back as JSONL, vectors included, in input order.
+    Export(cmd::export::Args),
+    /// Write the records with the given ids as JSONL.
+    Get(cmd::get::Args),
+    /// List the blocks of an archive.
+    Ls(cmd::ls::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    progress::set_quiet(cli.quiet);
+    let threads = cli
+        .threads
+        .map(usize::from)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let result = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .map_err(anyhow::Error::from)
+        .and_then(|()| match cli.command {
+            Command::Build(args) => cmd::build::run(args, threads),
+            Command::Query(args) => cmd::query::run(args, threads),
+            Command::Info(args) => cmd::info::run(args),
+            Command::Verify(args) => cmd::verify::run(args),
+            Command::Export(args) => cmd::export::run(args),
+            Command::Get(args) => cmd::get::run(args),
+            Command::Ls(args) => cmd::ls::run(args),
+        });
+    match result {
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vecar: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// True when the error comes from writing to a closed pipe (`vecar ... | head -1`).
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .and_then(|j| j.io_error_kind())
+                == Some(std::io::ErrorKind::BrokenPipe)
+    })
+}

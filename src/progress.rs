@@ -1,0 +1,43 @@
+//! Progress bars on stderr, shown only when stderr is a terminal and `--quiet` was not given.
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Silences every progress bar made after this call.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+fn target() -> ProgressDrawTarget {
+    if QUIET.load(Ordering::Relaxed) || !std::io::stderr().is_terminal() {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr()
+    }
+}
+
+/// A bar for `len` units of work, with rate and ETA.
+pub fn bar(len: u64, label: &str, unit: &str) -> ProgressBar {
+    let template = format!(
+        "{{prefix:>6}} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit} ({{per_sec}}, ETA {{eta}})"
+    );
+    let style = ProgressStyle::with_template(&template)
+        .expect("valid template")
+        .progress_chars("=> ");
+    ProgressBar::with_draw_target(Some(len), target())
+        .with_style(style)
+        .with_prefix(label.to_string())
+}
+
+/// A counter for work of unknown size, with rate.
+pub fn counter(label: &str, unit: &str) -> ProgressBar {
+    let template = format!("{{prefix:>6}} {{spinner}} {{human_pos}} {unit} ({{per_sec}})");
+    let style = ProgressStyle::with_template(&template).expect("valid template");
+    ProgressBar::with_draw_target(None, target())
+        .with_style(style)
+        .with_prefix(label.to_string())
+}
