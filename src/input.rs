@@ -130,7 +130,7 @@ pub fn parse_vector(value: &Value, field: &str) -> Result<Vec<f32>, String> {
         .enumerate()
         .map(|(i, item)| match item.as_f64() {
             Some(x) if (x as f32).is_finite() => Ok(x as f32),
-            Some(x) => Err(format!("{field}[{i}] = {x} is out of float32 range")),
+            Some(x) => Err(format!("{field}[{i}] = {x:e} is out of float32 range")),
             None => Err(format!("{field}[{i}] must be a number, not {}", kind(item))),
         })
         .collect()

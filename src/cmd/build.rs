@@ -33,7 +33,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Metric::Cos)]
     metric: Metric,
     /// Scalar kind of the index's copy of the vectors (the archive also keeps exact float32).
-    #[arg(long, value_enum, default_value_t = Dtype::F16)]
+    #[arg(long, value_enum, default_value_t = Dtype::Bf16)]
     dtype: Dtype,
     /// HNSW links per node (M).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(2..=1024))]

@@ -68,9 +68,9 @@ impl Metric {
 pub enum Dtype {
     /// 32-bit floats: exact, largest.
     F32,
-    /// IEEE half precision: half the size, recall as f32 on normalised embeddings.
+    /// IEEE half precision: half the size; values beyond ±65504 overflow.
     F16,
-    /// bfloat16: half the size, fewer mantissa bits than f16.
+    /// bfloat16: half the size, float32's range (the default).
     Bf16,
     /// 8-bit integers: a quarter of the size, lower recall.
     I8,

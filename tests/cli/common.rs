@@ -1,0 +1,83 @@
+//! Helpers for running the real vecar binary on real files.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The project's fixtures folder.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+}
+
+/// The outcome of one run of vecar.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code().expect("vecar was killed by a signal"),
+            stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
+            stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
+        }
+    }
+
+    /// Asserts exit 0 and returns self.
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "vecar failed: {}", self.stderr);
+        self
+    }
+
+    /// The stdout lines parsed as JSON.
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.stdout.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
+    }
+}
+
+/// Runs vecar with `args` and no stdin.
+pub fn vecar(args: &[&str]) -> Run {
+    vecar_with_stdin(args, b"")
+}
+
+/// Runs vecar with `args`, feeding `stdin`.
+pub fn vecar_with_stdin(args: &[&str], stdin: &[u8]) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vecar"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vecar starts");
+    let mut input = child.stdin.take().expect("stdin");
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let output = child.wait_with_output().expect("vecar runs");
+    writer.join().expect("stdin writer");
+    Run::from(output)
+}
+
+/// A temporary folder that is removed at the end of the test.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a temporary folder")
+}
+
+/// Builds the fixture into `dir/name` with extra build flags, returning the archive's path.
+pub fn build_fixture(dir: &Path, name: &str, flags: &[&str]) -> PathBuf {
+    let out = dir.join(name);
+    let input = fixture("docs.jsonl");
+    let mut args = vec!["build", input.to_str().unwrap(), "-o", out.to_str().unwrap()];
+    args.extend_from_slice(flags);
+    vecar(&args).ok();
+    out
+}
+
+/// Path as &str.
+pub fn s(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 path")
+}

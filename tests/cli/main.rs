@@ -1,0 +1,9 @@
+//! Tests that run the real vecar binary on real files.
+
+mod commands;
+mod common;
+mod determinism;
+mod input_errors;
+mod interop;
+mod recall;
+mod roundtrip;
