@@ -26,21 +26,19 @@ impl Metric {
         }
     }
 
-    /// The metric's distance between two vectors (lower is closer), computed in f64.
+    /// The metric's distance between two vectors (lower is closer).
     pub fn distance(self, a: &[f32], b: &[f32]) -> f64 {
-        let (mut dot, mut aa, mut bb, mut l2) = (0f64, 0f64, 0f64, 0f64);
-        for (&x, &y) in a.iter().zip(b) {
-            let (x, y) = (x as f64, y as f64);
-            dot += x * y;
-            aa += x * x;
-            bb += y * y;
-            l2 += (x - y) * (x - y);
-        }
         match self {
-            Metric::Cos if aa == 0.0 || bb == 0.0 => 1.0,
-            Metric::Cos => 1.0 - dot / (aa.sqrt() * bb.sqrt()),
-            Metric::L2 => l2,
-            Metric::Ip => 1.0 - dot,
+            Metric::Cos => {
+                let (aa, bb) = (sum(a, a, |x, y| x * y), sum(b, b, |x, y| x * y));
+                if aa == 0.0 || bb == 0.0 {
+                    1.0
+                } else {
+                    1.0 - sum(a, b, |x, y| x * y) / (aa.sqrt() * bb.sqrt())
+                }
+            }
+            Metric::L2 => sum(a, b, |x, y| (x - y) * (x - y)),
+            Metric::Ip => 1.0 - sum(a, b, |x, y| x * y),
         }
     }
 
@@ -111,4 +109,24 @@ pub struct IndexParams {
     pub expansion_add: u64,
     /// HNSW ef_search used when a query gives no --ef.
     pub expansion_search: u64,
+}
+
+/// Σ f(aᵢ, bᵢ) over 16 float32 lanes (so the compiler vectorises it), the lanes added in f64.
+/// The order of additions is fixed, so the result is the same on every run.
+fn sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
+    const LANES: usize = 16;
+    let mut acc = [0f32; LANES];
+    let (chunks_a, chunks_b) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f64 = chunks_a
+        .remainder()
+        .iter()
+        .zip(chunks_b.remainder())
+        .map(|(&x, &y)| f(x, y) as f64)
+        .sum();
+    for (x, y) in chunks_a.zip(chunks_b) {
+        for i in 0..LANES {
+            acc[i] += f(x[i], y[i]);
+        }
+    }
+    acc.iter().map(|&v| v as f64).sum::<f64>() + tail
 }

@@ -110,6 +110,7 @@ fn top_k(mut hits: Vec<Hit>, k: usize) -> Vec<Hit> {
     if hits.len() > k {
         hits.select_nth_unstable_by(k - 1, order);
         hits.truncate(k);
+        hits.shrink_to_fit();
     }
     hits.sort_by(order);
     hits

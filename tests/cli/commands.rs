@@ -15,7 +15,9 @@ fn queries() -> Vec<u8> {
 fn query_prints_k_ranked_hits_per_query() {
     let dir = tempdir();
     let car = build_fixture(dir.path(), "docs.car", &[]);
-    let hits = vecar_with_stdin(&["query", s(&car), "-k", "5"], &queries()).ok().json_lines();
+    let hits = vecar_with_stdin(&["query", s(&car), "-k", "5"], &queries())
+        .ok()
+        .json_lines();
     assert_eq!(hits.len(), 20 * 5);
     for group in hits.chunks(5) {
         let q = &group[0]["query"];
@@ -27,23 +29,43 @@ fn query_prints_k_ranked_hits_per_query() {
                 assert!(!hit[field].is_null(), "{field} in {hit}");
             }
             assert!(hit["cid"].as_str().unwrap().starts_with("bafyrei"));
-            let (score, distance) = (hit["score"].as_f64().unwrap(), hit["distance"].as_f64().unwrap());
-            assert!((score - (1.0 - distance)).abs() < 1e-12, "cos score is 1 - distance");
+            let (score, distance) = (
+                hit["score"].as_f64().unwrap(),
+                hit["distance"].as_f64().unwrap(),
+            );
+            assert!(
+                (score - (1.0 - distance)).abs() < 1e-12,
+                "cos score is 1 - distance"
+            );
             assert_eq!(hit["metadata"]["source"].as_str().is_some(), true);
         }
         let scores: Vec<f64> = group.iter().map(|h| h["score"].as_f64().unwrap()).collect();
-        assert!(scores.windows(2).all(|w| w[0] >= w[1]), "best first: {scores:?}");
+        assert!(
+            scores.windows(2).all(|w| w[0] >= w[1]),
+            "best first: {scores:?}"
+        );
     }
 }
 
 #[test]
 fn a_document_finds_itself_first_with_every_metric() {
     let dir = tempdir();
-    let doc: Value = serde_json::from_str(std::fs::read_to_string(fixture("docs.jsonl")).unwrap().lines().nth(42).unwrap()).unwrap();
+    let doc: Value = serde_json::from_str(
+        std::fs::read_to_string(fixture("docs.jsonl"))
+            .unwrap()
+            .lines()
+            .nth(42)
+            .unwrap(),
+    )
+    .unwrap();
     let vector = doc["vector"].to_string();
     for metric in ["cos", "l2", "ip"] {
         for dtype in ["f32", "f16", "bf16", "i8"] {
-            let car = build_fixture(dir.path(), &format!("{metric}-{dtype}.car"), &["--metric", metric, "--dtype", dtype]);
+            let car = build_fixture(
+                dir.path(),
+                &format!("{metric}-{dtype}.car"),
+                &["--metric", metric, "--dtype", dtype],
+            );
             for exact in [false, true] {
                 let mut args = vec!["query", s(&car), "-k", "3", "--vector", &vector];
                 if exact {
@@ -54,7 +76,11 @@ fn a_document_finds_itself_first_with_every_metric() {
                 assert_eq!(hits[0]["id"], doc["id"], "{metric} {dtype} exact={exact}");
                 assert_eq!(hits[0]["query"], 0);
                 let expected_best = if metric == "l2" { 0.0 } else { 1.0 };
-                assert!((hits[0]["score"].as_f64().unwrap() - expected_best).abs() < 1e-5, "{metric}: {}", hits[0]);
+                assert!(
+                    (hits[0]["score"].as_f64().unwrap() - expected_best).abs() < 1e-5,
+                    "{metric}: {}",
+                    hits[0]
+                );
             }
         }
     }
@@ -64,29 +90,50 @@ fn a_document_finds_itself_first_with_every_metric() {
 fn queries_may_be_bare_arrays_labelled_by_line() {
     let dir = tempdir();
     let car = build_fixture(dir.path(), "docs.car", &[]);
-    let first: Value = serde_json::from_slice(queries().split(|&b| b == b'\n').next().unwrap()).unwrap();
+    let first: Value =
+        serde_json::from_slice(queries().split(|&b| b == b'\n').next().unwrap()).unwrap();
     let input = format!("\n{}\n", first["vector"]);
-    let hits = vecar_with_stdin(&["query", s(&car), "-k", "2"], input.as_bytes()).ok().json_lines();
+    let hits = vecar_with_stdin(&["query", s(&car), "-k", "2"], input.as_bytes())
+        .ok()
+        .json_lines();
     assert_eq!(hits.len(), 2);
-    assert_eq!(hits[0]["query"], 1, "0-based line number of the second line");
+    assert_eq!(
+        hits[0]["query"], 1,
+        "0-based line number of the second line"
+    );
 }
 
 #[test]
 fn exact_and_indexed_queries_agree_on_scores() {
     let dir = tempdir();
     let car = build_fixture(dir.path(), "docs.car", &[]);
-    let approx = vecar_with_stdin(&["query", s(&car)], &queries()).ok().json_lines();
-    let exact = vecar_with_stdin(&["query", s(&car), "--exact"], &queries()).ok().json_lines();
+    let approx = vecar_with_stdin(&["query", s(&car)], &queries())
+        .ok()
+        .json_lines();
+    let exact = vecar_with_stdin(&["query", s(&car), "--exact"], &queries())
+        .ok()
+        .json_lines();
     let key = |h: &Value| (h["query"].to_string(), h["id"].to_string());
-    let exact_scores: std::collections::HashMap<_, _> = exact.iter().map(|h| (key(h), h["score"].as_f64().unwrap())).collect();
+    let exact_scores: std::collections::HashMap<_, _> = exact
+        .iter()
+        .map(|h| (key(h), h["score"].as_f64().unwrap()))
+        .collect();
     let mut shared = 0;
     for hit in &approx {
         if let Some(score) = exact_scores.get(&key(hit)) {
-            assert_eq!(*score, hit["score"].as_f64().unwrap(), "same record, same exact score");
+            assert_eq!(
+                *score,
+                hit["score"].as_f64().unwrap(),
+                "same record, same exact score"
+            );
             shared += 1;
         }
     }
-    assert!(shared as f64 >= 0.9 * approx.len() as f64, "recall on the fixture: {shared}/{}", approx.len());
+    assert!(
+        shared as f64 >= 0.9 * approx.len() as f64,
+        "recall on the fixture: {shared}/{}",
+        approx.len()
+    );
 }
 
 #[test]
@@ -95,18 +142,35 @@ fn query_errors_name_the_line() {
     let car = build_fixture(dir.path(), "docs.car", &[]);
     let run = vecar_with_stdin(&["query", s(&car)], b"[1, 2, 3]\n");
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("<stdin>:1: vector has 3 numbers, expected 384"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("<stdin>:1: vector has 3 numbers, expected 384"),
+        "{}",
+        run.stderr
+    );
     let run = vecar_with_stdin(&["query", s(&car)], b"\n{\"id\": 1}\n");
-    assert!(run.stderr.contains("<stdin>:2: missing vector"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("<stdin>:2: missing vector"),
+        "{}",
+        run.stderr
+    );
     let run = vecar(&["query", s(&car), "--vector", "[1, \"x\"]"]);
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("--vector[1] must be a number"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--vector[1] must be a number"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
 fn info_reports_the_archive() {
     let dir = tempdir();
-    let car = build_fixture(dir.path(), "docs.car", &["--dtype", "i8", "--connectivity", "8"]);
+    let car = build_fixture(
+        dir.path(),
+        "docs.car",
+        &["--dtype", "i8", "--connectivity", "8"],
+    );
     let info = &vecar(&["info", "--json", s(&car)]).ok().json_lines()[0];
     assert_eq!(info["count"], 300);
     assert_eq!(info["dimensions"], 384);
@@ -129,22 +193,48 @@ fn ls_lists_every_block_once_with_its_role() {
     assert_eq!(blocks.len() as u64, info["blocks"].as_u64().unwrap());
     assert_eq!(blocks[0]["role"], "manifest");
     assert_eq!(blocks[0]["cid"], info["root"]);
-    let roles: std::collections::BTreeSet<_> = blocks.iter().map(|b| b["role"].as_str().unwrap()).collect();
-    for role in ["manifest", "records", "vectors", "index", "records-links", "vectors-links", "index-links"] {
+    let roles: std::collections::BTreeSet<_> =
+        blocks.iter().map(|b| b["role"].as_str().unwrap()).collect();
+    for role in [
+        "manifest",
+        "records",
+        "vectors",
+        "index",
+        "records-links",
+        "vectors-links",
+        "index-links",
+    ] {
         assert!(roles.contains(role), "{role}");
     }
-    assert!(blocks.iter().all(|b| b["size"].as_u64().unwrap() <= 1 << 20));
+    assert!(blocks
+        .iter()
+        .all(|b| b["size"].as_u64().unwrap() <= 1 << 20));
     let tsv = vecar(&["ls", s(&car)]).ok().stdout;
     let first: Vec<&str> = tsv.lines().next().unwrap().split('\t').collect();
-    assert_eq!(first, [info["root"].as_str().unwrap(), "dag-cbor", &blocks[0]["size"].to_string(), "manifest"]);
+    assert_eq!(
+        first,
+        [
+            info["root"].as_str().unwrap(),
+            "dag-cbor",
+            &blocks[0]["size"].to_string(),
+            "manifest"
+        ]
+    );
 }
 
 #[test]
 fn get_prints_records_by_id_and_fails_on_missing_ones() {
     let dir = tempdir();
     let car = build_fixture(dir.path(), "docs.car", &[]);
-    let lines: Vec<Value> = std::fs::read_to_string(fixture("docs.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let (a, b) = (lines[250]["id"].as_str().unwrap(), lines[3]["id"].as_str().unwrap());
+    let lines: Vec<Value> = std::fs::read_to_string(fixture("docs.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (a, b) = (
+        lines[250]["id"].as_str().unwrap(),
+        lines[3]["id"].as_str().unwrap(),
+    );
     let run = vecar(&["get", s(&car), a, b]).ok();
     let got = run.json_lines();
     assert_eq!(got.len(), 2);
@@ -153,7 +243,11 @@ fn get_prints_records_by_id_and_fails_on_missing_ones() {
     assert_eq!(got[1]["vector"].as_array().unwrap().len(), 384);
     let run = vecar(&["get", s(&car), "no-such-id", a]);
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("no record with id no-such-id"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no record with id no-such-id"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(run.json_lines().len(), 1);
 }
 
@@ -194,7 +288,9 @@ fn output_closed_early_ends_quietly() {
             .spawn()
             .unwrap();
         let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
         assert!(first.starts_with('{'));
         let output = child.wait_with_output().unwrap();
         assert_eq!(output.status.code(), Some(0), "{args:?}");
@@ -210,7 +306,10 @@ fn usage_errors_exit_2_and_help_has_examples() {
     let help = vecar(&["--help"]).ok().stdout;
     assert!(help.contains("Examples:") && help.contains("vecar build docs.jsonl -o docs.car"));
     for command in ["build", "query", "info", "verify", "export", "get", "ls"] {
-        assert!(vecar(&[command, "--help"]).ok().stdout.contains("Example"), "{command} --help");
+        assert!(
+            vecar(&[command, "--help"]).ok().stdout.contains("Example"),
+            "{command} --help"
+        );
     }
     let run = vecar(&["verify", "/no/such/file.car"]);
     assert_eq!(run.code, 1);

@@ -6,7 +6,9 @@ use std::process::{Command, Output, Stdio};
 
 /// The project's fixtures folder.
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
 }
 
 /// The outcome of one run of vecar.
@@ -34,7 +36,10 @@ impl Run {
 
     /// The stdout lines parsed as JSON.
     pub fn json_lines(&self) -> Vec<serde_json::Value> {
-        self.stdout.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
     }
 }
 
@@ -71,7 +76,12 @@ pub fn tempdir() -> tempfile::TempDir {
 pub fn build_fixture(dir: &Path, name: &str, flags: &[&str]) -> PathBuf {
     let out = dir.join(name);
     let input = fixture("docs.jsonl");
-    let mut args = vec!["build", input.to_str().unwrap(), "-o", out.to_str().unwrap()];
+    let mut args = vec![
+        "build",
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ];
     args.extend_from_slice(flags);
     vecar(&args).ok();
     out

@@ -14,13 +14,24 @@ fn expect_error(input: &[u8], message: &str) {
     let out = dir.path().join("out.car");
     let run = vecar(&["build", s(&path), "-o", s(&out)]);
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains(message), "expected {message:?} in {:?}", run.stderr);
+    assert!(
+        run.stderr.contains(message),
+        "expected {message:?} in {:?}",
+        run.stderr
+    );
     assert_eq!(run.stderr.lines().count(), 1, "one line: {:?}", run.stderr);
     assert!(!out.exists(), "no output file after an error");
     std::fs::write(&out, b"old").unwrap();
     assert_eq!(vecar(&["build", s(&path), "-o", s(&out)]).code, 1);
-    assert_eq!(std::fs::read(&out).unwrap(), b"old", "an existing file keeps its content");
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        b"old",
+        "an existing file keeps its content"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(leftovers.len(), 2, "no temporary files left: {leftovers:?}");
 }
 
@@ -30,48 +41,90 @@ fn line(body: &str) -> String {
 
 #[test]
 fn invalid_json() {
-    expect_error(line("{\"id\": \"b\", \"vector\": [1,2,3]").as_bytes(), "in.jsonl:2: invalid JSON");
+    expect_error(
+        line("{\"id\": \"b\", \"vector\": [1,2,3]").as_bytes(),
+        "in.jsonl:2: invalid JSON",
+    );
 }
 
 #[test]
 fn a_line_that_is_not_an_object() {
-    expect_error(line("[1, 2, 3]").as_bytes(), "in.jsonl:2: expected a JSON object, found an array");
+    expect_error(
+        line("[1, 2, 3]").as_bytes(),
+        "in.jsonl:2: expected a JSON object, found an array",
+    );
 }
 
 #[test]
 fn missing_or_null_id() {
-    expect_error(line(&format!("{{\"vector\": {V}}}")).as_bytes(), "in.jsonl:2: missing id");
-    expect_error(line(&format!("{{\"id\": null, \"vector\": {V}}}")).as_bytes(), "in.jsonl:2: missing id");
+    expect_error(
+        line(&format!("{{\"vector\": {V}}}")).as_bytes(),
+        "in.jsonl:2: missing id",
+    );
+    expect_error(
+        line(&format!("{{\"id\": null, \"vector\": {V}}}")).as_bytes(),
+        "in.jsonl:2: missing id",
+    );
 }
 
 #[test]
 fn id_of_the_wrong_type() {
-    expect_error(line(&format!("{{\"id\": 1.5, \"vector\": {V}}}")).as_bytes(), "in.jsonl:2: id must be a string or an integer, not a number");
-    expect_error(line(&format!("{{\"id\": [1], \"vector\": {V}}}")).as_bytes(), "in.jsonl:2: id must be a string or an integer, not an array");
+    expect_error(
+        line(&format!("{{\"id\": 1.5, \"vector\": {V}}}")).as_bytes(),
+        "in.jsonl:2: id must be a string or an integer, not a number",
+    );
+    expect_error(
+        line(&format!("{{\"id\": [1], \"vector\": {V}}}")).as_bytes(),
+        "in.jsonl:2: id must be a string or an integer, not an array",
+    );
 }
 
 #[test]
 fn missing_or_null_vector() {
-    expect_error(line("{\"id\": \"b\"}").as_bytes(), "in.jsonl:2: missing vector");
-    expect_error(line("{\"id\": \"b\", \"vector\": null}").as_bytes(), "in.jsonl:2: missing vector");
+    expect_error(
+        line("{\"id\": \"b\"}").as_bytes(),
+        "in.jsonl:2: missing vector",
+    );
+    expect_error(
+        line("{\"id\": \"b\", \"vector\": null}").as_bytes(),
+        "in.jsonl:2: missing vector",
+    );
 }
 
 #[test]
 fn vector_of_strings_or_nested_arrays() {
-    expect_error(line("{\"id\": \"b\", \"vector\": [\"1\", 2, 3]}").as_bytes(), "in.jsonl:2: vector[0] must be a number, not a string");
-    expect_error(line("{\"id\": \"b\", \"vector\": [1, [2], 3]}").as_bytes(), "in.jsonl:2: vector[1] must be a number, not an array");
-    expect_error(line("{\"id\": \"b\", \"vector\": \"1,2,3\"}").as_bytes(), "in.jsonl:2: vector must be an array of numbers, not a string");
+    expect_error(
+        line("{\"id\": \"b\", \"vector\": [\"1\", 2, 3]}").as_bytes(),
+        "in.jsonl:2: vector[0] must be a number, not a string",
+    );
+    expect_error(
+        line("{\"id\": \"b\", \"vector\": [1, [2], 3]}").as_bytes(),
+        "in.jsonl:2: vector[1] must be a number, not an array",
+    );
+    expect_error(
+        line("{\"id\": \"b\", \"vector\": \"1,2,3\"}").as_bytes(),
+        "in.jsonl:2: vector must be an array of numbers, not a string",
+    );
 }
 
 #[test]
 fn dimension_mismatch() {
-    expect_error(line("{\"id\": \"b\", \"vector\": [1, 2]}").as_bytes(), "in.jsonl:2: vector has 2 numbers, expected 3");
+    expect_error(
+        line("{\"id\": \"b\", \"vector\": [1, 2]}").as_bytes(),
+        "in.jsonl:2: vector has 2 numbers, expected 3",
+    );
 }
 
 #[test]
 fn numbers_out_of_range() {
-    expect_error(line("{\"id\": \"b\", \"vector\": [1e999, 2, 3]}").as_bytes(), "in.jsonl:2: invalid JSON");
-    expect_error(line("{\"id\": \"b\", \"vector\": [1, 1e39, 3]}").as_bytes(), "in.jsonl:2: vector[1] = 1e39 is out of float32 range");
+    expect_error(
+        line("{\"id\": \"b\", \"vector\": [1e999, 2, 3]}").as_bytes(),
+        "in.jsonl:2: invalid JSON",
+    );
+    expect_error(
+        line("{\"id\": \"b\", \"vector\": [1, 1e39, 3]}").as_bytes(),
+        "in.jsonl:2: vector[1] = 1e39 is out of float32 range",
+    );
 }
 
 #[test]
@@ -82,7 +135,10 @@ fn empty_input_and_only_blank_lines() {
 
 #[test]
 fn duplicate_ids() {
-    expect_error(line(&format!("{{\"id\": \"a\", \"vector\": {V}}}")).as_bytes(), "in.jsonl:2: duplicate id \"a\"");
+    expect_error(
+        line(&format!("{{\"id\": \"a\", \"vector\": {V}}}")).as_bytes(),
+        "in.jsonl:2: duplicate id \"a\"",
+    );
 }
 
 #[test]
@@ -96,10 +152,29 @@ fn non_utf8_bytes() {
 fn field_names_follow_the_flags() {
     let dir = tempdir();
     let path = dir.path().join("in.jsonl");
-    std::fs::write(&path, "{\"key\": 1, \"emb\": [1, 2], \"body\": \"hi\"}\n{\"key\": 2}\n").unwrap();
+    std::fs::write(
+        &path,
+        "{\"key\": 1, \"emb\": [1, 2], \"body\": \"hi\"}\n{\"key\": 2}\n",
+    )
+    .unwrap();
     let out = dir.path().join("out.car");
-    let run = vecar(&["build", s(&path), "-o", s(&out), "--id-field", "key", "--vector-field", "emb", "--text-field", "body"]);
-    assert!(run.stderr.contains("in.jsonl:2: missing emb"), "{}", run.stderr);
+    let run = vecar(&[
+        "build",
+        s(&path),
+        "-o",
+        s(&out),
+        "--id-field",
+        "key",
+        "--vector-field",
+        "emb",
+        "--text-field",
+        "body",
+    ]);
+    assert!(
+        run.stderr.contains("in.jsonl:2: missing emb"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -118,5 +193,9 @@ fn crlf_and_blank_lines_are_accepted() {
 fn a_missing_input_file_is_named() {
     let run = vecar(&["build", "/no/such/input.jsonl", "-o", "/tmp/never.car"]);
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("/no/such/input.jsonl"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("/no/such/input.jsonl"),
+        "{}",
+        run.stderr
+    );
 }

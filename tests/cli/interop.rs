@@ -11,18 +11,36 @@ use crate::common::*;
 
 fn js_check(cars: &[&Path]) -> Vec<Value> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
-    assert!(root.join("node_modules/@ipld/car").exists(), "run `npm ci --prefix tests/interop` first");
-    let out = Command::new("node").arg(root.join("check.mjs")).args(cars).output().expect("node runs");
+    assert!(
+        root.join("node_modules/@ipld/car").exists(),
+        "run `npm ci --prefix tests/interop` first"
+    );
+    let out = Command::new("node")
+        .arg(root.join("check.mjs"))
+        .args(cars)
+        .output()
+        .expect("node runs");
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(out.status.success(), "JS checker rejected a CAR: {stdout}{}", String::from_utf8_lossy(&out.stderr));
-    stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    assert!(
+        out.status.success(),
+        "JS checker rejected a CAR: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 #[test]
 fn javascript_reads_every_kind_of_archive() {
     let dir = tempdir();
     let plain = build_fixture(dir.path(), "plain.car", &[]);
-    let tree = build_fixture(dir.path(), "tree.car", &["--max-links", "2", "--dtype", "i8", "--metric", "ip"]);
+    let tree = build_fixture(
+        dir.path(),
+        "tree.car",
+        &["--max-links", "2", "--dtype", "i8", "--metric", "ip"],
+    );
     let odd_input = dir.path().join("odd.jsonl");
     std::fs::write(
         &odd_input,

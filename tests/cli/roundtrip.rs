@@ -5,7 +5,10 @@ use serde_json::Value;
 use crate::common::*;
 
 fn read_jsonl(text: &str) -> Vec<Value> {
-    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 /// Compares records field by field, vectors as float32 bits.
@@ -16,7 +19,13 @@ fn assert_same_records(input: &[Value], exported: &[Value]) {
         assert_eq!(a.len(), b.len(), "same fields for {}", a["id"]);
         for (key, value) in a {
             if key == "vector" {
-                let bits = |v: &Value| v.as_array().unwrap().iter().map(|x| (x.as_f64().unwrap() as f32).to_bits()).collect::<Vec<_>>();
+                let bits = |v: &Value| {
+                    v.as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|x| (x.as_f64().unwrap() as f32).to_bits())
+                        .collect::<Vec<_>>()
+                };
                 assert_eq!(bits(value), bits(&b[key]), "vector of {}", a["id"]);
             } else {
                 assert_eq!(value, &b[key], "field {key} of {}", a["id"]);
@@ -47,23 +56,43 @@ fn metadata_of_any_json_type_round_trips() {
     let car = dir.path().join("odd.car");
     vecar(&["build", s(&input), "-o", s(&car)]).ok();
     let exported = vecar(&["export", s(&car)]).ok();
-    assert_same_records(&read_jsonl(&lines.join("\n")), &read_jsonl(&exported.stdout));
-    assert!(exported.stdout.contains("\"f\":1.0"), "a float stays a float: {}", exported.stdout);
+    assert_same_records(
+        &read_jsonl(&lines.join("\n")),
+        &read_jsonl(&exported.stdout),
+    );
+    assert!(
+        exported.stdout.contains("\"f\":1.0"),
+        "a float stays a float: {}",
+        exported.stdout
+    );
 }
 
 #[test]
 fn a_tree_of_link_nodes_reads_back_the_same() {
     let dir = tempdir();
     let flat = build_fixture(dir.path(), "flat.car", &["--threads", "1"]);
-    let tree = build_fixture(dir.path(), "tree.car", &["--threads", "1", "--max-links", "2"]);
+    let tree = build_fixture(
+        dir.path(),
+        "tree.car",
+        &["--threads", "1", "--max-links", "2"],
+    );
     vecar(&["verify", s(&tree)]).ok();
     let info = &vecar(&["info", "--json", s(&tree)]).ok().json_lines()[0];
-    assert!(info["by_role"]["vectors-links"]["blocks"].as_u64().unwrap() >= 2, "vectors need a tree: {info}");
-    assert_eq!(vecar(&["export", s(&flat)]).ok().stdout, vecar(&["export", s(&tree)]).ok().stdout);
+    assert!(
+        info["by_role"]["vectors-links"]["blocks"].as_u64().unwrap() >= 2,
+        "vectors need a tree: {info}"
+    );
+    assert_eq!(
+        vecar(&["export", s(&flat)]).ok().stdout,
+        vecar(&["export", s(&tree)]).ok().stdout
+    );
     let queries = std::fs::read(fixture("queries.jsonl")).unwrap();
     let hits = |car: &std::path::Path| {
         let run = vecar_with_stdin(&["query", s(car)], &queries).ok();
-        run.json_lines().iter().map(|h| (h["id"].clone(), h["score"].clone())).collect::<Vec<_>>()
+        run.json_lines()
+            .iter()
+            .map(|h| (h["id"].clone(), h["score"].clone()))
+            .collect::<Vec<_>>()
     };
     assert_eq!(hits(&flat), hits(&tree));
 }
