@@ -37,7 +37,7 @@ fn query_prints_k_ranked_hits_per_query() {
                 (score - (1.0 - distance)).abs() < 1e-12,
                 "cos score is 1 - distance"
             );
-            assert_eq!(hit["metadata"]["source"].as_str().is_some(), true);
+            assert!(hit["metadata"]["source"].as_str().is_some());
         }
         let scores: Vec<f64> = group.iter().map(|h| h["score"].as_f64().unwrap()).collect();
         assert!(
@@ -141,13 +141,7 @@ fn query_errors_name_the_line() {
     let dir = tempdir();
     let car = build_fixture(dir.path(), "docs.car", &[]);
     let run = vecar_with_stdin(&["query", s(&car)], b"[1, 2, 3]\n");
-    assert_eq!(run.code, 1);
-    assert!(
-        run.stderr
-            .contains("<stdin>:1: vector has 3 numbers, expected 384"),
-        "{}",
-        run.stderr
-    );
+    run.fails_with("<stdin>:1: vector has 3 numbers, expected 384");
     let run = vecar_with_stdin(&["query", s(&car)], b"\n{\"id\": 1}\n");
     assert!(
         run.stderr.contains("<stdin>:2: missing vector"),
@@ -155,12 +149,7 @@ fn query_errors_name_the_line() {
         run.stderr
     );
     let run = vecar(&["query", s(&car), "--vector", "[1, \"x\"]"]);
-    assert_eq!(run.code, 1);
-    assert!(
-        run.stderr.contains("--vector[1] must be a number"),
-        "{}",
-        run.stderr
-    );
+    run.fails_with("--vector[1] must be a number");
 }
 
 #[test]
@@ -242,12 +231,7 @@ fn get_prints_records_by_id_and_fails_on_missing_ones() {
     assert_eq!(got[1]["text"], lines[3]["text"]);
     assert_eq!(got[1]["vector"].as_array().unwrap().len(), 384);
     let run = vecar(&["get", s(&car), "no-such-id", a]);
-    assert_eq!(run.code, 1);
-    assert!(
-        run.stderr.contains("no record with id no-such-id"),
-        "{}",
-        run.stderr
-    );
+    run.fails_with("no record with id no-such-id");
     assert_eq!(run.json_lines().len(), 1);
 }
 
@@ -264,14 +248,12 @@ fn verify_accepts_a_sound_archive_and_names_a_corrupt_block() {
     let bad = dir.path().join("bad.car");
     std::fs::write(&bad, &bytes).unwrap();
     let run = vecar(&["verify", s(&bad)]);
-    assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("is corrupt"), "{}", run.stderr);
+    run.fails_with("is corrupt");
 
     let cut = dir.path().join("cut.car");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     let run = vecar(&["verify", s(&cut)]);
-    assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("cut.car"), "{}", run.stderr);
+    run.fails_with("cut.car");
 }
 
 #[test]
@@ -312,6 +294,5 @@ fn usage_errors_exit_2_and_help_has_examples() {
         );
     }
     let run = vecar(&["verify", "/no/such/file.car"]);
-    assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("/no/such/file.car"));
+    run.fails_with("/no/such/file.car");
 }

@@ -34,6 +34,17 @@ impl Run {
         self
     }
 
+    /// Asserts exit 1 with `message` in stderr.
+    #[track_caller]
+    pub fn fails_with(&self, message: &str) {
+        assert_eq!(self.code, 1, "expected failure, stderr: {}", self.stderr);
+        assert!(
+            self.stderr.contains(message),
+            "expected {message:?} in {:?}",
+            self.stderr
+        );
+    }
+
     /// The stdout lines parsed as JSON.
     pub fn json_lines(&self) -> Vec<serde_json::Value> {
         self.stdout

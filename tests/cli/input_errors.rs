@@ -13,12 +13,7 @@ fn expect_error(input: &[u8], message: &str) {
     std::fs::write(&path, input).unwrap();
     let out = dir.path().join("out.car");
     let run = vecar(&["build", s(&path), "-o", s(&out)]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.stderr.contains(message),
-        "expected {message:?} in {:?}",
-        run.stderr
-    );
+    run.fails_with(message);
     assert_eq!(run.stderr.lines().count(), 1, "one line: {:?}", run.stderr);
     assert!(!out.exists(), "no output file after an error");
     std::fs::write(&out, b"old").unwrap();
@@ -192,10 +187,5 @@ fn crlf_and_blank_lines_are_accepted() {
 #[test]
 fn a_missing_input_file_is_named() {
     let run = vecar(&["build", "/no/such/input.jsonl", "-o", "/tmp/never.car"]);
-    assert_eq!(run.code, 1);
-    assert!(
-        run.stderr.contains("/no/such/input.jsonl"),
-        "{}",
-        run.stderr
-    );
+    run.fails_with("/no/such/input.jsonl");
 }
