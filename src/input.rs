@@ -27,8 +27,7 @@ impl Lines {
                 Box::new(BufReader::with_capacity(1 << 20, std::io::stdin())),
             )
         } else {
-            let file =
-                File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+            let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
             (
                 path.display().to_string(),
                 Box::new(BufReader::with_capacity(1 << 20, file)),
@@ -117,10 +116,7 @@ pub fn parse_object(text: &str) -> Result<Map<String, Value>, String> {
 /// Reads a JSON array of finite numbers as float32 values.
 pub fn parse_vector(value: &Value, field: &str) -> Result<Vec<f32>, String> {
     let Value::Array(items) = value else {
-        return Err(format!(
-            "{field} must be an array of numbers, not {}",
-            kind(value)
-        ));
+        return Err(format!("{field} must be an array of numbers, not {}", kind(value)));
     };
     if items.is_empty() {
         return Err(format!("{field} is empty"));
@@ -158,12 +154,7 @@ pub struct Query {
 
 /// Parses a query line: an object with a vector field (and optionally an id field), or a bare
 /// array of numbers.
-pub fn parse_query(
-    text: &str,
-    line: u64,
-    id_field: &str,
-    vector_field: &str,
-) -> Result<Query, String> {
+pub fn parse_query(text: &str, line: u64, id_field: &str, vector_field: &str) -> Result<Query, String> {
     let value: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
     let label = Value::from(line - 1);
     match value {
@@ -176,17 +167,10 @@ pub fn parse_query(
                 None | Some(Value::Null) => return Err(format!("missing {vector_field}")),
                 Some(v) => parse_vector(v, vector_field)?,
             };
-            let label = map
-                .get(id_field)
-                .filter(|v| !v.is_null())
-                .cloned()
-                .unwrap_or(label);
+            let label = map.get(id_field).filter(|v| !v.is_null()).cloned().unwrap_or(label);
             Ok(Query { label, vector })
         }
-        other => Err(format!(
-            "expected a JSON object or array, found {}",
-            kind(&other)
-        )),
+        other => Err(format!("expected a JSON object or array, found {}", kind(&other))),
     }
 }
 

@@ -47,10 +47,7 @@ impl Serialize for WithVector<'_> {
 
 /// Writes `path` through `write`: to a temporary file beside it, renamed over `path` only when
 /// `write` succeeded. On any failure `path` is untouched and the temporary file removed.
-pub fn write_atomically(
-    path: &Path,
-    write: impl FnOnce(&mut BufWriter<&std::fs::File>) -> Result<()>,
-) -> Result<()> {
+pub fn write_atomically(path: &Path, write: impl FnOnce(&mut BufWriter<&std::fs::File>) -> Result<()>) -> Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -63,8 +60,7 @@ pub fn write_atomically(
         .with_context(|| format!("cannot create a file in {}", dir.display()))?;
     let mut out = BufWriter::with_capacity(1 << 20, temp.as_file());
     write(&mut out)?;
-    out.flush()
-        .with_context(|| format!("writing {}", path.display()))?;
+    out.flush().with_context(|| format!("writing {}", path.display()))?;
     drop(out);
     temp.as_file()
         .sync_all()

@@ -22,9 +22,7 @@ fn target() -> ProgressDrawTarget {
 
 /// A bar for `len` units of work, with rate and ETA.
 pub fn bar(len: u64, label: &str, unit: &str) -> ProgressBar {
-    let template = format!(
-        "{{prefix:>6}} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit} ({{per_sec}}, ETA {{eta}})"
-    );
+    let template = format!("{{prefix:>6}} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit} ({{per_sec}}, ETA {{eta}})");
     let style = ProgressStyle::with_template(&template)
         .expect("valid template")
         .progress_chars("=> ");

@@ -3,6 +3,7 @@
 use anyhow::{bail, Context, Result};
 use cid::multihash::Multihash;
 use cid::Cid;
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -40,9 +41,72 @@ impl Block {
 /// The CIDv1 (sha2-256) of `data` under `codec`.
 pub fn cid_for(codec: u64, data: &[u8]) -> Cid {
     let digest = Sha256::digest(data);
-    let hash =
-        Multihash::wrap(SHA2_256, &digest).expect("a 32-byte digest fits a 64-byte multihash");
+    let hash = Multihash::wrap(SHA2_256, &digest).expect("a 32-byte digest fits a 64-byte multihash");
     Cid::new_v1(codec, hash)
+}
+
+/// Deepest nesting of arrays, maps and tags accepted in DAG-CBOR (JSON input nests at most 128).
+pub const MAX_NESTING: usize = 160;
+
+/// Decodes DAG-CBOR from untrusted bytes: the nesting depth is checked first, without recursion,
+/// so a hostile block cannot exhaust the stack of the recursive decoder.
+pub fn decode_dag_cbor<T: DeserializeOwned>(data: &[u8]) -> Result<T> {
+    check_nesting(data)?;
+    serde_ipld_dagcbor::from_slice(data).map_err(|e| anyhow::anyhow!("invalid DAG-CBOR: {e}"))
+}
+
+/// Walks the CBOR item heads iteratively and fails past [`MAX_NESTING`] levels, on indefinite
+/// lengths (not DAG-CBOR), or on an item running past the end.
+fn check_nesting(data: &[u8]) -> Result<()> {
+    let mut pending: Vec<u64> = vec![1];
+    let mut pos = 0usize;
+    while let Some(top) = pending.last_mut() {
+        if *top == 0 {
+            pending.pop();
+            continue;
+        }
+        *top -= 1;
+        let (major, value) = read_head(data, &mut pos)?;
+        let children = match major {
+            2 | 3 => {
+                pos = usize::try_from(value)
+                    .ok()
+                    .and_then(|n| pos.checked_add(n))
+                    .filter(|&end| end <= data.len())
+                    .ok_or_else(|| anyhow::anyhow!("invalid DAG-CBOR: a string runs past the end"))?;
+                0
+            }
+            4 => value,
+            5 => value.saturating_mul(2),
+            6 => 1,
+            _ => 0,
+        };
+        if children > 0 {
+            pending.push(children);
+            if pending.len() > MAX_NESTING + 1 {
+                bail!("invalid DAG-CBOR: nested deeper than {MAX_NESTING} levels");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads one CBOR item head at `pos`: its major type and argument.
+fn read_head(data: &[u8], pos: &mut usize) -> Result<(u8, u64)> {
+    let truncated = || anyhow::anyhow!("invalid DAG-CBOR: truncated");
+    let first = *data.get(*pos).ok_or_else(truncated)?;
+    *pos += 1;
+    let size = match first & 0x1f {
+        n @ 0..=23 => return Ok((first >> 5, n as u64)),
+        24 => 1,
+        25 => 2,
+        26 => 4,
+        27 => 8,
+        _ => bail!("invalid DAG-CBOR: indefinite or reserved length at byte {}", *pos - 1),
+    };
+    let bytes = data.get(*pos..*pos + size).ok_or_else(truncated)?;
+    *pos += size;
+    Ok((first >> 5, bytes.iter().fold(0u64, |acc, &b| acc << 8 | b as u64)))
 }
 
 /// Checks that a CID is of the kind vecar writes: CIDv1, sha2-256, `raw` or `dag-cbor`.

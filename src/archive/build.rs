@@ -11,8 +11,7 @@ use serde_json::Value;
 use super::block::{Block, DAG_CBOR, RAW};
 use super::car::CarWriter;
 use super::manifest::{
-    rows_per_chunk, Fields, IndexInfo, Manifest, Vectors, FORMAT_NAME, FORMAT_VERSION,
-    INDEX_CHUNK_SIZE,
+    rows_per_chunk, Fields, IndexInfo, Manifest, Vectors, FORMAT_NAME, FORMAT_VERSION, INDEX_CHUNK_SIZE,
 };
 use super::records;
 use super::tree;
@@ -100,10 +99,7 @@ pub fn read_docs(lines: &mut Lines, fields: &Fields) -> Result<Docs> {
     }
     bar.finish_and_clear();
     if docs.records.is_empty() {
-        bail!(
-            "{}: no records (the input is empty or only blank lines)",
-            lines.name()
-        );
+        bail!("{}: no records (the input is empty or only blank lines)", lines.name());
     }
     Ok(docs)
 }

@@ -11,12 +11,10 @@ use anyhow::{bail, Context, Result};
 use cid::Cid;
 use serde::{Deserialize, Serialize};
 
-use super::block::{check_cid_kind, hash_matches, Block, MAX_BLOCK_SIZE};
+use super::block::{check_cid_kind, decode_dag_cbor, hash_matches, Block, MAX_BLOCK_SIZE};
 
 /// Bytes that start every CARv2 file.
-const CARV2_PRAGMA: [u8; 11] = [
-    0x0a, 0xa1, 0x67, 0x76, 0x65, 0x72, 0x73, 0x69, 0x6f, 0x6e, 0x02,
-];
+const CARV2_PRAGMA: [u8; 11] = [0x0a, 0xa1, 0x67, 0x76, 0x65, 0x72, 0x73, 0x69, 0x6f, 0x6e, 0x02];
 /// Size of the CARv2 header that follows the pragma.
 const CARV2_HEADER_LEN: u64 = 40;
 /// The largest CARv1 header accepted (one root needs about 50 bytes).
@@ -183,15 +181,11 @@ impl CarFile {
         let name = &self.name;
         let (len, varint_len) = self.read_varint(start, end, "CAR header length")?;
         if len == 0 || len > MAX_HEADER_LEN || start + varint_len + len > end {
-            bail!(
-                "{name}: byte {start}: CAR header claims {len} bytes, which this file cannot hold"
-            );
+            bail!("{name}: byte {start}: CAR header claims {len} bytes, which this file cannot hold");
         }
         let mut bytes = vec![0; len as usize];
         self.source.read_at(start + varint_len, &mut bytes)?;
-        let header: HeaderIn = serde_ipld_dagcbor::from_slice(&bytes).map_err(|e| {
-            anyhow::anyhow!("{name}: byte {start}: CAR header is not valid DAG-CBOR: {e}")
-        })?;
+        let header: HeaderIn = decode_dag_cbor(&bytes).with_context(|| format!("{name}: byte {start}: CAR header"))?;
         match (header.version, header.roots) {
             (1, Some(roots)) => {
                 if roots.len() != 1 {
@@ -219,8 +213,7 @@ impl CarFile {
             bail!("{name}: CARv2 header is truncated");
         }
         self.source.read_at(0, &mut pragma)?;
-        self.source
-            .read_at(CARV2_PRAGMA.len() as u64, &mut header)?;
+        self.source.read_at(CARV2_PRAGMA.len() as u64, &mut header)?;
         if pragma != CARV2_PRAGMA {
             bail!("{name}: malformed CARv2 pragma");
         }
@@ -242,10 +235,7 @@ impl CarFile {
         match unsigned_varint::decode::u64(&window[..n]) {
             Ok((value, rest)) => Ok((value, (n - rest.len()) as u64)),
             Err(unsigned_varint::decode::Error::Insufficient) if n < window.len() => {
-                bail!(
-                    "{}: byte {pos}: file is truncated inside the {what}",
-                    self.name
-                )
+                bail!("{}: byte {pos}: file is truncated inside the {what}", self.name)
             }
             Err(e) => bail!("{}: byte {pos}: invalid {what}: {e}", self.name),
         }
@@ -259,14 +249,16 @@ impl CarFile {
             bail!("{name}: byte {pos}: section claims {len} bytes; blocks are at most {MAX_BLOCK_SIZE}");
         }
         if len > end - body {
-            bail!("{name}: byte {pos}: section claims {len} bytes but only {} remain (truncated file?)", end - body);
+            bail!(
+                "{name}: byte {pos}: section claims {len} bytes but only {} remain (truncated file?)",
+                end - body
+            );
         }
         let mut window = [0u8; SECTION_HEAD_WINDOW];
         let window = &mut window[..(len as usize).min(SECTION_HEAD_WINDOW)];
         self.source.read_at(body, window)?;
         let mut cursor = &window[..];
-        let cid = Cid::read_bytes(&mut cursor)
-            .map_err(|e| anyhow::anyhow!("{name}: byte {body}: invalid CID: {e}"))?;
+        let cid = Cid::read_bytes(&mut cursor).map_err(|e| anyhow::anyhow!("{name}: byte {body}: invalid CID: {e}"))?;
         check_cid_kind(&cid).with_context(|| format!("{name}: byte {body}"))?;
         let cid_len = (window.len() - cursor.len()) as u64;
         let location = Location {

@@ -1,8 +1,9 @@
 //! The manifest: the archive's root block, naming the format and linking the three collections.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::block::decode_dag_cbor;
 use super::tree::Collection;
 use crate::index::IndexParams;
 
@@ -78,19 +79,17 @@ struct Head {
 impl Manifest {
     /// Decodes a manifest block, refusing other formats and future versions by name.
     pub fn decode(bytes: &[u8]) -> Result<Manifest> {
-        let head: Head = serde_ipld_dagcbor::from_slice(bytes)
-            .map_err(|e| anyhow::anyhow!("root block is not a vecar manifest: {e}"))?;
+        let head: Head = decode_dag_cbor(bytes).context("root block is not a vecar manifest")?;
         if head.format != FORMAT_NAME {
-            bail!(
-                "root block is a {:?} manifest, not a vecar one",
-                head.format
-            );
+            bail!("root block is a {:?} manifest, not a vecar one", head.format);
         }
         if head.version != FORMAT_VERSION {
-            bail!("archive format version {} is not supported (this vecar reads version {FORMAT_VERSION})", head.version);
+            bail!(
+                "archive format version {} is not supported (this vecar reads version {FORMAT_VERSION})",
+                head.version
+            );
         }
-        serde_ipld_dagcbor::from_slice(bytes)
-            .map_err(|e| anyhow::anyhow!("manifest is malformed: {e}"))
+        decode_dag_cbor(bytes).context("manifest is malformed")
     }
 
     /// Checks the manifest's numbers against each other and against the file's size, so that

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use cid::Cid;
 
-use super::car::CarFile;
+use super::car::{CarFile, Location};
 use super::manifest::Manifest;
 use super::records::{self, Record};
 use super::tree::ChunkList;
@@ -45,9 +45,7 @@ impl Archive {
     pub fn from_car(car: CarFile) -> Result<Archive> {
         let name = car.name().to_string();
         let manifest = Manifest::decode(&car.block(car.root())?).with_context(|| name.clone())?;
-        manifest
-            .check(car.file_len())
-            .with_context(|| name.clone())?;
+        manifest.check(car.file_len()).with_context(|| name.clone())?;
         let records = ChunkList::load(&car, &manifest.records, "records")?;
         let vectors = ChunkList::load(&car, &manifest.vectors.chunks, "vectors")?;
         let index = ChunkList::load(&car, &manifest.index.chunks, "index")?;
@@ -70,12 +68,8 @@ impl Archive {
     /// The vectors of chunk `i`, as one flat array of rows.
     pub fn vector_chunk(&self, i: usize) -> Result<Vec<f32>> {
         let chunk = &self.vectors.chunks[i];
-        vectors::decode(
-            &self.car.block(&chunk.cid)?,
-            chunk.count,
-            self.manifest.dimensions,
-        )
-        .with_context(|| format!("{}: vectors block {}", self.car.name(), chunk.cid))
+        vectors::decode(&self.car.block(&chunk.cid)?, chunk.count, self.manifest.dimensions)
+            .with_context(|| format!("{}: vectors block {}", self.car.name(), chunk.cid))
     }
 
     /// Every vector, in row order.
@@ -141,10 +135,7 @@ impl Archive {
         let mut loaded: Option<(usize, C)> = None;
         for &row in rows {
             let Some(i) = list.find(row) else {
-                bail!(
-                    "{}: row {row} is past the end of the archive",
-                    self.car.name()
-                );
+                bail!("{}: row {row} is past the end of the archive", self.car.name());
             };
             if loaded.as_ref().map(|l| l.0) != Some(i) {
                 loaded = Some((i, load(i)?));
@@ -194,8 +185,8 @@ impl Role {
 }
 
 impl Archive {
-    /// Every block in file order, with its role.
-    pub fn roles(&self) -> Vec<(Cid, u64, Role)> {
+    /// Every block in file order, with its location and role.
+    pub fn roles(&self) -> Vec<(Cid, Location, Role)> {
         let mut roles = HashMap::from([(*self.car.root(), Role::Manifest)]);
         for (list, links, chunks) in [
             (&self.records, Role::RecordsLinks, Role::Records),
@@ -207,13 +198,7 @@ impl Archive {
         }
         self.car
             .sections()
-            .map(|(cid, loc)| {
-                (
-                    *cid,
-                    loc.len,
-                    roles.get(cid).copied().unwrap_or(Role::Unreferenced),
-                )
-            })
+            .map(|(cid, loc)| (*cid, *loc, roles.get(cid).copied().unwrap_or(Role::Unreferenced)))
             .collect()
     }
 }

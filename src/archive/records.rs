@@ -3,7 +3,7 @@
 use anyhow::{bail, Result};
 use serde_json::{Map, Value};
 
-use super::block::MAX_BLOCK_SIZE;
+use super::block::{decode_dag_cbor, MAX_BLOCK_SIZE};
 
 /// A record: the input line's fields, less the vector.
 pub type Record = Map<String, Value>;
@@ -59,7 +59,7 @@ fn array_header(n: u64) -> Vec<u8> {
 
 /// Decodes a records chunk holding `rows` records.
 pub fn decode(bytes: &[u8], rows: u64) -> Result<Vec<Record>> {
-    let records: Vec<Record> = serde_ipld_dagcbor::from_slice(bytes)?;
+    let records: Vec<Record> = decode_dag_cbor(bytes)?;
     if records.len() as u64 != rows {
         bail!("holds {} records; its link says {rows}", records.len());
     }

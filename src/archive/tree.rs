@@ -4,11 +4,11 @@
 //! (rows or bytes) lie under the link. A collection whose chunks do not fit one node gets
 //! further levels of link nodes, so no node passes the block size limit.
 
-use anyhow::{bail, ensure, Result};
+use anyhow::{bail, ensure, Context, Result};
 use cid::Cid;
 use serde::{Deserialize, Serialize};
 
-use super::block::Block;
+use super::block::{decode_dag_cbor, Block};
 use super::car::CarFile;
 
 /// Links per node by default: 16,384 pairs of at most 51 bytes stay under 1 MiB.
@@ -43,10 +43,7 @@ pub struct Chunk {
 /// Builds the link nodes over `chunks` (each a CID and its item count), `max_links` per node.
 /// Returns the nodes, top level first, and the collection entry for the manifest.
 pub fn build(chunks: &[(Cid, u64)], max_links: usize) -> Result<(Vec<Block>, Collection)> {
-    ensure!(
-        max_links >= 2,
-        "a link node needs room for at least 2 links"
-    );
+    ensure!(max_links >= 2, "a link node needs room for at least 2 links");
     ensure!(!chunks.is_empty(), "a collection needs at least one chunk");
     let mut levels: Vec<Vec<Block>> = Vec::new();
     let mut entries = chunks.to_vec();
@@ -97,10 +94,8 @@ impl ChunkList {
         for _ in 0..collection.height {
             let mut next = Vec::new();
             for (cid, count) in level {
-                let entries: Vec<(Cid, u64)> = serde_ipld_dagcbor::from_slice(&car.block(&cid)?)
-                    .map_err(|e| {
-                        anyhow::anyhow!("{name}: {what} link node {cid} is malformed: {e}")
-                    })?;
+                let entries: Vec<(Cid, u64)> = decode_dag_cbor(&car.block(&cid)?)
+                    .with_context(|| format!("{name}: {what} link node {cid} is malformed"))?;
                 let sum = entries.iter().try_fold(0u64, |acc, e| acc.checked_add(e.1));
                 if entries.is_empty() || sum != Some(count) {
                     bail!("{name}: {what} link node {cid} holds {sum:?} items; its parent says {count}");

@@ -3,11 +3,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use cid::Cid;
 use ipld_core::ipld::Ipld;
 
-use super::block::DAG_CBOR;
+use super::block::{decode_dag_cbor, DAG_CBOR};
 use super::car::CarFile;
 use super::read::Archive;
 use crate::index::hnsw::Hnsw;
@@ -31,8 +31,7 @@ pub fn verify(car: CarFile) -> Result<Report> {
     for (cid, _) in car.sections() {
         let data = car.block(cid)?;
         if cid.codec() == DAG_CBOR {
-            let node: Ipld = serde_ipld_dagcbor::from_slice(&data)
-                .map_err(|e| anyhow::anyhow!("{name}: block {cid} is not valid DAG-CBOR: {e}"))?;
+            let node: Ipld = decode_dag_cbor(&data).with_context(|| format!("{name}: block {cid}"))?;
             let mut refs = Vec::new();
             node.references(&mut refs);
             links.insert(*cid, refs);
@@ -79,14 +78,8 @@ pub fn verify(car: CarFile) -> Result<Report> {
     for i in 0..archive.vectors.chunks.len() {
         archive.vector_chunk(i)?;
     }
-    Hnsw::load(
-        &archive.index_bytes()?,
-        m.dimensions,
-        m.count,
-        &m.index.params,
-        1,
-    )
-    .map_err(|e| e.context(name.clone()))?;
+    Hnsw::load(&archive.index_bytes()?, m.dimensions, m.count, &m.index.params, 1)
+        .map_err(|e| e.context(name.clone()))?;
     Ok(Report {
         root: *archive.car.root(),
         blocks: reached.len(),

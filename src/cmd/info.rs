@@ -30,10 +30,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let archive = Archive::open(&args.archive)?;
     let m = &archive.manifest;
     let mut by_role: BTreeMap<_, (u64, u64)> = BTreeMap::new();
-    for (_, size, role) in archive.roles() {
+    for (_, location, role) in archive.roles() {
         let entry = by_role.entry(role).or_default();
         entry.0 += 1;
-        entry.1 += size;
+        entry.1 += location.len;
     }
     let p = &m.index.params;
     let info = json!({
@@ -61,11 +61,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             match value {
                 Value::Object(map) if key == "by_role" => {
                     for (role, v) in map {
-                        writeln!(
-                            out,
-                            "  {role:<16}{} blocks, {} bytes",
-                            v["blocks"], v["bytes"]
-                        )?;
+                        writeln!(out, "  {role:<16}{} blocks, {} bytes", v["blocks"], v["bytes"])?;
                     }
                 }
                 Value::Object(map) => {

@@ -15,6 +15,7 @@ use crate::output;
 #[command(after_help = "\
 Prints, in file order, one line per block: CID, codec, size in bytes and role (manifest, records,
 vectors, index, or records-links / vectors-links / index-links for link nodes), tab-separated.
+With --json, each line also has the section's byte offset in the file.
 
 Examples:
   vecar ls docs.car | awk -F'\\t' '$4 == \"index\"' | wc -l
@@ -31,13 +32,11 @@ pub struct Args {
 pub fn run(args: Args) -> Result<ExitCode> {
     let archive = Archive::open(&args.archive)?;
     let mut out = output::stdout();
-    for (cid, size, role) in archive.roles() {
-        let codec = codec_name(cid.codec());
+    for (cid, location, role) in archive.roles() {
+        let (codec, size) = (codec_name(cid.codec()), location.len);
         if args.json {
-            output::json_line(
-                &mut out,
-                &json!({"cid": cid.to_string(), "codec": codec, "size": size, "role": role.name()}),
-            )?;
+            let line = json!({"cid": cid.to_string(), "codec": codec, "size": size, "role": role.name(), "offset": location.section});
+            output::json_line(&mut out, &line)?;
         } else {
             use std::io::Write;
             writeln!(out, "{cid}\t{codec}\t{size}\t{}", role.name())?;

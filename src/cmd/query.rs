@@ -73,8 +73,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     } else {
         let mut lines = Lines::open(Path::new("-"))?;
         loop {
-            let batch =
-                input::read_queries(&mut lines, dims, &m.fields.id, &m.fields.vector, BATCH)?;
+            let batch = input::read_queries(&mut lines, dims, &m.fields.id, &m.fields.vector, BATCH)?;
             if batch.is_empty() {
                 break;
             }
@@ -85,13 +84,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn answer(
-    archive: &Archive,
-    searcher: &Searcher,
-    queries: &[Query],
-    k: usize,
-    out: &mut impl Write,
-) -> Result<()> {
+fn answer(archive: &Archive, searcher: &Searcher, queries: &[Query], k: usize, out: &mut impl Write) -> Result<()> {
     let vectors: Vec<&[f32]> = queries.iter().map(|q| q.vector.as_slice()).collect();
     let results = searcher.search(&vectors, k)?;
     let rows: BTreeSet<u64> = results.iter().flatten().map(|hit| hit.row).collect();

@@ -30,20 +30,12 @@ pub fn build(
         anyhow::Ok(())
     };
     if threads == 1 {
-        vectors
-            .chunks_exact(dimensions)
-            .enumerate()
-            .try_for_each(add)?;
+        vectors.chunks_exact(dimensions).enumerate().try_for_each(add)?;
     } else {
-        vectors
-            .par_chunks_exact(dimensions)
-            .enumerate()
-            .try_for_each(add)?;
+        vectors.par_chunks_exact(dimensions).enumerate().try_for_each(add)?;
     }
     let mut bytes = vec![0; index.serialized_length()];
-    index
-        .save_to_buffer(&mut bytes)
-        .context("serializing the index")?;
+    index.save_to_buffer(&mut bytes).context("serializing the index")?;
     Ok(bytes)
 }
 
@@ -62,8 +54,7 @@ fn new_index(dimensions: usize, params: &IndexParams) -> Result<Index> {
 
 /// Checks serialized index bytes against what the manifest says they hold.
 pub fn check_header(bytes: &[u8], dimensions: u64, count: u64, params: &IndexParams) -> Result<()> {
-    let meta = Index::metadata_from_buffer(bytes)
-        .map_err(|e| anyhow::anyhow!("index header is unreadable: {e}"))?;
+    let meta = Index::metadata_from_buffer(bytes).map_err(|e| anyhow::anyhow!("index header is unreadable: {e}"))?;
     let expected = (
         dimensions,
         params.metric.usearch(),
@@ -97,21 +88,12 @@ pub struct Hnsw {
 
 impl Hnsw {
     /// Loads index bytes that were hash-verified and whose header matches the manifest.
-    pub fn load(
-        bytes: &[u8],
-        dimensions: u64,
-        count: u64,
-        params: &IndexParams,
-        threads: usize,
-    ) -> Result<Hnsw> {
+    pub fn load(bytes: &[u8], dimensions: u64, count: u64, params: &IndexParams, threads: usize) -> Result<Hnsw> {
         check_header(bytes, dimensions, count, params)?;
         let index = new_index(dimensions as usize, params)?;
         index.load_from_buffer(bytes).context("loading the index")?;
         if index.size() as u64 != count {
-            bail!(
-                "index holds {} vectors; the manifest says {count}",
-                index.size()
-            );
+            bail!("index holds {} vectors; the manifest says {count}", index.size());
         }
         index
             .reserve_capacity_and_threads(index.size(), threads)

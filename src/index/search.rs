@@ -34,24 +34,13 @@ pub struct Searcher<'a> {
 impl<'a> Searcher<'a> {
     /// Loads what the search needs: the index (verified, header checked) or, for an exact
     /// search, every vector. `ef` overrides the archive's search breadth.
-    pub fn open(
-        archive: &'a Archive,
-        exact: bool,
-        ef: Option<usize>,
-        threads: usize,
-    ) -> Result<Searcher<'a>> {
+    pub fn open(archive: &'a Archive, exact: bool, ef: Option<usize>, threads: usize) -> Result<Searcher<'a>> {
         let m = &archive.manifest;
         let method = if exact {
             Method::Exact(archive.all_vectors()?)
         } else {
-            let index = Hnsw::load(
-                &archive.index_bytes()?,
-                m.dimensions,
-                m.count,
-                &m.index.params,
-                threads,
-            )
-            .map_err(|e| e.context(archive.car.name().to_string()))?;
+            let index = Hnsw::load(&archive.index_bytes()?, m.dimensions, m.count, &m.index.params, threads)
+                .map_err(|e| e.context(archive.car.name().to_string()))?;
             if let Some(ef) = ef {
                 index.set_expansion(ef);
             }
@@ -79,10 +68,8 @@ impl<'a> Searcher<'a> {
                 })
                 .collect()),
             Method::Hnsw(index) => {
-                let candidates: Vec<Vec<u64>> = queries
-                    .par_iter()
-                    .map(|q| index.search(q, k))
-                    .collect::<Result<_>>()?;
+                let candidates: Vec<Vec<u64>> =
+                    queries.par_iter().map(|q| index.search(q, k)).collect::<Result<_>>()?;
                 let rows: BTreeSet<u64> = candidates.iter().flatten().copied().collect();
                 let vectors = self.archive.vectors_of(&rows)?;
                 Ok(queries

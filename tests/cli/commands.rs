@@ -29,21 +29,12 @@ fn query_prints_k_ranked_hits_per_query() {
                 assert!(!hit[field].is_null(), "{field} in {hit}");
             }
             assert!(hit["cid"].as_str().unwrap().starts_with("bafyrei"));
-            let (score, distance) = (
-                hit["score"].as_f64().unwrap(),
-                hit["distance"].as_f64().unwrap(),
-            );
-            assert!(
-                (score - (1.0 - distance)).abs() < 1e-12,
-                "cos score is 1 - distance"
-            );
+            let (score, distance) = (hit["score"].as_f64().unwrap(), hit["distance"].as_f64().unwrap());
+            assert!((score - (1.0 - distance)).abs() < 1e-12, "cos score is 1 - distance");
             assert!(hit["metadata"]["source"].as_str().is_some());
         }
         let scores: Vec<f64> = group.iter().map(|h| h["score"].as_f64().unwrap()).collect();
-        assert!(
-            scores.windows(2).all(|w| w[0] >= w[1]),
-            "best first: {scores:?}"
-        );
+        assert!(scores.windows(2).all(|w| w[0] >= w[1]), "best first: {scores:?}");
     }
 }
 
@@ -90,42 +81,30 @@ fn a_document_finds_itself_first_with_every_metric() {
 fn queries_may_be_bare_arrays_labelled_by_line() {
     let dir = tempdir();
     let car = build_fixture(dir.path(), "docs.car", &[]);
-    let first: Value =
-        serde_json::from_slice(queries().split(|&b| b == b'\n').next().unwrap()).unwrap();
+    let first: Value = serde_json::from_slice(queries().split(|&b| b == b'\n').next().unwrap()).unwrap();
     let input = format!("\n{}\n", first["vector"]);
     let hits = vecar_with_stdin(&["query", s(&car), "-k", "2"], input.as_bytes())
         .ok()
         .json_lines();
     assert_eq!(hits.len(), 2);
-    assert_eq!(
-        hits[0]["query"], 1,
-        "0-based line number of the second line"
-    );
+    assert_eq!(hits[0]["query"], 1, "0-based line number of the second line");
 }
 
 #[test]
 fn exact_and_indexed_queries_agree_on_scores() {
     let dir = tempdir();
     let car = build_fixture(dir.path(), "docs.car", &[]);
-    let approx = vecar_with_stdin(&["query", s(&car)], &queries())
-        .ok()
-        .json_lines();
+    let approx = vecar_with_stdin(&["query", s(&car)], &queries()).ok().json_lines();
     let exact = vecar_with_stdin(&["query", s(&car), "--exact"], &queries())
         .ok()
         .json_lines();
     let key = |h: &Value| (h["query"].to_string(), h["id"].to_string());
-    let exact_scores: std::collections::HashMap<_, _> = exact
-        .iter()
-        .map(|h| (key(h), h["score"].as_f64().unwrap()))
-        .collect();
+    let exact_scores: std::collections::HashMap<_, _> =
+        exact.iter().map(|h| (key(h), h["score"].as_f64().unwrap())).collect();
     let mut shared = 0;
     for hit in &approx {
         if let Some(score) = exact_scores.get(&key(hit)) {
-            assert_eq!(
-                *score,
-                hit["score"].as_f64().unwrap(),
-                "same record, same exact score"
-            );
+            assert_eq!(*score, hit["score"].as_f64().unwrap(), "same record, same exact score");
             shared += 1;
         }
     }
@@ -143,11 +122,7 @@ fn query_errors_name_the_line() {
     let run = vecar_with_stdin(&["query", s(&car)], b"[1, 2, 3]\n");
     run.fails_with("<stdin>:1: vector has 3 numbers, expected 384");
     let run = vecar_with_stdin(&["query", s(&car)], b"\n{\"id\": 1}\n");
-    assert!(
-        run.stderr.contains("<stdin>:2: missing vector"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("<stdin>:2: missing vector"), "{}", run.stderr);
     let run = vecar(&["query", s(&car), "--vector", "[1, \"x\"]"]);
     run.fails_with("--vector[1] must be a number");
 }
@@ -155,11 +130,7 @@ fn query_errors_name_the_line() {
 #[test]
 fn info_reports_the_archive() {
     let dir = tempdir();
-    let car = build_fixture(
-        dir.path(),
-        "docs.car",
-        &["--dtype", "i8", "--connectivity", "8"],
-    );
+    let car = build_fixture(dir.path(), "docs.car", &["--dtype", "i8", "--connectivity", "8"]);
     let info = &vecar(&["info", "--json", s(&car)]).ok().json_lines()[0];
     assert_eq!(info["count"], 300);
     assert_eq!(info["dimensions"], 384);
@@ -182,8 +153,7 @@ fn ls_lists_every_block_once_with_its_role() {
     assert_eq!(blocks.len() as u64, info["blocks"].as_u64().unwrap());
     assert_eq!(blocks[0]["role"], "manifest");
     assert_eq!(blocks[0]["cid"], info["root"]);
-    let roles: std::collections::BTreeSet<_> =
-        blocks.iter().map(|b| b["role"].as_str().unwrap()).collect();
+    let roles: std::collections::BTreeSet<_> = blocks.iter().map(|b| b["role"].as_str().unwrap()).collect();
     for role in [
         "manifest",
         "records",
@@ -195,9 +165,7 @@ fn ls_lists_every_block_once_with_its_role() {
     ] {
         assert!(roles.contains(role), "{role}");
     }
-    assert!(blocks
-        .iter()
-        .all(|b| b["size"].as_u64().unwrap() <= 1 << 20));
+    assert!(blocks.iter().all(|b| b["size"].as_u64().unwrap() <= 1 << 20));
     let tsv = vecar(&["ls", s(&car)]).ok().stdout;
     let first: Vec<&str> = tsv.lines().next().unwrap().split('\t').collect();
     assert_eq!(
@@ -220,10 +188,7 @@ fn get_prints_records_by_id_and_fails_on_missing_ones() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let (a, b) = (
-        lines[250]["id"].as_str().unwrap(),
-        lines[3]["id"].as_str().unwrap(),
-    );
+    let (a, b) = (lines[250]["id"].as_str().unwrap(), lines[3]["id"].as_str().unwrap());
     let run = vecar(&["get", s(&car), a, b]).ok();
     let got = run.json_lines();
     assert_eq!(got.len(), 2);

@@ -6,9 +6,7 @@ use std::process::{Command, Output, Stdio};
 
 /// The project's fixtures folder.
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
 }
 
 /// The outcome of one run of vecar.
@@ -87,12 +85,7 @@ pub fn tempdir() -> tempfile::TempDir {
 pub fn build_fixture(dir: &Path, name: &str, flags: &[&str]) -> PathBuf {
     let out = dir.join(name);
     let input = fixture("docs.jsonl");
-    let mut args = vec![
-        "build",
-        input.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ];
+    let mut args = vec!["build", input.to_str().unwrap(), "-o", out.to_str().unwrap()];
     args.extend_from_slice(flags);
     vecar(&args).ok();
     out
@@ -101,4 +94,44 @@ pub fn build_fixture(dir: &Path, name: &str, flags: &[&str]) -> PathBuf {
 /// Path as &str.
 pub fn s(path: &Path) -> &str {
     path.to_str().expect("a UTF-8 path")
+}
+
+/// The CIDv1 (sha2-256) of `data` with `codec`, computed here independently of vecar.
+pub fn cid_of(codec: u64, data: &[u8]) -> cid::Cid {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(data);
+    cid::Cid::new_v1(codec, cid::multihash::Multihash::wrap(0x12, &digest).unwrap())
+}
+
+fn varint(mut n: u64, out: &mut Vec<u8>) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// A CARv1 with `root` in its header and the given blocks, written by hand so tests can make
+/// files vecar itself would never write.
+pub fn car_bytes(root: &cid::Cid, blocks: &[(cid::Cid, Vec<u8>)]) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct Header<'a> {
+        roots: [&'a cid::Cid; 1],
+        version: u64,
+    }
+    let header = serde_ipld_dagcbor::to_vec(&Header {
+        roots: [root],
+        version: 1,
+    })
+    .unwrap();
+    let mut out = Vec::new();
+    varint(header.len() as u64, &mut out);
+    out.extend(header);
+    for (cid, data) in blocks {
+        let cid = cid.to_bytes();
+        varint((cid.len() + data.len()) as u64, &mut out);
+        out.extend(cid);
+        out.extend(data);
+    }
+    out
 }

@@ -76,10 +76,7 @@ fn id_of_the_wrong_type() {
 
 #[test]
 fn missing_or_null_vector() {
-    expect_error(
-        line("{\"id\": \"b\"}").as_bytes(),
-        "in.jsonl:2: missing vector",
-    );
+    expect_error(line("{\"id\": \"b\"}").as_bytes(), "in.jsonl:2: missing vector");
     expect_error(
         line("{\"id\": \"b\", \"vector\": null}").as_bytes(),
         "in.jsonl:2: missing vector",
@@ -147,11 +144,7 @@ fn non_utf8_bytes() {
 fn field_names_follow_the_flags() {
     let dir = tempdir();
     let path = dir.path().join("in.jsonl");
-    std::fs::write(
-        &path,
-        "{\"key\": 1, \"emb\": [1, 2], \"body\": \"hi\"}\n{\"key\": 2}\n",
-    )
-    .unwrap();
+    std::fs::write(&path, "{\"key\": 1, \"emb\": [1, 2], \"body\": \"hi\"}\n{\"key\": 2}\n").unwrap();
     let out = dir.path().join("out.car");
     let run = vecar(&[
         "build",
@@ -165,18 +158,18 @@ fn field_names_follow_the_flags() {
         "--text-field",
         "body",
     ]);
-    assert!(
-        run.stderr.contains("in.jsonl:2: missing emb"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("in.jsonl:2: missing emb"), "{}", run.stderr);
 }
 
 #[test]
 fn crlf_and_blank_lines_are_accepted() {
     let dir = tempdir();
     let path = dir.path().join("in.jsonl");
-    std::fs::write(&path, "\r\n{\"id\": 1, \"vector\": [1, 2]}\r\n\r\n{\"id\": 2, \"vector\": [2, 1], \"text\": \"t\"}\r\n").unwrap();
+    std::fs::write(
+        &path,
+        "\r\n{\"id\": 1, \"vector\": [1, 2]}\r\n\r\n{\"id\": 2, \"vector\": [2, 1], \"text\": \"t\"}\r\n",
+    )
+    .unwrap();
     let out = dir.path().join("out.car");
     vecar(&["build", s(&path), "-o", s(&out)]).ok();
     let exported = vecar(&["export", s(&out)]).ok().json_lines();

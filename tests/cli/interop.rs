@@ -26,10 +26,7 @@ fn js_check(cars: &[&Path]) -> Vec<Value> {
         "JS checker rejected a CAR: {stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 #[test]

@@ -10,9 +10,7 @@ use serde_json::Value;
 use crate::common::*;
 
 fn dev_file(name: &str) -> std::path::PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data")
-        .join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(name);
     assert!(
         path.exists(),
         "the dev set is expected at {} (shared/ beside the checkout)",
@@ -47,52 +45,37 @@ fn top10(hits: &[Value]) -> HashMap<String, HashSet<String>> {
 fn default_recall_at_10_is_at_least_095() {
     let dir = tempdir();
     let car = dir.path().join("dev.car");
-    vecar_with_stdin(
-        &["build", "-", "-o", s(&car)],
-        &gunzip(&dev_file("docs.jsonl.gz")),
-    )
-    .ok();
+    vecar_with_stdin(&["build", "-", "-o", s(&car)], &gunzip(&dev_file("docs.jsonl.gz"))).ok();
     let queries = gunzip(&dev_file("queries.jsonl.gz"));
-    let approx = top10(
-        &vecar_with_stdin(&["query", s(&car)], &queries)
-            .ok()
-            .json_lines(),
-    );
+    let approx = top10(&vecar_with_stdin(&["query", s(&car)], &queries).ok().json_lines());
     let exact = top10(
         &vecar_with_stdin(&["query", s(&car), "--exact"], &queries)
             .ok()
             .json_lines(),
     );
     assert_eq!(exact.len(), 500);
-    let found: usize = exact
-        .iter()
-        .map(|(q, ids)| ids.intersection(&approx[q]).count())
-        .sum();
+    let found: usize = exact.iter().map(|(q, ids)| ids.intersection(&approx[q]).count()).sum();
     let recall = found as f64 / 5000.0;
     eprintln!("recall@10 = {recall}");
     assert!(recall >= 0.95, "recall@10 = {recall}");
 
-    let truth: HashMap<String, HashSet<String>> =
-        std::fs::read_to_string(dev_file("groundtruth.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| {
-                let g: Value = serde_json::from_str(l).unwrap();
-                (
-                    g["query"].as_str().unwrap().into(),
-                    g["ids"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|i| i.as_str().unwrap().into())
-                        .collect(),
-                )
-            })
-            .collect();
-    let agree: usize = truth
-        .iter()
-        .map(|(q, ids)| ids.intersection(&exact[q]).count())
-        .sum();
+    let truth: HashMap<String, HashSet<String>> = std::fs::read_to_string(dev_file("groundtruth.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let g: Value = serde_json::from_str(l).unwrap();
+            (
+                g["query"].as_str().unwrap().into(),
+                g["ids"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| i.as_str().unwrap().into())
+                    .collect(),
+            )
+        })
+        .collect();
+    let agree: usize = truth.iter().map(|(q, ids)| ids.intersection(&exact[q]).count()).sum();
     assert!(
         agree as f64 >= 0.999 * 5000.0,
         "--exact matches the float64 ground truth: {agree}/5000"

@@ -56,10 +56,7 @@ fn metadata_of_any_json_type_round_trips() {
     let car = dir.path().join("odd.car");
     vecar(&["build", s(&input), "-o", s(&car)]).ok();
     let exported = vecar(&["export", s(&car)]).ok();
-    assert_same_records(
-        &read_jsonl(&lines.join("\n")),
-        &read_jsonl(&exported.stdout),
-    );
+    assert_same_records(&read_jsonl(&lines.join("\n")), &read_jsonl(&exported.stdout));
     assert!(
         exported.stdout.contains("\"f\":1.0"),
         "a float stays a float: {}",
@@ -71,11 +68,7 @@ fn metadata_of_any_json_type_round_trips() {
 fn a_tree_of_link_nodes_reads_back_the_same() {
     let dir = tempdir();
     let flat = build_fixture(dir.path(), "flat.car", &["--threads", "1"]);
-    let tree = build_fixture(
-        dir.path(),
-        "tree.car",
-        &["--threads", "1", "--max-links", "2"],
-    );
+    let tree = build_fixture(dir.path(), "tree.car", &["--threads", "1", "--max-links", "2"]);
     vecar(&["verify", s(&tree)]).ok();
     let info = &vecar(&["info", "--json", s(&tree)]).ok().json_lines()[0];
     assert!(
