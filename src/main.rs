@@ -60,10 +60,13 @@ fn main() -> ExitCode {
         .threads
         .map(usize::from)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let result = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build_global()
-        .map_err(anyhow::Error::from)
+    let result = output::clean_up_on_signals()
+        .and_then(|()| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build_global()
+                .map_err(anyhow::Error::from)
+        })
         .and_then(|()| match cli.command {
             Command::Build(args) => cmd::build::run(args, threads),
             Command::Query(args) => cmd::query::run(args, threads),

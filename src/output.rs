@@ -4,7 +4,8 @@
 use std::fs::Permissions;
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -45,6 +46,25 @@ impl Serialize for WithVector<'_> {
     }
 }
 
+/// The temporary file being written, removed if a signal stops the process.
+static PENDING: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// On Ctrl-C, SIGTERM or SIGHUP: remove the temporary file being written, if any, and exit 130,
+/// so an interrupted build leaves neither a partial archive nor a stray temporary file.
+pub fn clean_up_on_signals() -> Result<()> {
+    ctrlc::set_handler(|| {
+        if let Some(path) = PENDING.lock().ok().and_then(|mut p| p.take()) {
+            let _ = std::fs::remove_file(path);
+        }
+        std::process::exit(130);
+    })
+    .context("installing the signal handler")
+}
+
+fn set_pending(path: Option<PathBuf>) {
+    *PENDING.lock().unwrap_or_else(|e| e.into_inner()) = path;
+}
+
 /// Writes `path` through `write`: to a temporary file beside it, renamed over `path` only when
 /// `write` succeeded. On any failure `path` is untouched and the temporary file removed.
 pub fn write_atomically(path: &Path, write: impl FnOnce(&mut BufWriter<&std::fs::File>) -> Result<()>) -> Result<()> {
@@ -58,14 +78,19 @@ pub fn write_atomically(path: &Path, write: impl FnOnce(&mut BufWriter<&std::fs:
         .permissions(Permissions::from_mode(0o644))
         .tempfile_in(dir)
         .with_context(|| format!("cannot create a file in {}", dir.display()))?;
-    let mut out = BufWriter::with_capacity(1 << 20, temp.as_file());
-    write(&mut out)?;
-    out.flush().with_context(|| format!("writing {}", path.display()))?;
-    drop(out);
-    temp.as_file()
-        .sync_all()
-        .with_context(|| format!("writing {}", path.display()))?;
-    temp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    set_pending(Some(temp.path().to_path_buf()));
+    let result = (|| {
+        let mut out = BufWriter::with_capacity(1 << 20, temp.as_file());
+        write(&mut out)?;
+        out.flush().with_context(|| format!("writing {}", path.display()))?;
+        drop(out);
+        temp.as_file()
+            .sync_all()
+            .with_context(|| format!("writing {}", path.display()))?;
+        temp.persist(path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(())
+    })();
+    set_pending(None);
+    result
 }

@@ -182,3 +182,46 @@ fn a_missing_input_file_is_named() {
     let run = vecar(&["build", "/no/such/input.jsonl", "-o", "/tmp/never.car"]);
     run.fails_with("/no/such/input.jsonl");
 }
+
+#[test]
+fn a_build_killed_while_writing_leaves_nothing_behind() {
+    let dir = tempdir();
+    let input = dir.path().join("big.jsonl");
+    let line = std::fs::read_to_string(fixture("docs.jsonl")).unwrap();
+    let mut big = String::new();
+    for copy in 0..20 {
+        big.push_str(&line.replace("\"id\":\"doc-", &format!("\"id\":\"c{copy}-doc-")));
+    }
+    std::fs::write(&input, big).unwrap();
+    let out = dir.path().join("out.car");
+    std::fs::write(&out, b"old").unwrap();
+    for signal in ["-TERM", "-INT"] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vecar"))
+            .args(["build", s(&input), "-o", s(&out)])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let temp_exists = || {
+            std::fs::read_dir(dir.path())
+                .unwrap()
+                .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".tmp"))
+        };
+        let start = std::time::Instant::now();
+        while !temp_exists() && start.elapsed().as_secs() < 60 {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        assert!(temp_exists(), "the build reached its write phase");
+        std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(130), "{signal}");
+        assert!(!temp_exists(), "{signal}: the temporary file is removed");
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            b"old",
+            "{signal}: the target keeps its old content"
+        );
+    }
+}
