@@ -3,6 +3,7 @@
 
 mod archive;
 mod cmd;
+mod format;
 mod index;
 mod input;
 mod output;
@@ -17,6 +18,8 @@ Examples:
   vecar build docs.jsonl -o docs.car          # index + chunk + write the CAR, print its root CID
   vecar query docs.car < queries.jsonl        # top-k hits as JSONL, straight from the CAR
   vecar query docs.car -k 3 --vector '[0.1, 0.2, ...]'
+  vecar query docs.car --filter 'source = fortune and year >= 2020' --format table < q.jsonl
+  vecar query a.car b.car --like doc-42 --fields archive,id,score
   vecar verify docs.car && ipfs dag import docs.car
   vecar export docs.car | head -1             # the records back, vectors included";
 
@@ -79,6 +82,10 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if e.is::<cmd::UsageError>() => {
+            eprintln!("vecar: {e:#}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("vecar: {e:#}");
             ExitCode::FAILURE

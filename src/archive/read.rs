@@ -65,6 +65,16 @@ impl Archive {
             .with_context(|| format!("{}: records block {}", self.car.name(), chunk.cid))
     }
 
+    /// Calls `f` with every record and its row number, in row order.
+    pub fn for_each_record(&self, mut f: impl FnMut(u64, &Record) -> Result<()>) -> Result<()> {
+        for (i, chunk) in self.records.chunks.iter().enumerate() {
+            for (offset, record) in self.record_chunk(i)?.iter().enumerate() {
+                f(chunk.start + offset as u64, record)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The vectors of chunk `i`, as one flat array of rows.
     pub fn vector_chunk(&self, i: usize) -> Result<Vec<f32>> {
         let chunk = &self.vectors.chunks[i];

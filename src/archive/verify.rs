@@ -59,22 +59,15 @@ pub fn verify(car: CarFile) -> Result<Report> {
     let archive = Archive::from_car(car)?;
     let m = &archive.manifest;
     let mut ids = HashSet::new();
-    for i in 0..archive.records.chunks.len() {
-        for record in archive.record_chunk(i)? {
-            match record.get(&m.fields.id) {
-                Some(id @ (serde_json::Value::String(_) | serde_json::Value::Number(_))) => {
-                    if !ids.insert(id.to_string()) {
-                        bail!("{name}: duplicate record id {id}");
-                    }
-                }
-                _ => bail!(
-                    "{name}: a record in block {} has no valid {:?} field",
-                    archive.records.chunks[i].cid,
-                    m.fields.id
-                ),
-            }
+    archive.for_each_record(|row, record| match record.get(&m.fields.id) {
+        Some(id @ (serde_json::Value::String(_) | serde_json::Value::Number(_))) if ids.insert(id.to_string()) => {
+            Ok(())
         }
-    }
+        Some(id @ (serde_json::Value::String(_) | serde_json::Value::Number(_))) => {
+            bail!("{name}: duplicate record id {id}")
+        }
+        _ => bail!("{name}: record {row} has no valid {:?} field", m.fields.id),
+    })?;
     for i in 0..archive.vectors.chunks.len() {
         archive.vector_chunk(i)?;
     }

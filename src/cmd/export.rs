@@ -31,25 +31,21 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let field = &archive.manifest.fields.vector;
     let mut out = output::stdout();
     let mut vectors = (usize::MAX, Vec::new());
-    for i in 0..archive.records.chunks.len() {
-        let start = archive.records.chunks[i].start;
-        for (offset, record) in archive.record_chunk(i)?.iter().enumerate() {
-            let row = start + offset as u64;
-            let chunk = (row / rows_per_chunk) as usize;
-            if vectors.0 != chunk {
-                vectors = (chunk, archive.vector_chunk(chunk)?);
-            }
-            let at = (row % rows_per_chunk) as usize * dims;
-            output::json_line(
-                &mut out,
-                &WithVector {
-                    record,
-                    field,
-                    vector: &vectors.1[at..at + dims],
-                },
-            )?;
+    archive.for_each_record(|row, record| {
+        let chunk = (row / rows_per_chunk) as usize;
+        if vectors.0 != chunk {
+            vectors = (chunk, archive.vector_chunk(chunk)?);
         }
-    }
+        let at = (row % rows_per_chunk) as usize * dims;
+        output::json_line(
+            &mut out,
+            &WithVector {
+                record,
+                field,
+                vector: &vectors.1[at..at + dims],
+            },
+        )
+    })?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use serde_json::Value;
 
 use crate::archive::read::Archive;
+use crate::archive::records::id_text;
 use crate::output::{self, WithVector};
 
 /// Arguments of `vecar get`.
@@ -34,19 +34,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let id_field = &archive.manifest.fields.id;
     let wanted: HashSet<&str> = args.ids.iter().map(String::as_str).collect();
     let mut rows = HashMap::new();
-    for i in 0..archive.records.chunks.len() {
-        let start = archive.records.chunks[i].start;
-        for (offset, record) in archive.record_chunk(i)?.iter().enumerate() {
-            let key = match record.get(id_field) {
-                Some(Value::String(s)) => s.clone(),
-                Some(other) => other.to_string(),
-                None => continue,
-            };
-            if wanted.contains(key.as_str()) {
-                rows.insert(key, (start + offset as u64, record.clone()));
-            }
+    archive.for_each_record(|row, record| {
+        if let Some(key) = record
+            .get(id_field)
+            .and_then(id_text)
+            .filter(|key| wanted.contains(key.as_str()))
+        {
+            rows.insert(key, (row, record.clone()));
         }
-    }
+        Ok(())
+    })?;
     let found: BTreeSet<u64> = rows.values().map(|(row, _)| *row).collect();
     let vectors = archive.vectors_of(&found)?;
     let mut out = output::stdout();

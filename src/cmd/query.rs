@@ -1,4 +1,4 @@
-//! `vecar query`: the nearest records to each query, as JSON lines.
+//! `vecar query`: the nearest records to each query, from one or several archives.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -6,30 +6,49 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
+use super::UsageError;
 use crate::archive::read::Archive;
-use crate::index::search::Searcher;
+use crate::archive::records::id_text;
+use crate::format::{Format, RowWriter};
+use crate::index::filter::Filter;
+use crate::index::multi::{self, Found, Target};
+use crate::index::search::{Allowed, Searcher};
 use crate::input::{self, Lines, Query};
 use crate::output;
 
 /// Queries searched together.
 const BATCH: usize = 1024;
+/// Output fields when --fields is not given.
+const DEFAULT_FIELDS: [&str; 8] = ["query", "rank", "id", "score", "distance", "text", "metadata", "cid"];
+/// Fields every hit has; any other --fields name picks a metadata field.
+const HIT_FIELDS: [&str; 9] = [
+    "query", "rank", "id", "score", "distance", "text", "metadata", "cid", "archive",
+];
 
 /// Arguments of `vecar query`.
 #[derive(clap::Args)]
 #[command(after_help = "\
 Queries come from stdin, one per line: {\"id\": ..., \"vector\": [...]} (id optional) or a bare
-array. Each hit is one line: {\"query\", \"rank\", \"id\", \"score\", \"distance\", \"text\",
-\"metadata\", \"cid\"}; score is higher-is-better for every metric, distance is the metric's own.
+array. Each hit has: query, rank, id, score, distance, text, metadata, cid (and archive, with
+several archives). score is higher-is-better for every metric; distance is the metric's own.
+
+Filters (--filter) test record fields:  = != < <= > >=  `in [..]`  `exists`, combined with
+and / or / not and parentheses; strings in quotes or bare words, dots reach nested fields:
+  source = fortune           year >= 2020 and not draft = true
+  lang in [en, de]           (a.b exists or score < 0.5) and id != 'doc-7'
 
 Examples:
   vecar query docs.car < queries.jsonl
   vecar query docs.car -k 3 --vector \"$(jq -c .vector q.json)\"
-  vecar query docs.car --exact < queries.jsonl | jq -r .id | head -1")]
+  vecar query docs.car --filter 'source = fortune' --min-score 0.4 < queries.jsonl
+  vecar query docs.car --like doc-00042 --format table --fields rank,id,score,text
+  vecar query 2023.car 2024.car -k 5 < queries.jsonl | jq -r .archive")]
 pub struct Args {
-    /// The archive (a file: it is read in place).
-    archive: PathBuf,
+    /// The archives (files: they are read in place). Several are searched as one.
+    #[arg(required = true)]
+    archives: Vec<PathBuf>,
     /// Hits per query.
     #[arg(short, default_value_t = 10)]
     k: usize,
@@ -40,35 +59,93 @@ pub struct Args {
     #[arg(long)]
     exact: bool,
     /// One query vector as a JSON array, instead of reading stdin.
-    #[arg(long, value_name = "JSON")]
+    #[arg(long, value_name = "JSON", conflicts_with = "like")]
     vector: Option<String>,
+    /// Use the stored vector of record ID as the query, leaving that record out of the hits.
+    #[arg(long, value_name = "ID")]
+    like: Option<String>,
+    /// Only return records that pass this expression (see below).
+    #[arg(long, value_name = "EXPR")]
+    filter: Option<String>,
+    /// Only return hits with at least this score (cos: cosine; ip: dot product; l2: −squared distance).
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
+    min_score: Option<f64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+    format: Format,
+    /// Comma-separated fields to print, in order; names other than the hit's own pick metadata fields.
+    #[arg(long, value_delimiter = ',')]
+    fields: Option<Vec<String>>,
 }
 
 /// Runs `vecar query`.
 pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
-    if args.archive == Path::new("-") && args.vector.is_none() {
-        bail!("queries are read from standard input, so the archive must be a file");
+    let filter = args
+        .filter
+        .as_deref()
+        .map(Filter::parse)
+        .transpose()
+        .map_err(|e| UsageError(e.to_string()))?;
+    if args.archives.iter().any(|a| a == Path::new("-")) {
+        bail!("archives are read in place: give a file, not `-`");
     }
-    let archive = Archive::open(&args.archive)?;
-    let m = &archive.manifest;
+    let archives = args
+        .archives
+        .iter()
+        .map(|path| Archive::open(path))
+        .collect::<Result<Vec<_>>>()?;
+    multi::check_compatible(&archives)?;
+    let several = archives.len() > 1;
+    let fields = match args.fields {
+        Some(fields) => fields,
+        None if several => DEFAULT_FIELDS
+            .iter()
+            .chain(&["archive"])
+            .map(|f| f.to_string())
+            .collect(),
+        None => DEFAULT_FIELDS.iter().map(|f| f.to_string()).collect(),
+    };
+    let like = args.like.as_deref().map(|id| find_id(&archives, id)).transpose()?;
+    let targets = archives
+        .iter()
+        .enumerate()
+        .map(|(i, archive)| {
+            let searcher = Searcher::open(archive, args.exact, args.ef.map(|ef| ef as usize), threads)?;
+            let exclude = like.as_ref().filter(|l| l.archive == i).map(|l| l.row);
+            Ok(Target {
+                archive,
+                searcher,
+                allowed: Allowed::compute(archive, filter.as_ref(), exclude)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+
+    let m = &archives[0].manifest;
     let dims = m.dimensions as usize;
-    let searcher = Searcher::open(&archive, args.exact, args.ef.map(|ef| ef as usize), threads)?;
-    let mut out = output::stdout();
-    if let Some(text) = &args.vector {
+    let printer = Printer {
+        targets: &targets,
+        min_score: args.min_score,
+    };
+    let mut writer = RowWriter::new(output::stdout(), args.format, fields)?;
+    if let Some(like) = like {
+        let query = Query {
+            label: Value::String(args.like.unwrap_or_default()),
+            vector: like.vector,
+        };
+        printer.answer(&[query], args.k, &mut writer)?;
+    } else if let Some(text) = &args.vector {
         let value: Value = serde_json::from_str(text).context("--vector: invalid JSON")?;
         let vector = input::parse_vector(&value, "--vector").map_err(anyhow::Error::msg)?;
         if vector.len() != dims {
             bail!("--vector has {} numbers, expected {dims}", vector.len());
         }
-        answer(
-            &archive,
-            &searcher,
+        printer.answer(
             &[Query {
                 label: json!(0),
                 vector,
             }],
             args.k,
-            &mut out,
+            &mut writer,
         )?;
     } else {
         let mut lines = Lines::open(Path::new("-"))?;
@@ -77,38 +154,104 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
             if batch.is_empty() {
                 break;
             }
-            answer(&archive, &searcher, &batch, args.k, &mut out)?;
+            printer.answer(&batch, args.k, &mut writer)?;
         }
     }
-    out.flush()?;
+    writer.finish()?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn answer(archive: &Archive, searcher: &Searcher, queries: &[Query], k: usize, out: &mut impl Write) -> Result<()> {
-    let vectors: Vec<&[f32]> = queries.iter().map(|q| q.vector.as_slice()).collect();
-    let results = searcher.search(&vectors, k)?;
-    let rows: BTreeSet<u64> = results.iter().flatten().map(|hit| hit.row).collect();
-    let records = archive.records_of(&rows)?;
-    let fields = &archive.manifest.fields;
-    let metric = archive.manifest.index.params.metric;
-    for (query, hits) in queries.iter().zip(results) {
-        for (rank, hit) in hits.iter().enumerate() {
-            let located = &records[&hit.row];
-            let mut metadata = located.record.clone();
-            let id = metadata.remove(&fields.id).unwrap_or(Value::Null);
-            let text = metadata.remove(&fields.text).unwrap_or(Value::Null);
-            let line = json!({
-                "query": query.label,
-                "rank": rank + 1,
-                "id": id,
-                "score": metric.score(hit.distance),
-                "distance": hit.distance,
-                "text": text,
-                "metadata": metadata,
-                "cid": located.cid.to_string(),
+/// The record named by --like: where it is and its stored vector.
+struct Like {
+    archive: usize,
+    row: u64,
+    vector: Vec<f32>,
+}
+
+fn find_id(archives: &[Archive], id: &str) -> Result<Like> {
+    for (i, archive) in archives.iter().enumerate() {
+        let mut found = None;
+        archive.for_each_record(|row, record| {
+            if found.is_none() && record.get(&archive.manifest.fields.id).and_then(id_text).as_deref() == Some(id) {
+                found = Some(row);
+            }
+            Ok(())
+        })?;
+        if let Some(row) = found {
+            let vector = archive
+                .vectors_of(&BTreeSet::from([row]))?
+                .remove(&row)
+                .expect("the row was read");
+            return Ok(Like {
+                archive: i,
+                row,
+                vector,
             });
-            output::json_line(out, &line)?;
         }
     }
-    Ok(())
+    let names: Vec<&str> = archives.iter().map(|a| a.car.name()).collect();
+    bail!("--like: no record with id {id} in {}", names.join(", "))
+}
+
+struct Printer<'a> {
+    targets: &'a [Target<'a>],
+    min_score: Option<f64>,
+}
+
+impl Printer<'_> {
+    fn answer(&self, queries: &[Query], k: usize, writer: &mut RowWriter<impl Write>) -> Result<()> {
+        let vectors: Vec<&[f32]> = queries.iter().map(|q| q.vector.as_slice()).collect();
+        let metric = self.targets[0].archive.manifest.index.params.metric;
+        let mut results = multi::search(self.targets, &vectors, k)?;
+        if let Some(min) = self.min_score {
+            results
+                .iter_mut()
+                .for_each(|hits| hits.retain(|f| metric.score(f.hit.distance) >= min));
+        }
+        let records: Vec<_> = self
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let rows = results
+                    .iter()
+                    .flatten()
+                    .filter(|f| f.archive == i)
+                    .map(|f| f.hit.row)
+                    .collect();
+                t.archive.records_of(&rows)
+            })
+            .collect::<Result<_>>()?;
+        for (query, hits) in queries.iter().zip(results) {
+            for (rank, Found { archive, hit }) in hits.iter().enumerate() {
+                let target = &self.targets[*archive];
+                let fields = &target.archive.manifest.fields;
+                let located = &records[*archive][&hit.row];
+                let mut metadata = located.record.clone();
+                let id = metadata.remove(&fields.id).unwrap_or(Value::Null);
+                let text = metadata.remove(&fields.text).unwrap_or(Value::Null);
+                let mut row = Map::new();
+                for (name, value) in [
+                    ("query", query.label.clone()),
+                    ("rank", json!(rank + 1)),
+                    ("id", id),
+                    ("score", json!(metric.score(hit.distance))),
+                    ("distance", json!(hit.distance)),
+                    ("text", text),
+                    ("cid", json!(located.cid.to_string())),
+                    ("archive", json!(target.archive.car.name())),
+                ] {
+                    row.insert(name.into(), value);
+                }
+                for (name, value) in &metadata {
+                    if !HIT_FIELDS.contains(&name.as_str()) {
+                        row.insert(name.clone(), value.clone());
+                    }
+                }
+                row.insert("metadata".into(), Value::Object(metadata));
+                writer.write(&row)?;
+            }
+        }
+        Ok(())
+    }
 }

@@ -106,6 +106,27 @@ impl Hnsw {
         self.index.change_expansion_search(ef);
     }
 
+    /// The rows of the `k` nearest neighbours of `query` that pass `allowed`, found inside the
+    /// graph traversal.
+    pub fn filtered_search(&self, query: &[f32], k: usize, allowed: impl Fn(u64) -> bool) -> Result<Vec<u64>> {
+        let matches = self
+            .index
+            .filtered_search(query, k, allowed)
+            .context("searching the index")?;
+        Ok(matches.keys)
+    }
+
+    /// The index's copy of row `row`'s vector (quantized to the index's scalar kind).
+    pub fn vector(&self, row: u64) -> Result<Vec<f32>> {
+        let mut vector = vec![0f32; self.index.dimensions()];
+        let found = self
+            .index
+            .get(row, &mut vector)
+            .context("reading a vector from the index")?;
+        anyhow::ensure!(found == 1, "the index has no vector for row {row}");
+        Ok(vector)
+    }
+
     /// The rows of the `k` nearest neighbours of `query`, by the index's own distances.
     pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<u64>> {
         let matches = self.index.search(query, k).context("searching the index")?;

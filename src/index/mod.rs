@@ -1,6 +1,8 @@
 //! Vector search: the usearch HNSW index, exact scans, and scoring.
 
+pub mod filter;
 pub mod hnsw;
+pub mod multi;
 pub mod params;
 pub mod search;
 

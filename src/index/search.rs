@@ -1,11 +1,15 @@
 //! Searching an archive: HNSW candidates re-scored exactly with the stored float32 vectors, or
-//! an exact scan of every vector. Either way the reported distances are exact.
+//! an exact scan. Either way the reported distances are exact. A filter restricts the rows a
+//! search may return: inside the HNSW traversal when many rows pass, by a scan of the passing
+//! rows when few do, so `k` hits come back whenever `k` rows pass.
 
 use std::collections::BTreeSet;
+use std::sync::OnceLock;
 
 use anyhow::Result;
 use rayon::prelude::*;
 
+use super::filter::Filter;
 use super::hnsw::Hnsw;
 use super::Metric;
 use crate::archive::read::Archive;
@@ -19,6 +23,47 @@ pub struct Hit {
     pub distance: f64,
 }
 
+/// The rows a search may return.
+pub struct Allowed {
+    rows: Vec<bool>,
+    count: usize,
+}
+
+impl Allowed {
+    /// The rows of `archive` that pass `filter` (all rows without one), less `exclude`.
+    pub fn compute(archive: &Archive, filter: Option<&Filter>, exclude: Option<u64>) -> Result<Allowed> {
+        let mut rows = vec![true; archive.manifest.count as usize];
+        if let Some(filter) = filter {
+            archive.for_each_record(|row, record| {
+                rows[row as usize] = filter.matches(record);
+                Ok(())
+            })?;
+        }
+        if let Some(row) = exclude {
+            rows[row as usize] = false;
+        }
+        let count = rows.iter().filter(|&&ok| ok).count();
+        Ok(Allowed { rows, count })
+    }
+
+    /// How many rows may be returned.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    fn contains(&self, row: u64) -> bool {
+        self.rows.get(row as usize).copied().unwrap_or(false)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        self.rows
+            .iter()
+            .enumerate()
+            .filter(|(_, &ok)| ok)
+            .map(|(row, _)| row as u64)
+    }
+}
+
 enum Method {
     Hnsw(Hnsw),
     Exact(Vec<f32>),
@@ -29,6 +74,9 @@ pub struct Searcher<'a> {
     archive: &'a Archive,
     method: Method,
     metric: Metric,
+    ef: usize,
+    /// The index's copies of the allowed rows, read on first need.
+    subset: OnceLock<Result<Vec<(u64, Vec<f32>)>, String>>,
 }
 
 impl<'a> Searcher<'a> {
@@ -36,54 +84,96 @@ impl<'a> Searcher<'a> {
     /// search, every vector. `ef` overrides the archive's search breadth.
     pub fn open(archive: &'a Archive, exact: bool, ef: Option<usize>, threads: usize) -> Result<Searcher<'a>> {
         let m = &archive.manifest;
+        let ef = ef.unwrap_or(m.index.params.expansion_search as usize);
         let method = if exact {
             Method::Exact(archive.all_vectors()?)
         } else {
             let index = Hnsw::load(&archive.index_bytes()?, m.dimensions, m.count, &m.index.params, threads)
                 .map_err(|e| e.context(archive.car.name().to_string()))?;
-            if let Some(ef) = ef {
-                index.set_expansion(ef);
-            }
+            index.set_expansion(ef);
             Method::Hnsw(index)
         };
         Ok(Searcher {
             archive,
             method,
             metric: m.index.params.metric,
+            ef,
+            subset: OnceLock::new(),
         })
     }
 
-    /// The `k` best hits of every query, best first (ties by row).
-    pub fn search(&self, queries: &[&[f32]], k: usize) -> Result<Vec<Vec<Hit>>> {
+    /// The `k` best hits of every query among the `allowed` rows, best first (ties by row).
+    pub fn search(&self, queries: &[&[f32]], k: usize, allowed: &Allowed) -> Result<Vec<Vec<Hit>>> {
         let dims = self.archive.manifest.dimensions as usize;
-        match &self.method {
-            Method::Exact(vectors) => Ok(queries
-                .par_iter()
-                .map(|q| {
-                    let hits = vectors.chunks_exact(dims).enumerate().map(|(row, v)| Hit {
-                        row: row as u64,
-                        distance: self.metric.distance(q, v),
-                    });
-                    top_k(hits.collect(), k)
-                })
-                .collect()),
-            Method::Hnsw(index) => {
-                let candidates: Vec<Vec<u64>> =
-                    queries.par_iter().map(|q| index.search(q, k)).collect::<Result<_>>()?;
-                let rows: BTreeSet<u64> = candidates.iter().flatten().copied().collect();
-                let vectors = self.archive.vectors_of(&rows)?;
-                Ok(queries
-                    .iter()
-                    .zip(candidates)
-                    .map(|(q, rows)| {
-                        let hits = rows.into_iter().map(|row| Hit {
-                            row,
-                            distance: self.metric.distance(q, &vectors[&row]),
-                        });
+        let all = allowed.count() == self.archive.manifest.count as usize;
+        let index = match &self.method {
+            Method::Exact(vectors) => {
+                return Ok(queries
+                    .par_iter()
+                    .map(|q| {
+                        let rows = allowed.iter();
+                        let hits = rows.map(|row| self.hit(q, row, &vectors[row as usize * dims..][..dims]));
                         top_k(hits.collect(), k)
                     })
-                    .collect())
+                    .collect());
             }
+            Method::Hnsw(index) => index,
+        };
+        // Few allowed rows: scanning them beats a filtered traversal (cost n·s against ef/s).
+        let scan = !all && allowed.count().pow(2) <= 16 * self.ef * self.archive.manifest.count as usize;
+        let candidates: Vec<Vec<u64>> = queries
+            .par_iter()
+            .map(|q| {
+                if all {
+                    return index.search(q, k);
+                }
+                if !scan {
+                    let rows = index.filtered_search(q, k, |row| allowed.contains(row))?;
+                    if rows.len() >= k.min(allowed.count()) {
+                        return Ok(rows);
+                    }
+                }
+                self.scan_subset(index, allowed, q, k)
+            })
+            .collect::<Result<_>>()?;
+        self.rescore(queries, candidates, k)
+    }
+
+    /// Candidates among the allowed rows by the index's own copy of the vectors: twice `k` of
+    /// them, since that copy may be quantized.
+    fn scan_subset(&self, index: &Hnsw, allowed: &Allowed, query: &[f32], k: usize) -> Result<Vec<u64>> {
+        let subset = self.subset.get_or_init(|| {
+            allowed
+                .iter()
+                .map(|row| Ok((row, index.vector(row)?)))
+                .collect::<Result<_>>()
+                .map_err(|e| format!("{e:#}"))
+        });
+        let subset = subset.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let hits = subset.iter().map(|(row, v)| self.hit(query, *row, v)).collect();
+        Ok(top_k(hits, 2 * k).into_iter().map(|h| h.row).collect())
+    }
+
+    /// Exact distances for the candidates, read from the stored float32 vectors.
+    fn rescore(&self, queries: &[&[f32]], candidates: Vec<Vec<u64>>, k: usize) -> Result<Vec<Vec<Hit>>> {
+        let rows: BTreeSet<u64> = candidates.iter().flatten().copied().collect();
+        let vectors = self.archive.vectors_of(&rows)?;
+        Ok(queries
+            .iter()
+            .zip(candidates)
+            .map(|(q, rows)| {
+                top_k(
+                    rows.into_iter().map(|row| self.hit(q, row, &vectors[&row])).collect(),
+                    k,
+                )
+            })
+            .collect())
+    }
+
+    fn hit(&self, query: &[f32], row: u64, vector: &[f32]) -> Hit {
+        Hit {
+            row,
+            distance: self.metric.distance(query, vector),
         }
     }
 }

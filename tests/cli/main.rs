@@ -6,5 +6,6 @@ mod determinism;
 mod hostile;
 mod input_errors;
 mod interop;
+mod query_power;
 mod recall;
 mod roundtrip;

@@ -1,0 +1,156 @@
+//! Printing hits in the format asked for: JSON lines, one JSON array, TSV, or an aligned table
+//! that fits the terminal.
+
+use std::io::Write;
+
+use anyhow::Result;
+use clap::ValueEnum;
+use serde_json::{Map, Value};
+
+/// Output formats of `query`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// One JSON object per line.
+    Jsonl,
+    /// One JSON array of objects.
+    Json,
+    /// Tab-separated values with a header line.
+    Tsv,
+    /// Aligned columns, text cut to the terminal's width.
+    Table,
+}
+
+/// Writes rows (JSON objects whose keys are the chosen fields) in a format.
+pub struct RowWriter<W: Write> {
+    out: W,
+    format: Format,
+    fields: Vec<String>,
+    rows: usize,
+    table: Vec<Vec<String>>,
+}
+
+impl<W: Write> RowWriter<W> {
+    /// A writer of `fields`, in this order.
+    pub fn new(out: W, format: Format, fields: Vec<String>) -> Result<RowWriter<W>> {
+        let mut writer = RowWriter {
+            out,
+            format,
+            fields,
+            rows: 0,
+            table: Vec::new(),
+        };
+        match format {
+            Format::Json => writer.out.write_all(b"[")?,
+            Format::Tsv => writeln!(writer.out, "{}", writer.fields.join("\t"))?,
+            Format::Table => writer.table.push(writer.fields.clone()),
+            Format::Jsonl => {}
+        }
+        Ok(writer)
+    }
+
+    /// Writes one row.
+    pub fn write(&mut self, row: &Map<String, Value>) -> Result<()> {
+        let cells = self.fields.iter().map(|f| row.get(f).unwrap_or(&Value::Null));
+        match self.format {
+            Format::Jsonl | Format::Json => {
+                if self.format == Format::Json && self.rows > 0 {
+                    self.out.write_all(b",")?;
+                }
+                let object: Map<String, Value> = self.fields.iter().cloned().zip(cells.cloned()).collect();
+                serde_json::to_writer(&mut self.out, &object)?;
+                if self.format == Format::Jsonl {
+                    self.out.write_all(b"\n")?;
+                }
+            }
+            Format::Tsv => {
+                let line: Vec<String> = cells.map(|v| escape_tsv(&plain(v))).collect();
+                writeln!(self.out, "{}", line.join("\t"))?;
+            }
+            Format::Table => self.table.push(cells.map(|v| one_line(&table_cell(v))).collect()),
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Ends the output (closes the JSON array, lays out the table) and flushes.
+    pub fn finish(mut self) -> Result<()> {
+        match self.format {
+            Format::Json => self.out.write_all(b"]\n")?,
+            Format::Table => {
+                let widths = fit(&self.table, terminal_width());
+                for row in &self.table {
+                    let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, &w)| pad(cell, w)).collect();
+                    writeln!(self.out, "{}", cells.join("  ").trim_end())?;
+                }
+            }
+            Format::Jsonl | Format::Tsv => {}
+        }
+        self.out.flush()?;
+        Ok(())
+    }
+}
+
+/// A value as plain text: strings unquoted, null empty, anything else as JSON.
+fn plain(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn table_cell(value: &Value) -> String {
+    match value {
+        Value::Number(n) if n.is_f64() => format!("{:.4}", n.as_f64().unwrap_or_default()),
+        other => plain(other),
+    }
+}
+
+fn escape_tsv(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('\t', "\\t")
+        .replace('\n', "\\n")
+        .replace('\r', "\\r")
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Column widths that fit `total` columns: the widest columns give way first, none below 8.
+fn fit(table: &[Vec<String>], total: usize) -> Vec<usize> {
+    let columns = table.first().map_or(0, Vec::len);
+    let mut widths: Vec<usize> = (0..columns)
+        .map(|c| table.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let gaps = 2 * columns.saturating_sub(1);
+    while widths.iter().sum::<usize>() + gaps > total {
+        let (widest, &width) = widths.iter().enumerate().max_by_key(|(_, w)| **w).expect("a column");
+        if width <= 8 {
+            break;
+        }
+        let over = widths.iter().sum::<usize>() + gaps - total;
+        widths[widest] = width.saturating_sub(over).max(8).max(width / 2);
+    }
+    widths
+}
+
+fn pad(cell: &str, width: usize) -> String {
+    let length = cell.chars().count();
+    if length <= width {
+        format!("{cell}{}", " ".repeat(width - length))
+    } else {
+        format!("{}…", cell.chars().take(width - 1).collect::<String>())
+    }
+}
+
+fn terminal_width() -> usize {
+    let term = console::Term::stdout();
+    if let Some((_, columns)) = term.size_checked() {
+        return columns as usize;
+    }
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(120)
+}
