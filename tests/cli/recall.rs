@@ -81,3 +81,51 @@ fn default_recall_at_10_is_at_least_095() {
         "--exact matches the float64 ground truth: {agree}/5000"
     );
 }
+
+/// Recall@10 of filtered queries against exact filtered search, on the dev set with a numeric
+/// field `n` = row % 1000 added, at selectivities 50%, 10%, 1% and 0.1%, and by `source`.
+#[test]
+fn filtered_recall_at_10_is_at_least_095_at_every_selectivity() {
+    let dir = tempdir();
+    let docs = String::from_utf8(gunzip(&dev_file("docs.jsonl.gz"))).unwrap();
+    let numbered: Vec<String> = docs
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let mut doc: Value = serde_json::from_str(line).unwrap();
+            doc["n"] = (i % 1000).into();
+            doc.to_string()
+        })
+        .collect();
+    let car = dir.path().join("dev.car");
+    vecar_with_stdin(&["build", "-", "-o", s(&car)], numbered.join("\n").as_bytes()).ok();
+    let queries = gunzip(&dev_file("queries.jsonl.gz"));
+    let mut table = String::from("| filter | selectivity | recall@10 |\n| --- | ---: | ---: |\n");
+    for (filter, selectivity) in [
+        ("n < 500", "50%"),
+        ("n < 100", "10%"),
+        ("n < 10", "1%"),
+        ("n < 1", "0.1%"),
+        ("source = debian-description", "52.8%"),
+        ("source = fortune", "8.4%"),
+        ("source = python-doc", "6.3%"),
+    ] {
+        let approx = top10(
+            &vecar_with_stdin(&["query", s(&car), "--filter", filter], &queries)
+                .ok()
+                .json_lines(),
+        );
+        let exact = top10(
+            &vecar_with_stdin(&["query", s(&car), "--filter", filter, "--exact"], &queries)
+                .ok()
+                .json_lines(),
+        );
+        assert_eq!(exact.len(), 500);
+        let wanted: usize = exact.values().map(HashSet::len).sum();
+        let found: usize = exact.iter().map(|(q, ids)| ids.intersection(&approx[q]).count()).sum();
+        let recall = found as f64 / wanted as f64;
+        table.push_str(&format!("| `{filter}` | {selectivity} | {recall:.4} |\n"));
+        assert!(recall >= 0.95, "{filter}: recall@10 = {recall}");
+    }
+    eprintln!("{table}");
+}
