@@ -2,13 +2,17 @@
 //! file, the line and the field.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use serde_json::{Map, Value};
 
 use crate::archive::records::Record;
+
+/// The longest line accepted: a record must fit a 1 MiB block, and its vector written as JSON
+/// takes at most about 25 bytes a number.
+pub const MAX_LINE_BYTES: u64 = 32 << 20;
 
 /// A JSONL file (or standard input for `-`), read line by line.
 pub struct Lines {
@@ -50,19 +54,24 @@ impl Lines {
     pub fn next_line(&mut self) -> Result<Option<(u64, String)>> {
         loop {
             self.buf.clear();
-            let n = self
-                .reader
+            let n = (&mut self.reader)
+                .take(MAX_LINE_BYTES + 1)
                 .read_until(b'\n', &mut self.buf)
                 .with_context(|| format!("reading {}", self.name))?;
             if n == 0 {
                 return Ok(None);
             }
             self.line += 1;
+            let (name, line) = (&self.name, self.line);
+            if n as u64 > MAX_LINE_BYTES {
+                bail!("{name}:{line}: line is longer than {} MiB", MAX_LINE_BYTES >> 20);
+            }
+            if line == 1 && self.buf.starts_with(b"\xef\xbb\xbf") {
+                bail!("{name}:1: starts with a UTF-8 byte-order mark; save the file without it");
+            }
             let text = std::str::from_utf8(&self.buf).map_err(|e| {
                 anyhow::anyhow!(
-                    "{}:{}: not valid UTF-8 (byte {} of the line)",
-                    self.name,
-                    self.line,
+                    "{name}:{line}: not valid UTF-8 (byte {} of the line)",
                     e.valid_up_to() + 1
                 )
             })?;

@@ -1,17 +1,12 @@
 //! vecar: offline, content-addressed vector archives. Build an HNSW index and the records into
 //! one CAR file, then query, verify and export it in place.
 
-mod archive;
 mod cmd;
-mod format;
-mod index;
-mod input;
-mod output;
-mod progress;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use vecar::{output, progress};
 
 const EXAMPLES: &str = "\
 Examples:

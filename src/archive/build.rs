@@ -8,7 +8,7 @@ use cid::Cid;
 use rayon::prelude::*;
 use serde_json::Value;
 
-use super::block::{Block, DAG_CBOR, RAW};
+use super::block::{Block, DAG_CBOR, MAX_BLOCK_SIZE, RAW};
 use super::car::CarWriter;
 use super::manifest::{
     rows_per_chunk, Fields, IndexInfo, Manifest, Vectors, FORMAT_NAME, FORMAT_VERSION, INDEX_CHUNK_SIZE,
@@ -20,6 +20,8 @@ use crate::index::{hnsw, IndexParams};
 use crate::input::{parse_doc, Lines};
 use crate::progress;
 
+/// The longest vector: one float32 row must fit a 1 MiB block.
+pub const MAX_DIMENSIONS: usize = MAX_BLOCK_SIZE / 4;
 /// Lines parsed together in parallel.
 const PARSE_BATCH: usize = 4096;
 
@@ -77,6 +79,14 @@ pub fn read_docs(lines: &mut Lines, fields: &Fields) -> Result<Docs> {
         for ((line, _), result) in batch.iter().zip(parsed) {
             let at = |msg: String| anyhow!("{}:{line}: {msg}", lines.name());
             let (doc, encoded) = result.map_err(at)?;
+            if doc.vector.len() > MAX_DIMENSIONS {
+                let msg = format!(
+                    "{} has {} numbers; at most {MAX_DIMENSIONS} fit a block",
+                    fields.vector,
+                    doc.vector.len()
+                );
+                return Err(at(msg));
+            }
             if docs.dimensions == 0 {
                 docs.dimensions = doc.vector.len();
             } else if doc.vector.len() != docs.dimensions {

@@ -130,24 +130,21 @@ pub struct CarFile {
 impl CarFile {
     /// Opens `path` (`-` reads standard input whole) and indexes its sections.
     pub fn open(path: &Path) -> Result<CarFile> {
-        let name = path.display().to_string();
-        let source = if path.as_os_str() == "-" {
+        if path.as_os_str() == "-" {
             let mut bytes = Vec::new();
             std::io::stdin()
                 .read_to_end(&mut bytes)
                 .context("reading standard input")?;
-            Source::Memory(bytes)
-        } else {
-            Source::File(File::open(path).with_context(|| format!("cannot open {name}"))?)
-        };
-        CarFile::index(
-            if path.as_os_str() == "-" {
-                "<stdin>".into()
-            } else {
-                name
-            },
-            source,
-        )
+            return CarFile::from_bytes("<stdin>", bytes);
+        }
+        let name = path.display().to_string();
+        let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
+        CarFile::index(name, Source::File(file))
+    }
+
+    /// Indexes a CAR held in memory; `name` is used in messages.
+    pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Result<CarFile> {
+        CarFile::index(name.to_string(), Source::Memory(bytes))
     }
 
     fn index(name: String, source: Source) -> Result<CarFile> {

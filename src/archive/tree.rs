@@ -98,7 +98,10 @@ impl ChunkList {
                     .with_context(|| format!("{name}: {what} link node {cid} is malformed"))?;
                 let sum = entries.iter().try_fold(0u64, |acc, e| acc.checked_add(e.1));
                 if entries.is_empty() || sum != Some(count) {
-                    bail!("{name}: {what} link node {cid} holds {sum:?} items; its parent says {count}");
+                    bail!(
+                        "{name}: {what} link node {cid} holds {} items; its parent says {count}",
+                        sum.map_or("too many".into(), |n| n.to_string())
+                    );
                 }
                 nodes.push(cid);
                 next.extend(entries);

@@ -5,12 +5,12 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::archive::build::{assemble, read_docs, write_car, BuildOptions};
-use crate::archive::manifest::Fields;
-use crate::archive::tree::DEFAULT_MAX_LINKS;
-use crate::index::{Dtype, IndexParams, Metric};
-use crate::input::Lines;
-use crate::output;
+use vecar::archive::build::{assemble, read_docs, write_car, BuildOptions};
+use vecar::archive::manifest::Fields;
+use vecar::archive::tree::DEFAULT_MAX_LINKS;
+use vecar::index::{Dtype, IndexParams, Metric};
+use vecar::input::Lines;
+use vecar::output;
 
 /// Arguments of `vecar build`.
 #[derive(clap::Args)]

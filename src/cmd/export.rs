@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::archive::read::Archive;
-use crate::output::{self, WithVector};
+use vecar::archive::read::Archive;
+use vecar::output::{self, WithVector};
 
 /// Arguments of `vecar export`.
 #[derive(clap::Args)]

@@ -7,9 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::archive::read::Archive;
-use crate::archive::records::id_text;
-use crate::output::{self, WithVector};
+use vecar::archive::read::Archive;
+use vecar::archive::records::id_text;
+use vecar::output::{self, WithVector};
 
 /// Arguments of `vecar get`.
 #[derive(clap::Args)]

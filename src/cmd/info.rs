@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use serde_json::{json, Value};
 
-use crate::archive::read::Archive;
-use crate::output;
+use vecar::archive::read::Archive;
+use vecar::output;
 
 /// Arguments of `vecar info`.
 #[derive(clap::Args)]

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 use serde_json::json;
 
-use crate::archive::block::codec_name;
-use crate::archive::read::Archive;
-use crate::output;
+use vecar::archive::block::codec_name;
+use vecar::archive::read::Archive;
+use vecar::output;
 
 /// Arguments of `vecar ls`.
 #[derive(clap::Args)]

@@ -9,14 +9,14 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Map, Value};
 
 use super::UsageError;
-use crate::archive::read::Archive;
-use crate::archive::records::id_text;
-use crate::format::{Format, RowWriter};
-use crate::index::filter::Filter;
-use crate::index::multi::{self, Found, Target};
-use crate::index::search::{Allowed, Searcher};
-use crate::input::{self, Lines, Query};
-use crate::output;
+use vecar::archive::read::Archive;
+use vecar::archive::records::id_text;
+use vecar::format::{Format, RowWriter};
+use vecar::index::filter::Filter;
+use vecar::index::multi::{self, Found, Target};
+use vecar::index::search::{Allowed, Searcher};
+use vecar::input::{self, Lines, Query};
+use vecar::output;
 
 /// Queries searched together.
 const BATCH: usize = 1024;

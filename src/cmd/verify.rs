@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::archive::car::CarFile;
-use crate::archive::verify::verify;
+use vecar::archive::car::CarFile;
+use vecar::archive::verify::verify;
 
 /// Arguments of `vecar verify`.
 #[derive(clap::Args)]

@@ -103,7 +103,8 @@ pub fn cid_of(codec: u64, data: &[u8]) -> cid::Cid {
     cid::Cid::new_v1(codec, cid::multihash::Multihash::wrap(0x12, &digest).unwrap())
 }
 
-fn varint(mut n: u64, out: &mut Vec<u8>) {
+/// Appends `n` as an unsigned LEB128 varint.
+pub fn varint(mut n: u64, out: &mut Vec<u8>) {
     while n >= 0x80 {
         out.push((n as u8) | 0x80);
         n >>= 7;

@@ -1,5 +1,11 @@
 //! Broken and hostile archives: every one is refused with exit 1 and a message, never a crash.
 
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use cid::Cid;
+use ipld_core::ipld::Ipld;
+
 use crate::common::*;
 
 /// Runs verify, info and query on `bytes` and expects each to fail with `message`.
@@ -100,4 +106,290 @@ fn a_carv2_wrapper_is_read_through() {
         vecar(&["export", s(&v2_car)]).ok().stdout,
         vecar(&["export", s(&car)]).ok().stdout
     );
+}
+
+/// Runs verify alone on `bytes` and expects failure with `message` on one line naming the file.
+#[track_caller]
+fn expect_verify_fails(bytes: &[u8], message: &str) {
+    let dir = tempdir();
+    let car = dir.path().join("bad.car");
+    std::fs::write(&car, bytes).unwrap();
+    let run = vecar(&["verify", s(&car)]);
+    run.fails_with(message);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("bad.car"), "{}", run.stderr);
+}
+
+/// The fixture archive's root and blocks, in file order.
+fn fixture_blocks(dir: &Path) -> (Cid, Vec<(Cid, Vec<u8>)>) {
+    let car = vecar::archive::car::CarFile::open(&build_fixture(dir, "docs.car", &[])).unwrap();
+    let blocks = car.sections().map(|(cid, _)| (*cid, car.block(cid).unwrap())).collect();
+    (*car.root(), blocks)
+}
+
+/// A CAR header (with its length) naming `roots`, for hand-made files.
+fn header_with(value: &Ipld) -> Vec<u8> {
+    let bytes = serde_ipld_dagcbor::to_vec(value).unwrap();
+    let mut out = Vec::new();
+    varint(bytes.len() as u64, &mut out);
+    out.extend(bytes);
+    out
+}
+
+fn raw_section(cid_bytes: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    varint((cid_bytes.len() + data.len()) as u64, &mut out);
+    out.extend(cid_bytes);
+    out.extend(data);
+    out
+}
+
+fn header_map(roots: Vec<Cid>, version: i128) -> Ipld {
+    Ipld::Map(BTreeMap::from([
+        ("roots".into(), Ipld::List(roots.into_iter().map(Ipld::Link).collect())),
+        ("version".into(), Ipld::Integer(version)),
+    ]))
+}
+
+#[test]
+fn malformed_varints() {
+    expect_refused(&[0x80, 0x00], "bad.car: byte 0: invalid CAR header length");
+    expect_refused(&[0xff; 11], "bad.car: byte 0: invalid CAR header length");
+    let block = cid_of(0x55, b"x");
+    let mut car = car_bytes(&block, &[]);
+    car.extend([0xff; 12]);
+    expect_refused(&car, "invalid section length");
+}
+
+#[test]
+fn sections_that_claim_too_much() {
+    let root = cid_of(0x55, b"x");
+    let start = car_bytes(&root, &[]);
+    for (claim, message) in [
+        (
+            4_000_000_000u64,
+            "section claims 4000000000 bytes; blocks are at most 1048576",
+        ),
+        (3 << 20, "section claims 3145728 bytes; blocks are at most 1048576"),
+        (1000, "section claims 1000 bytes but only 37 remain"),
+    ] {
+        let mut car = start.clone();
+        varint(claim, &mut car);
+        car.extend(root.to_bytes());
+        car.push(b'x');
+        expect_refused(&car, message);
+    }
+}
+
+#[test]
+fn cids_of_the_wrong_kind() {
+    let data = b"block".to_vec();
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(&data);
+    let v0 = Cid::new_v0(cid::multihash::Multihash::wrap(0x12, &digest).unwrap()).unwrap();
+    let dag_json = Cid::new_v1(0x0129, cid::multihash::Multihash::wrap(0x12, &digest).unwrap());
+    let sha512 = Cid::new_v1(0x55, cid::multihash::Multihash::wrap(0x13, &[0u8; 64]).unwrap());
+    for (cid, message) in [
+        (v0, "is CIDv0"),
+        (dag_json, "has codec 0x129"),
+        (sha512, "uses hash function 0x13"),
+    ] {
+        let mut car = header_with(&header_map(vec![cid], 1));
+        car.extend(raw_section(&cid.to_bytes(), &data));
+        expect_refused(&car, message);
+    }
+    let mut car = header_with(&header_map(vec![cid_of(0x55, &data)], 1));
+    car.extend(raw_section(&[0x01, 0x55, 0x12], &data));
+    expect_refused(&car, "invalid CID");
+}
+
+#[test]
+fn headers_with_no_root_several_roots_or_another_version() {
+    let a = cid_of(0x55, b"a");
+    let b = cid_of(0x55, b"b");
+    let blocks = raw_section(&a.to_bytes(), b"a");
+    for (header, message) in [
+        (header_map(vec![], 1), "CAR header has 0 roots"),
+        (header_map(vec![a, b], 1), "CAR header has 2 roots"),
+        (header_map(vec![a], 3), "unsupported CAR version 3"),
+        (Ipld::String("not a header".into()), "CAR header"),
+    ] {
+        let mut car = header_with(&header);
+        car.extend(&blocks);
+        expect_refused(&car, message);
+    }
+    let mut v2 = vec![0x0a, 0xa1, 0x67, 0x76, 0x65, 0x72, 0x73, 0x69, 0x6f, 0x6e, 0x02];
+    v2.extend([0u8; 16]);
+    v2.extend(51u64.to_le_bytes());
+    v2.extend(10_000u64.to_le_bytes());
+    v2.extend(0u64.to_le_bytes());
+    expect_refused(&v2, "CARv2 header points at bytes 51+10000, outside the file");
+}
+
+#[test]
+fn a_corrupt_block_a_missing_block_a_duplicate_and_an_orphan() {
+    let dir = tempdir();
+    let (root, blocks) = fixture_blocks(dir.path());
+    let mut corrupt = blocks.clone();
+    corrupt[4].1[100] ^= 0x20;
+    expect_verify_fails(
+        &car_bytes(&root, &corrupt),
+        "is corrupt (its sha2-256 does not match its CID)",
+    );
+
+    let mut missing = blocks.clone();
+    let gone = missing.remove(4).0;
+    expect_verify_fails(
+        &car_bytes(&root, &missing),
+        &format!("links to {gone}, which is missing"),
+    );
+
+    let mut duplicated = blocks.clone();
+    duplicated.push(blocks[3].clone());
+    expect_refused(
+        &car_bytes(&root, &duplicated),
+        &format!("duplicate block {}", blocks[3].0),
+    );
+
+    let mut orphaned = blocks.clone();
+    orphaned.push((cid_of(0x55, b"stray"), b"stray".to_vec()));
+    expect_verify_fails(&car_bytes(&root, &orphaned), "is not reachable from the root");
+}
+
+/// The fixture with its manifest replaced by `edit` of it.
+fn with_manifest(dir: &Path, edit: impl Fn(&mut BTreeMap<String, Ipld>)) -> Vec<u8> {
+    let (root, mut blocks) = fixture_blocks(dir);
+    assert_eq!(blocks[0].0, root);
+    let Ipld::Map(mut manifest) = serde_ipld_dagcbor::from_slice(&blocks[0].1).unwrap() else {
+        panic!("a map")
+    };
+    edit(&mut manifest);
+    let bytes = serde_ipld_dagcbor::to_vec(&Ipld::Map(manifest)).unwrap();
+    let new_root = cid_of(0x71, &bytes);
+    blocks[0] = (new_root, bytes);
+    car_bytes(&new_root, &blocks)
+}
+
+#[test]
+fn manifests_of_the_wrong_shape() {
+    let dir = tempdir();
+    let wrong_count = with_manifest(dir.path(), |m| {
+        m.insert("count".into(), Ipld::String("many".into()));
+    });
+    expect_refused(&wrong_count, "manifest is malformed");
+    let other_format = with_manifest(dir.path(), |m| {
+        m.insert("format".into(), Ipld::String("other".into()));
+    });
+    expect_refused(&other_format, "root block is a \"other\" manifest, not a vecar one");
+    let too_many = with_manifest(dir.path(), |m| {
+        m.insert("count".into(), Ipld::Integer(1 << 40));
+    });
+    expect_refused(&too_many, "the file cannot hold them");
+    let raw_root = cid_of(0x55, b"raw");
+    expect_refused(
+        &car_bytes(&raw_root, &[(raw_root, b"raw".to_vec())]),
+        "root block is not a vecar manifest",
+    );
+}
+
+#[test]
+fn an_index_whose_header_disagrees_with_the_manifest() {
+    let dir = tempdir();
+    let lying = with_manifest(dir.path(), |m| {
+        let Some(Ipld::Map(index)) = m.get_mut("index") else {
+            panic!("index")
+        };
+        let Some(Ipld::Map(params)) = index.get_mut("params") else {
+            panic!("params")
+        };
+        params.insert("dtype".into(), Ipld::String("i8".into()));
+    });
+    let dir2 = tempdir();
+    let car = dir2.path().join("bad.car");
+    std::fs::write(&car, &lying).unwrap();
+    vecar(&["verify", s(&car)]).fails_with("index header says 384 dimensions, Cos, BF16");
+    vecar(&[
+        "query",
+        s(&car),
+        "--vector",
+        &format!("[{}]", vec!["0.1"; 384].join(",")),
+    ])
+    .fails_with("index header says");
+}
+
+#[test]
+fn a_link_node_whose_counts_disagree() {
+    let dir = tempdir();
+    let lying = with_manifest(dir.path(), |m| {
+        let Some(Ipld::Map(records)) = m.get_mut("records") else {
+            panic!("records")
+        };
+        records.insert("items".into(), Ipld::Integer(299));
+        let Some(Ipld::Map(vectors)) = m.get_mut("vectors") else {
+            panic!("vectors")
+        };
+        let Some(Ipld::Map(chunks)) = vectors.get_mut("chunks") else {
+            panic!("chunks")
+        };
+        chunks.insert("items".into(), Ipld::Integer(299));
+        m.insert("count".into(), Ipld::Integer(299));
+    });
+    expect_refused(&lying, "holds 300 items; its parent says 299");
+}
+
+#[test]
+fn indefinite_lengths_are_not_dag_cbor() {
+    let block = vec![0x9f, 0x01, 0xff];
+    let root = cid_of(0x71, &block);
+    expect_refused(&car_bytes(&root, &[(root, block)]), "indefinite or reserved length");
+}
+
+/// Flips one random bit of the archive, 1,000 times: `verify` must report every flip, and
+/// `query` must either answer exactly as before or fail; it never returns different hits.
+#[test]
+fn every_flipped_bit_is_caught() {
+    let dir = tempdir();
+    let car = build_fixture(dir.path(), "docs.car", &["--threads", "1"]);
+    let bytes = std::fs::read(&car).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(fixture("docs.jsonl"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let vector = doc["vector"].to_string();
+    let query = |path: &Path| vecar(&["query", s(path), "-k", "5", "--vector", &vector]);
+    let expected = query(&car).ok().stdout;
+    let trials = 1000;
+    std::thread::scope(|scope| {
+        for worker in 0..2u64 {
+            let (bytes, expected, dir, query) = (&bytes, &expected, dir.path(), &query);
+            scope.spawn(move || {
+                let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ worker;
+                for trial in (worker..trials).step_by(2) {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    let bit = state % (bytes.len() as u64 * 8);
+                    let mut flipped = bytes.clone();
+                    flipped[(bit / 8) as usize] ^= 1 << (bit % 8);
+                    let path = dir.join(format!("flip-{worker}.car"));
+                    std::fs::write(&path, &flipped).unwrap();
+                    let verify = vecar(&["verify", s(&path)]);
+                    assert_eq!(verify.code, 1, "trial {trial}: bit {bit} went unnoticed by verify");
+                    let answer = query(&path);
+                    assert!(
+                        answer.code == 1 || answer.stdout == *expected,
+                        "trial {trial}: bit {bit} changed the hits"
+                    );
+                    assert!(
+                        answer.code == 0 || answer.code == 1,
+                        "trial {trial}: bit {bit}: {}",
+                        answer.stderr
+                    );
+                }
+            });
+        }
+    });
 }

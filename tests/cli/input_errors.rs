@@ -231,3 +231,38 @@ fn a_build_killed_while_writing_leaves_nothing_behind() {
         assert!(caught, "{signal}: no kill landed during the write in 10 tries");
     }
 }
+
+#[test]
+fn a_utf8_byte_order_mark() {
+    expect_error(
+        format!("\u{feff}{}", line("")).as_bytes(),
+        "in.jsonl:1: starts with a UTF-8 byte-order mark",
+    );
+}
+
+#[test]
+fn a_100_mb_line() {
+    let mut input = line("").into_bytes();
+    input.extend(b"{\"id\": \"b\", \"vector\": [1, 2, 3], \"text\": \"");
+    input.extend(std::iter::repeat_n(b'x', 100 << 20));
+    input.extend(b"\"}\n");
+    expect_error(&input, "in.jsonl:3: line is longer than 32 MiB");
+}
+
+#[test]
+fn a_record_too_big_for_a_block() {
+    let text = "y".repeat(2 << 20);
+    expect_error(
+        line(&format!("{{\"id\": \"b\", \"vector\": {V}, \"text\": \"{text}\"}}")).as_bytes(),
+        "in.jsonl:2: record is 2097",
+    );
+}
+
+#[test]
+fn a_vector_too_long_for_a_block() {
+    let long = vec!["0"; 300_000].join(",");
+    expect_error(
+        format!("{{\"id\": 1, \"vector\": [{long}]}}\n").as_bytes(),
+        "in.jsonl:1: vector has 300000 numbers; at most 262144 fit a block",
+    );
+}

@@ -1,0 +1,20 @@
+//! The JSONL document and query parsers on arbitrary lines; every document that parses must
+//! survive the DAG-CBOR round trip unchanged.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use vecar::archive::records;
+use vecar::input::{parse_doc, parse_query};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    for line in text.lines() {
+        let _ = parse_query(line, 1, "id", "vector");
+        let Ok(doc) = parse_doc(line, "id", "vector") else { continue };
+        assert!(doc.vector.iter().all(|v| v.is_finite()));
+        let Ok(encoded) = records::encode(&doc.record) else { continue };
+        let chunks = records::pack(&[encoded]);
+        let back = records::decode(&chunks[0].0, 1).expect("an encoded record decodes");
+        assert_eq!(back[0], doc.record);
+    }
+});

@@ -1,0 +1,9 @@
+//! vecar's library: the archive format, search, input parsing and output, used by the `vecar`
+//! binary (src/main.rs, src/cmd/) and by the fuzz targets (fuzz/).
+
+pub mod archive;
+pub mod format;
+pub mod index;
+pub mod input;
+pub mod output;
+pub mod progress;
