@@ -19,7 +19,10 @@ fn expect_refused(bytes: &[u8], message: &str) {
         vec!["info", s(&car)],
         vec!["query", s(&car), "--vector", "[1]"],
     ] {
-        vecar(&args).fails_with(message);
+        let run = vecar(&args);
+        run.fails_with(message);
+        assert_eq!(run.stderr.lines().count(), 1, "one line: {}", run.stderr);
+        assert!(run.stderr.contains("bad.car"), "names the file: {}", run.stderr);
     }
 }
 
