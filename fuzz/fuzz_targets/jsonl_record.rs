@@ -10,9 +10,13 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     for line in text.lines() {
         let _ = parse_query(line, 1, "id", "vector");
-        let Ok(doc) = parse_doc(line, "id", "vector") else { continue };
+        let Ok(doc) = parse_doc(line, "id", "vector") else {
+            continue;
+        };
         assert!(doc.vector.iter().all(|v| v.is_finite()));
-        let Ok(encoded) = records::encode(&doc.record) else { continue };
+        let Ok(encoded) = records::encode(&doc.record) else {
+            continue;
+        };
         let chunks = records::pack(&[encoded]);
         let back = records::decode(&chunks[0].0, 1).expect("an encoded record decodes");
         assert_eq!(back[0], doc.record);

@@ -10,12 +10,18 @@ use vecar::archive::read::Archive;
 use vecar::index::search::{Allowed, Searcher};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(car) = CarFile::from_bytes("fuzz.car", data.to_vec()) else { return };
+    let Ok(car) = CarFile::from_bytes("fuzz.car", data.to_vec()) else {
+        return;
+    };
     let Ok(archive) = Archive::from_car(car) else { return };
     let query = vec![0.5f32; archive.manifest.dimensions as usize];
-    let Ok(allowed) = Allowed::compute(&archive, None, None) else { return };
+    let Ok(allowed) = Allowed::compute(&archive, None, None) else {
+        return;
+    };
     for exact in [false, true] {
-        let Ok(searcher) = Searcher::open(&archive, exact, None, 1) else { continue };
+        let Ok(searcher) = Searcher::open(&archive, exact, None, 1) else {
+            continue;
+        };
         if let Ok(results) = searcher.search(&[&query], 3, &allowed) {
             let rows: BTreeSet<u64> = results.iter().flatten().map(|hit| hit.row).collect();
             let _ = archive.records_of(&rows);

@@ -64,6 +64,9 @@ impl Allowed {
     }
 }
 
+/// Rows with a copy of their vectors.
+type RowVectors = Vec<(u64, Vec<f32>)>;
+
 enum Method {
     Hnsw(Hnsw),
     Exact(Vec<f32>),
@@ -76,7 +79,7 @@ pub struct Searcher<'a> {
     metric: Metric,
     ef: usize,
     /// The index's copies of the allowed rows, read on first need.
-    subset: OnceLock<Result<Vec<(u64, Vec<f32>)>, String>>,
+    subset: OnceLock<Result<RowVectors, String>>,
 }
 
 impl<'a> Searcher<'a> {
