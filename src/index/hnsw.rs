@@ -5,6 +5,7 @@ use indicatif::ProgressBar;
 use rayon::prelude::*;
 use usearch::{Index, IndexOptions};
 
+use super::layout;
 use super::params::IndexParams;
 
 /// Builds an HNSW index over `vectors` (rows of `dimensions` values, keyed by row number) and
@@ -87,9 +88,11 @@ pub struct Hnsw {
 }
 
 impl Hnsw {
-    /// Loads index bytes that were hash-verified and whose header matches the manifest.
+    /// Loads hash-verified index bytes once their header matches the manifest and their graph
+    /// passes [`layout::check_structure`].
     pub fn load(bytes: &[u8], dimensions: u64, count: u64, params: &IndexParams, threads: usize) -> Result<Hnsw> {
         check_header(bytes, dimensions, count, params)?;
+        layout::check_structure(bytes, dimensions, count, params.dtype)?;
         let index = new_index(dimensions as usize, params)?;
         index.load_from_buffer(bytes).context("loading the index")?;
         if index.size() as u64 != count {

@@ -2,6 +2,7 @@
 
 pub mod filter;
 pub mod hnsw;
+pub mod layout;
 pub mod multi;
 pub mod params;
 pub mod search;

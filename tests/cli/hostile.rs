@@ -396,3 +396,74 @@ fn every_flipped_bit_is_caught() {
         }
     });
 }
+
+/// Re-hashes blocks whose bytes changed and rewrites every link to them (CIDs are 36 bytes, so a
+/// link is replaced in place), up to the root: an archive whose hashes are all valid.
+fn rehash(mut root: Cid, blocks: &mut [(Cid, Vec<u8>)]) -> Cid {
+    loop {
+        let stale = blocks.iter().position(|(cid, data)| cid_of(cid.codec(), data) != *cid);
+        let Some(i) = stale else { return root };
+        let (old, new) = (blocks[i].0, cid_of(blocks[i].0.codec(), &blocks[i].1));
+        blocks[i].0 = new;
+        let (old_bytes, new_bytes) = (old.to_bytes(), new.to_bytes());
+        for (_, data) in blocks.iter_mut() {
+            let mut at = 0;
+            while let Some(found) = data[at..]
+                .windows(old_bytes.len())
+                .position(|w| w == old_bytes.as_slice())
+            {
+                data[at + found..at + found + new_bytes.len()].copy_from_slice(&new_bytes);
+                at += found + new_bytes.len();
+            }
+        }
+        if root == old {
+            root = new;
+        }
+    }
+}
+
+/// An index crafted by the archive's author, with valid hashes and a matching header, must be
+/// refused (or answered) without crashing: usearch never sees a graph that fails the layout check.
+#[test]
+fn crafted_indexes_with_valid_hashes_never_crash_the_query() {
+    let dir = tempdir();
+    let (root, blocks) = fixture_blocks(dir.path());
+    let roles: Vec<String> = vecar(&["ls", "--json", s(&dir.path().join("docs.car"))])
+        .ok()
+        .json_lines()
+        .iter()
+        .map(|b| b["role"].as_str().unwrap().to_string())
+        .collect();
+    let index = roles.iter().position(|r| r == "index").unwrap();
+    let graph_start = 8 + 300 * 384 * 2;
+    let vector = format!("[{}]", vec!["0.05"; 384].join(","));
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let (mut answered, mut refused) = (0, 0);
+    for trial in 0..150 {
+        let mut crafted = blocks.clone();
+        let data = &mut crafted[index].1;
+        for _ in 0..[1, 4, 32][trial % 3] {
+            let at = graph_start + (next() as usize) % (data.len() - graph_start);
+            data[at] = next() as u8;
+        }
+        let crafted_root = rehash(root, &mut crafted);
+        let car = dir.path().join("crafted.car");
+        std::fs::write(&car, car_bytes(&crafted_root, &crafted)).unwrap();
+        let run = vecar(&["query", s(&car), "-k", "3", "--vector", &vector]);
+        match run.code {
+            0 => answered += 1,
+            1 => refused += 1,
+            _ => panic!("trial {trial}: vecar crashed: {}", run.stderr),
+        }
+    }
+    assert!(
+        refused > 50,
+        "most crafted graphs are refused: {answered} answered, {refused} refused"
+    );
+}

@@ -1,0 +1,127 @@
+//! A structural check of serialized usearch index bytes, run before usearch loads them.
+//!
+//! Hashes prove the bytes are the archive author's, not that they are sane: usearch's loader
+//! trusts the graph it reads, so a crafted index with valid hashes could make it read out of
+//! bounds. This walks the layout usearch 2.x writes (`index_dense_gt::save_to_stream`) and checks
+//! every length, level, key and neighbour slot against the manifest before usearch sees them:
+//!
+//! ```text
+//! u32 rows, u32 bytes per vector | rows × vector bytes
+//! 64-byte head: "usearch", version, metric, scalar, key and slot kinds, counts, dimensions
+//! u64 size, connectivity, connectivity_base, max_level, entry_slot | size × i16 levels
+//! size × node: u64 key, i16 level, then level + 1 lists of (u32 count, capacity × u32 slot)
+//! ```
+
+use anyhow::{bail, ensure, Result};
+
+use super::Dtype;
+
+/// usearch's scalar-kind codes for the u64 keys and u32 slots vecar's index uses.
+const KIND_U64: u8 = 14;
+const KIND_U32: u8 = 15;
+const HEAD_BYTES: usize = 64;
+/// Deepest HNSW level accepted (usearch levels grow as log of the count; 64 is far beyond).
+const MAX_LEVEL: u64 = 64;
+/// Largest connectivity accepted (M); the base layer may have up to twice as many links.
+const MAX_CONNECTIVITY: u64 = 1024;
+
+/// Reads little-endian integers from a byte slice, failing at the end instead of panicking.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8]> {
+        let end = self.pos.checked_add(n).filter(|&end| end <= self.bytes.len());
+        let Some(end) = end else {
+            bail!("index is truncated at byte {}", self.pos)
+        };
+        let slice = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(slice)
+    }
+
+    fn uint(&mut self, n: usize) -> Result<u64> {
+        Ok(self.take(n)?.iter().rev().fold(0u64, |acc, &b| acc << 8 | b as u64))
+    }
+}
+
+/// Checks that `bytes` are a well-formed index of `count` vectors of `dimensions` values.
+pub fn check_structure(bytes: &[u8], dimensions: u64, count: u64, dtype: Dtype) -> Result<()> {
+    let mut r = Reader { bytes, pos: 0 };
+    let scalar_bytes = match dtype {
+        Dtype::F32 => 4,
+        Dtype::F16 | Dtype::Bf16 => 2,
+        Dtype::I8 => 1,
+    };
+    let (rows, row_bytes) = (r.uint(4)?, r.uint(4)?);
+    ensure!(
+        rows == count && row_bytes == dimensions * scalar_bytes,
+        "index holds {rows} vectors of {row_bytes} bytes"
+    );
+    r.take((rows * row_bytes) as usize)?;
+    let head = r.take(HEAD_BYTES)?;
+    ensure!(&head[..7] == b"usearch", "index head lacks the usearch magic");
+    ensure!(
+        head[15] == KIND_U64 && head[16] == KIND_U32,
+        "index uses unsupported key or slot kinds"
+    );
+
+    let [size, connectivity, connectivity_base, max_level, entry] = [0; 5].map(|_| r.uint(8));
+    let (size, connectivity, base, max_level, entry) = (size?, connectivity?, connectivity_base?, max_level?, entry?);
+    ensure!(size == count, "index graph has {size} nodes; the manifest says {count}");
+    ensure!(
+        (2..=MAX_CONNECTIVITY).contains(&connectivity),
+        "index connectivity {connectivity} is out of range"
+    );
+    ensure!(
+        (connectivity..=2 * MAX_CONNECTIVITY).contains(&base),
+        "index base connectivity {base} is out of range"
+    );
+    ensure!(
+        max_level <= MAX_LEVEL && entry < size,
+        "index entry point is out of range"
+    );
+    let levels: Vec<u64> = (0..size).map(|_| r.uint(2)).collect::<Result<_>>()?;
+    ensure!(
+        levels[entry as usize] == max_level,
+        "index entry point is not on the top level"
+    );
+
+    let mut seen = vec![false; size as usize];
+    for (slot, &level) in levels.iter().enumerate() {
+        ensure!(
+            level <= max_level,
+            "index node {slot} has level {level} above the top level {max_level}"
+        );
+        let key = r.uint(8)?;
+        ensure!(
+            key < count && !std::mem::replace(&mut seen[key as usize], true),
+            "index node {slot} has a bad key {key}"
+        );
+        ensure!(r.uint(2)? == level, "index node {slot} disagrees about its level");
+        for layer in 0..=level {
+            let capacity = if layer == 0 { base } else { connectivity };
+            let neighbours = r.uint(4)?;
+            ensure!(
+                neighbours <= capacity,
+                "index node {slot} claims {neighbours} neighbours"
+            );
+            let slots = r.take(4 * capacity as usize)?;
+            for neighbour in slots.chunks_exact(4).take(neighbours as usize) {
+                let neighbour = u32::from_le_bytes([neighbour[0], neighbour[1], neighbour[2], neighbour[3]]) as u64;
+                ensure!(
+                    neighbour < size,
+                    "index node {slot} links to slot {neighbour} of {size}"
+                );
+            }
+        }
+    }
+    ensure!(
+        r.pos == bytes.len(),
+        "index has {} bytes after its last node",
+        bytes.len() - r.pos
+    );
+    Ok(())
+}
