@@ -136,3 +136,11 @@ pub fn car_bytes(root: &cid::Cid, blocks: &[(cid::Cid, Vec<u8>)]) -> Vec<u8> {
     }
     out
 }
+
+/// A small deterministic pseudo-random generator (xorshift64) for reproducible trials.
+pub fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}

@@ -371,10 +371,7 @@ fn every_flipped_bit_is_caught() {
             scope.spawn(move || {
                 let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ worker;
                 for trial in (worker..trials).step_by(2) {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    let bit = state % (bytes.len() as u64 * 8);
+                    let bit = xorshift(&mut state) % (bytes.len() as u64 * 8);
                     let mut flipped = bytes.clone();
                     flipped[(bit / 8) as usize] ^= 1 << (bit % 8);
                     let path = dir.join(format!("flip-{worker}.car"));
@@ -438,12 +435,7 @@ fn crafted_indexes_with_valid_hashes_never_crash_the_query() {
     let graph_start = 8 + 300 * 384 * 2;
     let vector = format!("[{}]", vec!["0.05"; 384].join(","));
     let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = move || xorshift(&mut state);
     let (mut answered, mut refused) = (0, 0);
     for trial in 0..150 {
         let mut crafted = blocks.clone();
