@@ -16,7 +16,9 @@ Examples:
   vecar query docs.car --filter 'source = fortune and year >= 2020' --format table < q.jsonl
   vecar query a.car b.car --like doc-42 --fields archive,id,score
   vecar verify docs.car && ipfs dag import docs.car
-  vecar export docs.car | head -1             # the records back, vectors included";
+  vecar export docs.car | head -1             # the records back, vectors included
+  vecar add docs.car new.jsonl -o docs-v2.car # upsert by id; unchanged blocks keep their CIDs
+  vecar diff docs.car docs-v2.car             # ids added/removed/changed, blocks shared";
 
 /// Offline, content-addressed vector archives: an HNSW index, the vectors and the records in one
 /// CAR file that you can query in place, verify, and publish on IPFS.
@@ -49,6 +51,14 @@ enum Command {
     Get(cmd::get::Args),
     /// List the blocks of an archive.
     Ls(cmd::ls::Args),
+    /// Add or replace records by id, writing a new archive that shares unchanged blocks.
+    Add(cmd::add::Args),
+    /// Remove records by id, writing a new archive.
+    Rm(cmd::rm::Args),
+    /// Merge archives into one.
+    Merge(cmd::merge::Args),
+    /// Show the ids and blocks that differ between two archives.
+    Diff(cmd::diff::Args),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +83,10 @@ fn main() -> ExitCode {
             Command::Export(args) => cmd::export::run(args),
             Command::Get(args) => cmd::get::run(args),
             Command::Ls(args) => cmd::ls::run(args),
+            Command::Add(args) => cmd::add::run(args, threads),
+            Command::Rm(args) => cmd::rm::run(args, threads),
+            Command::Merge(args) => cmd::merge::run(args, threads),
+            Command::Diff(args) => cmd::diff::run(args),
         });
     match result {
         Ok(code) => code,

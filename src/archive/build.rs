@@ -3,20 +3,21 @@
 use std::collections::HashSet;
 use std::io::Write;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Context, Result};
 use cid::Cid;
 use rayon::prelude::*;
-use serde_json::Value;
 
 use super::block::{Block, DAG_CBOR, MAX_BLOCK_SIZE, RAW};
 use super::car::CarWriter;
-use super::manifest::{
-    rows_per_chunk, Fields, IndexInfo, Manifest, Vectors, FORMAT_NAME, FORMAT_VERSION, INDEX_CHUNK_SIZE,
-};
+use super::chunking;
+use super::manifest::{Fields, IndexInfo, Manifest, Vectors, FORMAT_NAME, FORMAT_VERSION, INDEX_CHUNK_SIZE};
+use super::read::Archive;
 use super::records;
+use super::rows::{Row, Rows};
 use super::tree;
 use super::vectors;
-use crate::index::{hnsw, IndexParams};
+use crate::index::hnsw::{self, Hnsw};
+use crate::index::IndexParams;
 use crate::input::{parse_doc, Lines};
 use crate::progress;
 
@@ -31,32 +32,16 @@ pub struct BuildOptions {
     pub fields: Fields,
     /// Index settings.
     pub params: IndexParams,
-    /// Threads for indexing (1 gives a reproducible index).
-    pub threads: usize,
     /// Links per link node.
     pub max_links: usize,
 }
 
-/// Parsed input: encoded records and their vectors, in input order.
-pub struct Docs {
-    /// Each record's DAG-CBOR encoding.
-    pub records: Vec<Vec<u8>>,
-    /// All vectors, row after row.
-    pub vectors: Vec<f32>,
-    /// Length of every vector.
-    pub dimensions: usize,
-}
-
 /// Reads and checks every document: valid JSON objects, ids present and unique, vectors of one
-/// length. The first problem is reported with file, line and field.
-pub fn read_docs(lines: &mut Lines, fields: &Fields) -> Result<Docs> {
+/// length (`dimensions` if given, else the first line's). The first problem is reported with
+/// file, line and field.
+pub fn read_docs(lines: &mut Lines, fields: &Fields, dimensions: Option<usize>) -> Result<Rows> {
     let bar = progress::counter("parse", "lines");
-    let mut docs = Docs {
-        records: Vec::new(),
-        vectors: Vec::new(),
-        dimensions: 0,
-    };
-    let mut ids = HashSet::new();
+    let mut rows = Rows::new(dimensions.unwrap_or(0));
     loop {
         let mut batch = Vec::with_capacity(PARSE_BATCH);
         while batch.len() < PARSE_BATCH {
@@ -72,46 +57,59 @@ pub fn read_docs(lines: &mut Lines, fields: &Fields) -> Result<Docs> {
             .par_iter()
             .map(|(_, text)| {
                 let doc = parse_doc(text, &fields.id, &fields.vector)?;
-                let encoded = records::encode(&doc.record).map_err(|e| e.to_string())?;
-                Ok::<_, String>((doc, encoded))
+                Row::new(&doc.record[&fields.id], &doc.record, doc.vector).map_err(|e| e.to_string())
             })
             .collect();
         for ((line, _), result) in batch.iter().zip(parsed) {
             let at = |msg: String| anyhow!("{}:{line}: {msg}", lines.name());
-            let (doc, encoded) = result.map_err(at)?;
-            if doc.vector.len() > MAX_DIMENSIONS {
+            let row = result.map_err(at)?;
+            let found = row.vector.len();
+            if found > MAX_DIMENSIONS {
                 let msg = format!(
-                    "{} has {} numbers; at most {MAX_DIMENSIONS} fit a block",
-                    fields.vector,
-                    doc.vector.len()
+                    "{} has {found} numbers; at most {MAX_DIMENSIONS} fit a block",
+                    fields.vector
                 );
                 return Err(at(msg));
             }
-            if docs.dimensions == 0 {
-                docs.dimensions = doc.vector.len();
-            } else if doc.vector.len() != docs.dimensions {
-                let msg = format!(
-                    "{} has {} numbers, expected {}",
-                    fields.vector,
-                    doc.vector.len(),
-                    docs.dimensions
-                );
+            if rows.dimensions == 0 {
+                rows.dimensions = found;
+            } else if found != rows.dimensions {
+                let msg = format!("{} has {found} numbers, expected {}", fields.vector, rows.dimensions);
                 return Err(at(msg));
             }
-            let id: &Value = &doc.record[&fields.id];
-            if !ids.insert(id.to_string()) {
-                return Err(at(format!("duplicate {} {id}", fields.id)));
-            }
-            docs.records.push(encoded);
-            docs.vectors.extend_from_slice(&doc.vector);
+            rows.push(row)
+                .map_err(|key| at(format!("duplicate {} {key}", fields.id)))?;
         }
         bar.inc(batch.len() as u64);
     }
     bar.finish_and_clear();
-    if docs.records.is_empty() {
-        bail!("{}: no records (the input is empty or only blank lines)", lines.name());
+    Ok(rows)
+}
+
+/// Builds the HNSW index over every row and returns its serialized bytes.
+pub fn index_rows(rows: &Rows, params: &IndexParams, threads: usize) -> Result<Vec<u8>> {
+    let bar = progress::bar(rows.len() as u64, "index", "vectors");
+    let bytes = hnsw::build(&rows.vectors, rows.dimensions, params, threads, &bar)?;
+    bar.finish_and_clear();
+    Ok(bytes)
+}
+
+/// Extends the index of `base`, whose rows are the first rows of `rows` unchanged, with the
+/// rows after them, and returns its serialized bytes (the base's own bytes, checked, when there
+/// are no rows after them).
+pub fn extend_index(base: &Archive, rows: &Rows, threads: usize) -> Result<Vec<u8>> {
+    let m = &base.manifest;
+    let first = m.count as usize;
+    let bytes = base.index_bytes()?;
+    let index = Hnsw::load(&bytes, m.dimensions, m.count, &m.index.params, threads)
+        .with_context(|| base.car.name().to_string())?;
+    if rows.len() == first {
+        return Ok(bytes);
     }
-    Ok(docs)
+    let bar = progress::bar((rows.len() - first) as u64, "index", "vectors");
+    let bytes = index.extend(&rows.vectors[first * rows.dimensions..], first, threads, &bar)?;
+    bar.finish_and_clear();
+    Ok(bytes)
 }
 
 /// A finished archive: its root and its blocks, manifest first, without duplicates.
@@ -122,20 +120,26 @@ pub struct Assembled {
     pub blocks: Vec<Block>,
 }
 
-/// Indexes the documents and chunks everything into blocks.
-pub fn assemble(docs: &Docs, options: &BuildOptions) -> Result<Assembled> {
-    let dims = docs.dimensions;
-    let count = docs.records.len() as u64;
-    let bar = progress::bar(count, "index", "vectors");
-    let index_bytes = hnsw::build(&docs.vectors, dims, &options.params, options.threads, &bar)?;
-    bar.finish_and_clear();
+/// Chunks the rows and the serialized index into blocks, under a new manifest.
+pub fn assemble(rows: &Rows, index_bytes: &[u8], options: &BuildOptions) -> Result<Assembled> {
+    let dims = rows.dimensions;
+    let sizes: Vec<usize> = rows.records.iter().map(Vec::len).collect();
+    let ranges = chunking::chunk_rows(&rows.ends, &sizes, dims);
+    let (record_chunks, vector_chunks): (Vec<_>, Vec<_>) = ranges
+        .into_par_iter()
+        .map(|range| {
+            let n = range.len() as u64;
+            let records = Block::new(DAG_CBOR, records::pack(&rows.records[range.clone()]));
+            let vectors = Block::new(
+                RAW,
+                vectors::encode(&rows.vectors[range.start * dims..range.end * dims]),
+            );
+            ((records, n), (vectors, n))
+        })
+        .unzip();
 
     let mut blocks = Vec::new();
-    let mut collection = |chunks: Vec<(Vec<u8>, u64)>, codec: u64| -> Result<tree::Collection> {
-        let chunk_blocks: Vec<(Block, u64)> = chunks
-            .into_par_iter()
-            .map(|(data, n)| (Block::new(codec, data), n))
-            .collect();
+    let mut collection = |chunk_blocks: Vec<(Block, u64)>| -> Result<tree::Collection> {
         let links: Vec<(Cid, u64)> = chunk_blocks.iter().map(|(b, n)| (b.cid, *n)).collect();
         let (nodes, collection) = tree::build(&links, options.max_links)?;
         blocks.extend(nodes);
@@ -143,31 +147,25 @@ pub fn assemble(docs: &Docs, options: &BuildOptions) -> Result<Assembled> {
         Ok(collection)
     };
 
-    let records = collection(records::pack(&docs.records), DAG_CBOR)?;
-    let rows = rows_per_chunk(dims as u64) as usize;
-    let vector_chunks = docs
-        .vectors
-        .chunks(rows * dims)
-        .map(|c| (vectors::encode(c), (c.len() / dims) as u64))
-        .collect();
+    let records = collection(record_chunks)?;
     let vectors = Vectors {
-        rows_per_chunk: rows as u64,
-        chunks: collection(vector_chunks, RAW)?,
+        rows_per_chunk: None,
+        chunks: collection(vector_chunks)?,
     };
     let index_chunks = index_bytes
         .chunks(INDEX_CHUNK_SIZE as usize)
-        .map(|c| (c.to_vec(), c.len() as u64))
+        .map(|c| (Block::new(RAW, c.to_vec()), c.len() as u64))
         .collect();
     let index = IndexInfo {
         engine: "usearch".into(),
         engine_version: usearch::version().into(),
         params: options.params,
-        chunks: collection(index_chunks, RAW)?,
+        chunks: collection(index_chunks)?,
     };
     let manifest = Manifest {
         format: FORMAT_NAME.into(),
         version: FORMAT_VERSION,
-        count,
+        count: rows.len() as u64,
         dimensions: dims as u64,
         fields: options.fields.clone(),
         records,

@@ -9,12 +9,14 @@ use crate::index::IndexParams;
 
 /// Format name written in every manifest.
 pub const FORMAT_NAME: &str = "vecar";
-/// Version of the archive format this build writes and reads.
-pub const FORMAT_VERSION: u64 = 1;
+/// Version of the archive format this build writes. It also reads version 1, whose vector
+/// chunks hold a fixed number of rows.
+pub const FORMAT_VERSION: u64 = 2;
 /// Bytes of the serialized index per raw chunk (the last one may be shorter).
 pub const INDEX_CHUNK_SIZE: u64 = 1 << 20;
-/// Target bytes of vector data per chunk; rows per chunk is the largest power of two that fits.
-pub const VECTOR_CHUNK_TARGET: u64 = 256 * 1024;
+/// Version 1: target bytes of vector data per chunk; rows per chunk is the largest power of two
+/// that fits.
+const V1_VECTOR_CHUNK_TARGET: u64 = 256 * 1024;
 
 /// The root block of an archive.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -51,8 +53,10 @@ pub struct Fields {
 /// The vectors collection.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Vectors {
-    /// Rows in every chunk but the last.
-    pub rows_per_chunk: u64,
+    /// Version 1 only: rows in every chunk but the last. Version 2 chunks end where the ids say
+    /// (see `chunking`), and the link counts tell the rows of each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_per_chunk: Option<u64>,
     /// The chunks; items are rows.
     pub chunks: Collection,
 }
@@ -83,7 +87,7 @@ impl Manifest {
         if head.format != FORMAT_NAME {
             bail!("root block is a {:?} manifest, not a vecar one", head.format);
         }
-        if head.version != FORMAT_VERSION {
+        if !(1..=FORMAT_VERSION).contains(&head.version) {
             bail!(
                 "archive format version {} is not supported (this vecar reads version {FORMAT_VERSION})",
                 head.version
@@ -111,9 +115,13 @@ impl Manifest {
         if self.records.chunks > rows {
             bail!("manifest: more record chunks than records");
         }
-        if self.vectors.rows_per_chunk != rows_per_chunk(self.dimensions)
-            || self.vectors.chunks.chunks != rows.div_ceil(self.vectors.rows_per_chunk)
-        {
+        let vectors = &self.vectors;
+        let chunking_ok = match (self.version, vectors.rows_per_chunk) {
+            (1, Some(n)) => n == v1_rows_per_chunk(self.dimensions) && vectors.chunks.chunks == rows.div_ceil(n),
+            (1, None) | (_, Some(_)) => false,
+            (_, None) => vectors.chunks.chunks <= rows,
+        };
+        if !chunking_ok {
             bail!(
                 "manifest: vector chunking does not match {} dimensions",
                 self.dimensions
@@ -137,11 +145,11 @@ impl Manifest {
     }
 }
 
-/// Rows per vector chunk for vectors of `dimensions` float32 values.
-pub fn rows_per_chunk(dimensions: u64) -> u64 {
+/// Version 1: rows per vector chunk for vectors of `dimensions` float32 values.
+fn v1_rows_per_chunk(dimensions: u64) -> u64 {
     let row = dimensions.max(1) * 4;
     let mut rows = 1;
-    while rows * 2 * row <= VECTOR_CHUNK_TARGET {
+    while rows * 2 * row <= V1_VECTOR_CHUNK_TARGET {
         rows *= 2;
     }
     rows

@@ -3,9 +3,13 @@
 pub mod block;
 pub mod build;
 pub mod car;
+pub mod chunking;
+pub mod diff;
 pub mod manifest;
 pub mod read;
 pub mod records;
+pub mod rows;
 pub mod tree;
+pub mod update;
 pub mod vectors;
 pub mod verify;

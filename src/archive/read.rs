@@ -75,6 +75,21 @@ impl Archive {
         Ok(())
     }
 
+    /// Calls `f` with every row's number, record and vector, in row order.
+    pub fn for_each_row(&self, mut f: impl FnMut(u64, &Record, &[f32]) -> Result<()>) -> Result<()> {
+        let dims = self.manifest.dimensions as usize;
+        let mut loaded: Option<(usize, Vec<f32>)> = None;
+        self.for_each_record(|row, record| {
+            let i = self.vectors.find(row).context("vectors end before the records")?;
+            if loaded.as_ref().map(|l| l.0) != Some(i) {
+                loaded = Some((i, self.vector_chunk(i)?));
+            }
+            let (_, chunk) = loaded.as_ref().expect("loaded above");
+            let at = (row - self.vectors.chunks[i].start) as usize * dims;
+            f(row, record, &chunk[at..at + dims])
+        })
+    }
+
     /// The vectors of chunk `i`, as one flat array of rows.
     pub fn vector_chunk(&self, i: usize) -> Result<Vec<f32>> {
         let chunk = &self.vectors.chunks[i];
@@ -84,7 +99,8 @@ impl Archive {
 
     /// Every vector, in row order.
     pub fn all_vectors(&self) -> Result<Vec<f32>> {
-        let mut all = Vec::with_capacity((self.manifest.count * self.manifest.dimensions) as usize);
+        let claimed = self.manifest.count * self.manifest.dimensions;
+        let mut all = Vec::with_capacity(claimed.min(self.car.file_len() / 4) as usize);
         for i in 0..self.vectors.chunks.len() {
             all.extend(self.vector_chunk(i)?);
         }
@@ -176,6 +192,12 @@ pub enum Role {
     Index,
     /// A block the manifest does not reach.
     Unreferenced,
+}
+
+impl serde::Serialize for Role {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
 }
 
 impl Role {

@@ -8,8 +8,6 @@ use super::block::{decode_dag_cbor, MAX_BLOCK_SIZE};
 /// A record: the input line's fields, less the vector.
 pub type Record = Map<String, Value>;
 
-/// Target encoded size of a records chunk; a chunk holds whole records up to this size.
-pub const RECORDS_CHUNK_TARGET: usize = 64 * 1024;
 /// The largest encoded record: a chunk of one record must fit a block.
 pub const MAX_RECORD_SIZE: usize = MAX_BLOCK_SIZE - 9;
 
@@ -34,25 +32,12 @@ pub fn encode(record: &Record) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Packs encoded records, in order, into chunk blocks' bytes with their record counts.
-pub fn pack(encoded: &[Vec<u8>]) -> Vec<(Vec<u8>, u64)> {
-    let mut chunks = Vec::new();
-    let mut start = 0;
-    while start < encoded.len() {
-        let mut end = start + 1;
-        let mut size = encoded[start].len();
-        while end < encoded.len() && size + encoded[end].len() + 9 <= RECORDS_CHUNK_TARGET {
-            size += encoded[end].len();
-            end += 1;
-        }
-        let rows = &encoded[start..end];
-        let mut bytes = array_header(rows.len() as u64);
-        bytes.reserve(size);
-        rows.iter().for_each(|r| bytes.extend_from_slice(r));
-        chunks.push((bytes, rows.len() as u64));
-        start = end;
-    }
-    chunks
+/// The bytes of a records chunk holding `encoded` records, in order.
+pub fn pack(encoded: &[Vec<u8>]) -> Vec<u8> {
+    let mut bytes = array_header(encoded.len() as u64);
+    bytes.reserve(encoded.iter().map(Vec::len).sum());
+    encoded.iter().for_each(|r| bytes.extend_from_slice(r));
+    bytes
 }
 
 /// The DAG-CBOR header of an array of `n` items (major type 4, shortest length form).

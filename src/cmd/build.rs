@@ -3,14 +3,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
-use vecar::archive::build::{assemble, read_docs, write_car, BuildOptions};
+use vecar::archive::build::{assemble, index_rows, read_docs, BuildOptions};
 use vecar::archive::manifest::Fields;
 use vecar::archive::tree::DEFAULT_MAX_LINKS;
 use vecar::index::{Dtype, IndexParams, Metric};
 use vecar::input::Lines;
-use vecar::output;
 
 /// Arguments of `vecar build`.
 #[derive(clap::Args)]
@@ -66,7 +65,10 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         text: args.text_field,
     };
     let mut lines = Lines::open(&args.input)?;
-    let docs = read_docs(&mut lines, &fields)?;
+    let rows = read_docs(&mut lines, &fields, None)?;
+    if rows.is_empty() {
+        bail!("{}: no records (the input is empty or only blank lines)", lines.name());
+    }
     let options = BuildOptions {
         fields,
         params: IndexParams {
@@ -76,23 +78,11 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
             expansion_add: args.expansion_add,
             expansion_search: args.expansion_search,
         },
-        threads,
         max_links: args.max_links as usize,
     };
-    let archive = assemble(&docs, &options)?;
-    if args.output.as_os_str() == "-" {
-        write_car(&archive, output::stdout())?;
-    } else {
-        output::write_atomically(&args.output, |out| write_car(&archive, out))?;
-        println!("{}", archive.root);
-        let bytes: usize = archive.blocks.iter().map(|b| b.data.len()).sum();
-        eprintln!(
-            "vecar: wrote {}: {} records of {} dimensions, {} blocks, {bytes} bytes of blocks",
-            args.output.display(),
-            docs.records.len(),
-            docs.dimensions,
-            archive.blocks.len()
-        );
-    }
+    let index = index_rows(&rows, &options.params, threads)?;
+    let archive = assemble(&rows, &index, &options)?;
+    let summary = format!("{} records of {} dimensions", rows.len(), rows.dimensions);
+    super::write_archive(&archive, &args.output, &summary)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -26,26 +26,9 @@ pub struct Args {
 /// Runs `vecar export`.
 pub fn run(args: Args) -> Result<ExitCode> {
     let archive = Archive::open(&args.archive)?;
-    let dims = archive.manifest.dimensions as usize;
-    let rows_per_chunk = archive.manifest.vectors.rows_per_chunk;
     let field = &archive.manifest.fields.vector;
     let mut out = output::stdout();
-    let mut vectors = (usize::MAX, Vec::new());
-    archive.for_each_record(|row, record| {
-        let chunk = (row / rows_per_chunk) as usize;
-        if vectors.0 != chunk {
-            vectors = (chunk, archive.vector_chunk(chunk)?);
-        }
-        let at = (row % rows_per_chunk) as usize * dims;
-        output::json_line(
-            &mut out,
-            &WithVector {
-                record,
-                field,
-                vector: &vectors.1[at..at + dims],
-            },
-        )
-    })?;
+    archive.for_each_row(|_, record, vector| output::json_line(&mut out, &WithVector { record, field, vector }))?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

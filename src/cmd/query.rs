@@ -94,7 +94,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         .iter()
         .map(|path| Archive::open(path))
         .collect::<Result<Vec<_>>>()?;
-    multi::check_compatible(&archives)?;
+    multi::check_compatible(&archives, "searched together")?;
     let several = archives.len() > 1;
     let fields = match args.fields {
         Some(fields) => fields,

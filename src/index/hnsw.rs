@@ -18,23 +18,33 @@ pub fn build(
     threads: usize,
     progress: &ProgressBar,
 ) -> Result<Vec<u8>> {
-    let rows = vectors.len() / dimensions;
     let index = new_index(dimensions, params)?;
     index
-        .reserve_capacity_and_threads(rows, threads)
+        .reserve_capacity_and_threads(vectors.len() / dimensions, threads)
         .context("reserving index memory")?;
-    let add = |(row, vector): (usize, &[f32])| {
+    add_rows(&index, vectors, 0, threads, progress)?;
+    serialize(&index)
+}
+
+/// Adds rows of `index.dimensions()` values, keyed by row number from `first_row` on.
+fn add_rows(index: &Index, vectors: &[f32], first_row: usize, threads: usize, progress: &ProgressBar) -> Result<()> {
+    let add = |(i, vector): (usize, &[f32])| {
+        let row = first_row + i;
         index
             .add(row as u64, vector)
             .with_context(|| format!("adding row {row} to the index"))?;
         progress.inc(1);
         anyhow::Ok(())
     };
+    let dimensions = index.dimensions();
     if threads == 1 {
-        vectors.chunks_exact(dimensions).enumerate().try_for_each(add)?;
+        vectors.chunks_exact(dimensions).enumerate().try_for_each(add)
     } else {
-        vectors.par_chunks_exact(dimensions).enumerate().try_for_each(add)?;
+        vectors.par_chunks_exact(dimensions).enumerate().try_for_each(add)
     }
+}
+
+fn serialize(index: &Index) -> Result<Vec<u8>> {
     let mut bytes = vec![0; index.serialized_length()];
     index.save_to_buffer(&mut bytes).context("serializing the index")?;
     Ok(bytes)
@@ -102,6 +112,19 @@ impl Hnsw {
             .reserve_capacity_and_threads(index.size(), threads)
             .context("reserving search threads")?;
         Ok(Hnsw { index })
+    }
+
+    /// Adds `vectors` (rows keyed from `first_row` on, which must be the index's size) and
+    /// returns the serialized bytes of the grown index. With one thread the bytes are
+    /// reproducible.
+    pub fn extend(self, vectors: &[f32], first_row: usize, threads: usize, progress: &ProgressBar) -> Result<Vec<u8>> {
+        let rows = vectors.len() / self.index.dimensions();
+        anyhow::ensure!(first_row == self.index.size(), "new rows must follow the indexed ones");
+        self.index
+            .reserve_capacity_and_threads(first_row + rows, threads)
+            .context("reserving index memory")?;
+        add_rows(&self.index, vectors, first_row, threads, progress)?;
+        serialize(&self.index)
     }
 
     /// Sets the search breadth (HNSW ef).

@@ -25,15 +25,16 @@ pub struct Found {
     pub hit: Hit,
 }
 
-/// Checks that archives share dimensions and metric, so their distances compare.
-pub fn check_compatible(archives: &[Archive]) -> Result<()> {
+/// Checks that archives share dimensions and metric, so their distances compare; `what` ends the
+/// error ("searched together").
+pub fn check_compatible(archives: &[Archive], what: &str) -> Result<()> {
     let first = &archives[0];
     let (dims, metric) = (first.manifest.dimensions, first.manifest.index.params.metric);
     for other in &archives[1..] {
         let (d, m) = (other.manifest.dimensions, other.manifest.index.params.metric);
         if (d, m) != (dims, metric) {
             bail!(
-                "{} has {d} dimensions and metric {}, but {} has {dims} and {}: they cannot be searched together",
+                "{} has {d} dimensions and metric {}, but {} has {dims} and {}: they cannot be {what}",
                 other.car.name(),
                 m.name(),
                 first.car.name(),

@@ -75,13 +75,13 @@ fn a_manifest_from_a_future_format_version() {
     }
     let manifest = serde_ipld_dagcbor::to_vec(&Future {
         format: "vecar",
-        version: 2,
+        version: 3,
     })
     .unwrap();
     let root = cid_of(0x71, &manifest);
     expect_refused(
         &car_bytes(&root, &[(root, manifest)]),
-        "archive format version 2 is not supported",
+        "archive format version 3 is not supported",
     );
 }
 

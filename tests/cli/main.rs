@@ -9,3 +9,4 @@ mod interop;
 mod query_power;
 mod recall;
 mod roundtrip;
+mod update;

@@ -1,0 +1,127 @@
+//! Comparing two archives: which ids were added, removed or changed, and which blocks they share.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use anyhow::Result;
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::read::{Archive, Role};
+use super::rows::read_archive;
+
+/// What changed from archive A to archive B.
+#[derive(Serialize)]
+pub struct Diff {
+    /// Ids in B and not in A, in B's order.
+    pub added: Vec<Value>,
+    /// Ids in A and not in B, in A's order.
+    pub removed: Vec<Value>,
+    /// Ids in both whose record or vector differs, in B's order.
+    pub changed: Vec<Value>,
+    /// Number of ids in both with the same record and vector.
+    pub unchanged: u64,
+    /// Blocks by role (A's role for blocks in A, B's for blocks only in B).
+    pub blocks: BTreeMap<Role, BlockSplit>,
+}
+
+/// How the blocks of one role split between the archives.
+#[derive(Default, Serialize)]
+pub struct BlockSplit {
+    /// Blocks in both.
+    pub shared: Tally,
+    /// Blocks only in A.
+    pub only_a: Tally,
+    /// Blocks only in B.
+    pub only_b: Tally,
+}
+
+/// A number of blocks and their bytes.
+#[derive(Default, Serialize)]
+pub struct Tally {
+    /// Blocks.
+    pub blocks: u64,
+    /// Bytes of block data.
+    pub bytes: u64,
+}
+
+impl Tally {
+    fn add(&mut self, bytes: u64) {
+        self.blocks += 1;
+        self.bytes += bytes;
+    }
+}
+
+/// Compares `a` and `b`, reading and verifying every record and vector of both.
+pub fn diff(a: &Archive, b: &Archive) -> Result<Diff> {
+    let (a_rows, b_rows) = (digests(a)?, digests(b)?);
+    let a_map: HashMap<&str, &[u8; 32]> = a_rows.iter().map(|(k, d)| (k.as_str(), d)).collect();
+    let b_keys: HashSet<&str> = b_rows.iter().map(|(k, _)| k.as_str()).collect();
+    let id = |key: &str| serde_json::from_str(key).expect("keys are JSON");
+    let mut diff = Diff {
+        added: Vec::new(),
+        removed: a_rows
+            .iter()
+            .filter(|(k, _)| !b_keys.contains(k.as_str()))
+            .map(|(k, _)| id(k))
+            .collect(),
+        changed: Vec::new(),
+        unchanged: 0,
+        blocks: BTreeMap::new(),
+    };
+    for (key, digest) in &b_rows {
+        match a_map.get(key.as_str()) {
+            None => diff.added.push(id(key)),
+            Some(&d) if d != digest => diff.changed.push(id(key)),
+            Some(_) => diff.unchanged += 1,
+        }
+    }
+    let b_blocks: HashSet<_> = b.car.sections().map(|(cid, _)| *cid).collect();
+    let a_blocks: HashSet<_> = a.car.sections().map(|(cid, _)| *cid).collect();
+    for (cid, location, role) in a.roles() {
+        let split = diff.blocks.entry(role).or_default();
+        let side = if b_blocks.contains(&cid) {
+            &mut split.shared
+        } else {
+            &mut split.only_a
+        };
+        side.add(location.len);
+    }
+    for (cid, location, role) in b.roles() {
+        if !a_blocks.contains(&cid) {
+            diff.blocks.entry(role).or_default().only_b.add(location.len);
+        }
+    }
+    Ok(diff)
+}
+
+impl Diff {
+    /// The share of A's record and vector blocks that B holds too.
+    pub fn reuse(&self) -> f64 {
+        let (mut shared, mut all) = (0, 0);
+        for role in [Role::Records, Role::Vectors] {
+            if let Some(split) = self.blocks.get(&role) {
+                shared += split.shared.blocks;
+                all += split.shared.blocks + split.only_a.blocks;
+            }
+        }
+        if all == 0 {
+            1.0
+        } else {
+            shared as f64 / all as f64
+        }
+    }
+}
+
+/// Every row's id key with a digest of its record and vector, in row order.
+fn digests(archive: &Archive) -> Result<Vec<(String, [u8; 32])>> {
+    let mut rows = Vec::with_capacity(archive.manifest.count.min(archive.car.file_len()) as usize);
+    read_archive(archive, |row| {
+        let mut hash = Sha256::new();
+        hash.update(&row.record);
+        row.vector.iter().for_each(|v| hash.update(v.to_le_bytes()));
+        rows.push((row.key, hash.finalize().into()));
+        Ok(())
+    })?;
+    Ok(rows)
+}

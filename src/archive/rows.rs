@@ -1,0 +1,207 @@
+//! An archive's content in row order: ids, encoded records and vectors. `build` reads it from
+//! JSONL; `add`, `rm` and `merge` read it from archives and change it.
+
+use std::collections::{HashMap, HashSet};
+
+use anyhow::{bail, Context, Result};
+use clap::ValueEnum;
+use serde_json::Value;
+
+use super::chunking::ends_chunk;
+use super::read::Archive;
+use super::records::{self, Record};
+
+/// One row: a record and its vector.
+pub struct Row {
+    /// The id as JSON text (`"doc-1"`, `42`): the key that makes ids unique.
+    pub key: String,
+    /// Whether the id ends a chunk.
+    pub ends_chunk: bool,
+    /// The record's DAG-CBOR encoding.
+    pub record: Vec<u8>,
+    /// The vector.
+    pub vector: Vec<f32>,
+}
+
+impl Row {
+    /// Encodes a record whose id is `id` (a string or an integer).
+    pub fn new(id: &Value, record: &Record, vector: Vec<f32>) -> Result<Row> {
+        Ok(Row {
+            key: id.to_string(),
+            ends_chunk: ends_chunk(id),
+            record: records::encode(record)?,
+            vector,
+        })
+    }
+}
+
+/// Calls `f` with every row of `archive`, in order, each block verified on the way.
+pub fn read_archive(archive: &Archive, mut f: impl FnMut(Row) -> Result<()>) -> Result<()> {
+    let (name, id_field) = (archive.car.name(), &archive.manifest.fields.id);
+    archive.for_each_row(|row, record, vector| {
+        let id = record
+            .get(id_field)
+            .with_context(|| format!("{name}: record {row} has no {id_field:?} field"))?;
+        f(Row::new(id, record, vector.to_vec()).with_context(|| format!("{name}: record {row}"))?)
+    })
+}
+
+/// What to keep when an id is present twice with different content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnConflict {
+    /// Stop with an error naming the id.
+    Error,
+    /// Keep the row seen first.
+    First,
+    /// Keep the row seen last, at the first one's position.
+    Last,
+}
+
+/// What [`Rows::upsert`] did with a row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Upserted {
+    /// A new id, appended.
+    Added,
+    /// A known id with other content, replaced in place at this row.
+    Replaced(usize),
+    /// A known id with the same content, or a conflict resolved by keeping the first.
+    Kept,
+}
+
+/// Rows in order, with their ids unique.
+pub struct Rows {
+    /// Length of every vector.
+    pub dimensions: usize,
+    /// Each row's id key.
+    pub keys: Vec<String>,
+    /// Whether each row's id ends a chunk.
+    pub ends: Vec<bool>,
+    /// Each row's encoded record.
+    pub records: Vec<Vec<u8>>,
+    /// All vectors, row after row.
+    pub vectors: Vec<f32>,
+    positions: HashMap<String, usize>,
+}
+
+impl Rows {
+    /// No rows yet, for vectors of `dimensions` values.
+    pub fn new(dimensions: usize) -> Rows {
+        Rows {
+            dimensions,
+            keys: Vec::new(),
+            ends: Vec::new(),
+            records: Vec::new(),
+            vectors: Vec::new(),
+            positions: HashMap::new(),
+        }
+    }
+
+    /// Every row of `archive`, each block verified on the way.
+    pub fn from_archive(archive: &Archive) -> Result<Rows> {
+        let mut rows = Rows::new(archive.manifest.dimensions as usize);
+        read_archive(archive, |row| match rows.push(row) {
+            Ok(()) => Ok(()),
+            Err(key) => bail!("{}: duplicate record id {key}", archive.car.name()),
+        })?;
+        Ok(rows)
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The vector of row `row`.
+    pub fn vector(&self, row: usize) -> &[f32] {
+        &self.vectors[row * self.dimensions..(row + 1) * self.dimensions]
+    }
+
+    /// Appends `row`, or gives back its id key if that id is already present.
+    pub fn push(&mut self, row: Row) -> Result<(), String> {
+        if self.positions.contains_key(&row.key) {
+            return Err(row.key);
+        }
+        self.positions.insert(row.key.clone(), self.keys.len());
+        self.keys.push(row.key);
+        self.ends.push(row.ends_chunk);
+        self.records.push(row.record);
+        self.vectors.extend_from_slice(&row.vector);
+        Ok(())
+    }
+
+    /// Appends a row with a new id; a known id is replaced in place or kept, as `on_conflict`
+    /// says when the content differs. A row identical to the present one is always kept.
+    pub fn upsert(&mut self, row: Row, on_conflict: OnConflict) -> Result<Upserted> {
+        let Some(&at) = self.positions.get(&row.key) else {
+            self.push(row).expect("the id is new");
+            return Ok(Upserted::Added);
+        };
+        let same_vector = self
+            .vector(at)
+            .iter()
+            .map(|v| v.to_bits())
+            .eq(row.vector.iter().map(|v| v.to_bits()));
+        if same_vector && self.records[at] == row.record {
+            return Ok(Upserted::Kept);
+        }
+        match on_conflict {
+            OnConflict::Error => bail!(
+                "id {} is already present with different content (--on-conflict first or last decides)",
+                row.key
+            ),
+            OnConflict::First => Ok(Upserted::Kept),
+            OnConflict::Last => {
+                self.records[at] = row.record;
+                let dims = self.dimensions;
+                self.vectors[at * dims..(at + 1) * dims].copy_from_slice(&row.vector);
+                Ok(Upserted::Replaced(at))
+            }
+        }
+    }
+
+    /// Removes the rows whose id key is in `keys`; the others keep their order. Returns how
+    /// many were removed.
+    pub fn remove(&mut self, keys: &HashSet<String>) -> usize {
+        let old = std::mem::replace(self, Rows::new(self.dimensions));
+        let before = old.len();
+        for row in old.into_rows().filter(|row| !keys.contains(&row.key)) {
+            self.push(row).expect("ids were unique");
+        }
+        before - self.len()
+    }
+
+    /// The rows, in order.
+    pub fn into_rows(self) -> impl Iterator<Item = Row> {
+        let dims = self.dimensions;
+        let mut vectors = self.vectors.into_iter();
+        self.keys
+            .into_iter()
+            .zip(self.ends)
+            .zip(self.records)
+            .map(move |((key, ends_chunk), record)| Row {
+                key,
+                ends_chunk,
+                record,
+                vector: vectors.by_ref().take(dims).collect(),
+            })
+    }
+
+    /// The key of the row whose id is written `typed` on a command line: a string id equal to
+    /// it, or an integer id with that value.
+    pub fn key_of(&self, typed: &str) -> Option<String> {
+        let as_string = Value::from(typed).to_string();
+        let as_integer = typed
+            .parse::<serde_json::Number>()
+            .is_ok_and(|n| (n.is_i64() || n.is_u64()) && n.to_string() == typed);
+        let key = [Some(as_string.as_str()), as_integer.then_some(typed)]
+            .into_iter()
+            .flatten()
+            .find(|key| self.positions.contains_key(*key));
+        key.map(str::to_string)
+    }
+}

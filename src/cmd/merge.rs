@@ -1,0 +1,83 @@
+//! `vecar merge`: several archives into one.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+
+use vecar::archive::read::Archive;
+use vecar::archive::rows::{read_archive, OnConflict, Rows, Upserted};
+use vecar::archive::update::rebuild;
+use vecar::index::multi::check_compatible;
+
+/// Arguments of `vecar merge`.
+#[derive(clap::Args)]
+#[command(after_help = "\
+The first archive's records come first, in order, then each other archive's records with new ids,
+in order. An id present in several archives with identical content is kept once; with different
+content, --on-conflict decides: `error` stops, `first` keeps the earlier record, `last` puts the
+later one at the earlier one's position (so `merge a.car b.car --on-conflict last` holds what
+`add a.car b.jsonl` gives). The archives must have the same dimensions, metric and field names;
+the new archive takes the first one's index settings, and extends its index in place unless one
+of its records was replaced. The root CID is printed on stdout.
+
+Examples:
+  vecar merge part-1.car part-2.car part-3.car -o all.car
+  vecar merge old.car fixes.car --on-conflict last -o new.car")]
+pub struct Args {
+    /// The archives, at least two.
+    #[arg(required = true, num_args = 2..)]
+    archives: Vec<PathBuf>,
+    /// The CAR file to write (atomically); `-` writes to standard output.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// What to do with an id present in several archives with different content.
+    #[arg(long, value_enum, default_value_t = OnConflict::Error)]
+    on_conflict: OnConflict,
+    /// Build a new index over every row instead of extending the first archive's.
+    #[arg(long)]
+    reindex: bool,
+}
+
+/// Runs `vecar merge`.
+pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
+    let archives = args
+        .archives
+        .iter()
+        .map(|p| Archive::open(p))
+        .collect::<Result<Vec<_>>>()?;
+    check_compatible(&archives, "merged")?;
+    let first = &archives[0];
+    for other in &archives[1..] {
+        if other.manifest.fields != first.manifest.fields {
+            bail!(
+                "{} names its fields {:?}, but {} names them {:?}: they cannot be merged",
+                other.car.name(),
+                other.manifest.fields,
+                first.car.name(),
+                first.manifest.fields
+            );
+        }
+    }
+    let mut rows = Rows::from_archive(first)?;
+    let base_rows = rows.len();
+    let mut first_intact = true;
+    for other in &archives[1..] {
+        read_archive(other, |row| {
+            let upserted = rows
+                .upsert(row, args.on_conflict)
+                .with_context(|| other.car.name().to_string())?;
+            first_intact &= !matches!(upserted, Upserted::Replaced(at) if at < base_rows);
+            Ok(())
+        })?;
+    }
+    let (archive, index) = rebuild(first, &rows, first_intact, args.reindex, threads)?;
+    let summary = format!(
+        "{} archives merged, {} records, {}",
+        archives.len(),
+        rows.len(),
+        index.describe()
+    );
+    super::write_archive(&archive, &args.output, &summary)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,80 @@
+//! `vecar rm`: remove records by id, writing a new archive.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+
+use super::UsageError;
+use vecar::archive::read::Archive;
+use vecar::archive::rows::Rows;
+use vecar::archive::update::rebuild;
+use vecar::input::Lines;
+
+/// Arguments of `vecar rm`.
+#[derive(clap::Args)]
+#[command(after_help = "\
+The removed records' text, metadata and vectors are in no block of the new archive; the other
+records keep their order, and chunks without a removed record keep their CIDs. An id matches a
+string id equal to it or an integer id with that value. The index is rebuilt over the remaining
+rows. The root CID is printed on stdout.
+
+Examples:
+  vecar rm docs.car doc-00017 doc-00042 -o docs-v2.car
+  jq -r 'select(.source == \"spam\") | .id' docs.jsonl | vecar rm docs.car --ids-from - -o clean.car")]
+pub struct Args {
+    /// The base archive (it is not changed).
+    base: PathBuf,
+    /// Ids of the records to remove.
+    ids: Vec<String>,
+    /// Also remove the ids listed in this file, one per line; `-` reads standard input.
+    #[arg(long, value_name = "FILE")]
+    ids_from: Option<PathBuf>,
+    /// The CAR file to write (atomically); `-` writes to standard output.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Skip ids that are not in the archive instead of stopping.
+    #[arg(long)]
+    ignore_missing: bool,
+}
+
+/// Runs `vecar rm`.
+pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
+    let mut typed = args.ids;
+    if let Some(path) = &args.ids_from {
+        let mut lines = Lines::open(path)?;
+        while let Some((_, line)) = lines.next_line()? {
+            typed.push(line.trim().to_string());
+        }
+    }
+    if typed.is_empty() {
+        return Err(UsageError("give the ids to remove, or --ids-from FILE".into()).into());
+    }
+    let base = Archive::open(&args.base)?;
+    let mut rows = Rows::from_archive(&base)?;
+    let (mut keys, mut missing) = (HashSet::new(), Vec::new());
+    for id in &typed {
+        match rows.key_of(id) {
+            Some(key) => keys.insert(key),
+            None => {
+                missing.push(id.as_str());
+                false
+            }
+        };
+    }
+    if !missing.is_empty() && !args.ignore_missing {
+        let shown = missing.iter().take(5).copied().collect::<Vec<_>>().join(", ");
+        bail!(
+            "{}: {} ids given are not in the archive: {shown}{} (--ignore-missing skips them)",
+            base.car.name(),
+            missing.len(),
+            if missing.len() > 5 { ", ..." } else { "" }
+        );
+    }
+    let removed = rows.remove(&keys);
+    let (archive, index) = rebuild(&base, &rows, removed == 0, false, threads)?;
+    let summary = format!("{removed} removed, {} records, {}", rows.len(), index.describe());
+    super::write_archive(&archive, &args.output, &summary)?;
+    Ok(ExitCode::SUCCESS)
+}
