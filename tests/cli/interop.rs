@@ -47,9 +47,23 @@ fn javascript_reads_every_kind_of_archive() {
     let odd = dir.path().join("odd.car");
     vecar(&["build", s(&odd_input), "-o", s(&odd)]).ok();
 
-    let reports = js_check(&[&plain, &tree, &odd]);
-    assert_eq!(reports.len(), 3);
-    for (report, car) in reports.iter().zip([&plain, &tree, &odd]) {
+    let new_input = dir.path().join("new.jsonl");
+    std::fs::write(
+        &new_input,
+        "{\"id\": \"new\", \"vector\": [0.5, 0.25], \"text\": \"added\"}\n",
+    )
+    .unwrap();
+    let added = dir.path().join("added.car");
+    vecar(&["add", s(&odd), s(&new_input), "-o", s(&added)]).ok();
+    let removed = dir.path().join("removed.car");
+    vecar(&["rm", s(&tree), "doc-00000", "doc-09867", "-o", s(&removed)]).ok();
+    let merged = dir.path().join("merged.car");
+    vecar(&["merge", s(&removed), s(&tree), "-o", s(&merged)]).ok();
+
+    let cars = [&plain, &tree, &odd, &added, &removed, &merged];
+    let reports = js_check(&cars.map(|p| p.as_path()));
+    assert_eq!(reports.len(), cars.len());
+    for (report, car) in reports.iter().zip(cars) {
         let info = &vecar(&["info", "--json", s(car)]).ok().json_lines()[0];
         assert_eq!(report["ok"], true);
         assert_eq!(report["root"], info["root"]);

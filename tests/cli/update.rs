@@ -4,6 +4,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use ipld_core::ipld::Ipld;
+
 use crate::common::*;
 
 /// The fixture's lines.
@@ -378,4 +380,74 @@ fn updates_of_100000_records_reuse_the_base_blocks() {
         let kept = reuse(&base, &removed);
         assert!(kept >= 0.80, "removing 1% ({name}) reuses {kept}");
     }
+}
+
+/// Rewrites the manifest of the archive at `path` as `edit` says, re-hashing it.
+fn with_manifest(path: &Path, edit: impl Fn(&mut std::collections::BTreeMap<String, Ipld>)) -> Vec<u8> {
+    let car = vecar::archive::car::CarFile::open(path).unwrap();
+    let mut blocks: Vec<_> = car.sections().map(|(cid, _)| (*cid, car.block(cid).unwrap())).collect();
+    assert_eq!(blocks[0].0, *car.root());
+    let Ipld::Map(mut manifest) = serde_ipld_dagcbor::from_slice(&blocks[0].1).unwrap() else {
+        panic!("a map")
+    };
+    edit(&mut manifest);
+    let bytes = serde_ipld_dagcbor::to_vec(&Ipld::Map(manifest)).unwrap();
+    blocks[0] = (cid_of(0x71, &bytes), bytes);
+    car_bytes(&blocks[0].0, &blocks)
+}
+
+#[test]
+fn version_1_archives_are_read_and_updated_to_version_2() {
+    // Rows that form one chunk under either version's rule: no id boundary before the last,
+    // fewer than version 1's 128 rows a chunk and 64 KiB of records. Their version 1 archive is
+    // then the version 2 one with version 1's manifest.
+    let lines = fixture_lines();
+    let ends: Vec<usize> = (0..lines.len())
+        .filter(|&i| vecar::archive::chunking::ends_chunk(&id_of(&lines[i]).into()))
+        .collect();
+    let (start, end) = ends
+        .windows(2)
+        .map(|w| (w[0] + 1, w[1] + 1))
+        .find(|(a, b)| b - a >= 5)
+        .unwrap();
+    let rows = lines[start..end].to_vec();
+    let dir = tempdir();
+    let v2 = build(dir.path(), "v2.car", &rows, &[]);
+    assert_eq!(cids(&v2, &DATA).len(), 2);
+    let as_v1 = |rows_per_chunk: i128| {
+        with_manifest(&v2, |m| {
+            m.insert("version".into(), Ipld::Integer(1));
+            let Some(Ipld::Map(vectors)) = m.get_mut("vectors") else {
+                panic!("vectors")
+            };
+            vectors.insert("rows_per_chunk".into(), Ipld::Integer(rows_per_chunk));
+        })
+    };
+    let v1 = dir.path().join("v1.car");
+    std::fs::write(&v1, as_v1(128)).unwrap();
+    let info = &vecar(&["info", "--json", s(&v1)]).ok().json_lines()[0];
+    assert_eq!(info["format"], "vecar v1");
+    vecar(&["verify", s(&v1)]).ok();
+    assert_eq!(export(&v1), export(&v2));
+    let doc: serde_json::Value = serde_json::from_str(&rows[2]).unwrap();
+    let query = serde_json::json!({"vector": doc["vector"]}).to_string();
+    let hits = vecar_with_stdin(&["query", s(&v1), "-k", "1"], query.as_bytes())
+        .ok()
+        .json_lines();
+    assert_eq!(hits[0]["id"], doc["id"]);
+
+    let new = jsonl(dir.path(), "new.jsonl", &lines[..1]);
+    let next = dir.path().join("next.car");
+    vecar(&["add", s(&v1), s(&new), "-o", s(&next)]).ok();
+    assert_eq!(
+        vecar(&["info", "--json", s(&next)]).ok().json_lines()[0]["format"],
+        "vecar v2"
+    );
+    let mut expected = rows.clone();
+    expected.push(lines[0].clone());
+    assert_holds(dir.path(), &next, &expected);
+
+    let wrong = dir.path().join("wrong.car");
+    std::fs::write(&wrong, as_v1(64)).unwrap();
+    vecar(&["verify", s(&wrong)]).fails_with("vector chunking does not match 384 dimensions");
 }
