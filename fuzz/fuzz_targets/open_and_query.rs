@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use libfuzzer_sys::fuzz_target;
 use vecar::archive::car::CarFile;
 use vecar::archive::read::Archive;
-use vecar::index::search::{Allowed, Searcher};
+use vecar::index::search::{Allowed, SearchOptions, Searcher};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(car) = CarFile::from_bytes("fuzz.car", data.to_vec()) else {
@@ -19,7 +19,12 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     for exact in [false, true] {
-        let Ok(searcher) = Searcher::open(&archive, exact, None, 1) else {
+        let options = SearchOptions {
+            exact,
+            ef: None,
+            rescore: 2,
+        };
+        let Ok(searcher) = Searcher::open(&archive, options, 1) else {
             continue;
         };
         if let Ok(results) = searcher.search(&[&query], 3, &allowed) {

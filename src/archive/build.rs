@@ -2,12 +2,14 @@
 
 use std::collections::HashSet;
 use std::io::Write;
+use std::ops::Range;
 
 use anyhow::{anyhow, Context, Result};
 use cid::Cid;
 use rayon::prelude::*;
 
-use super::block::{Block, DAG_CBOR, MAX_BLOCK_SIZE, RAW};
+use super::block::{cid_for, Block, DAG_CBOR, MAX_BLOCK_SIZE, RAW};
+use super::bytes::Bytes;
 use super::car::CarWriter;
 use super::chunking;
 use super::manifest::{Fields, IndexInfo, Manifest, Vectors, FORMAT_NAME, FORMAT_VERSION, INDEX_CHUNK_SIZE};
@@ -87,7 +89,7 @@ pub fn read_docs(lines: &mut Lines, fields: &Fields, dimensions: Option<usize>) 
 }
 
 /// Builds the HNSW index over every row and returns its serialized bytes.
-pub fn index_rows(rows: &Rows, params: &IndexParams, threads: usize) -> Result<Vec<u8>> {
+pub fn index_rows(rows: &Rows, params: &IndexParams, threads: usize) -> Result<Bytes> {
     let bar = progress::bar(rows.len() as u64, "index", "vectors");
     let bytes = hnsw::build(&rows.vectors, rows.dimensions, params, threads, &bar)?;
     bar.finish_and_clear();
@@ -97,97 +99,161 @@ pub fn index_rows(rows: &Rows, params: &IndexParams, threads: usize) -> Result<V
 /// Extends the index of `base`, whose rows are the first rows of `rows` unchanged, with the
 /// rows after them, and returns its serialized bytes (the base's own bytes, checked, when there
 /// are no rows after them).
-pub fn extend_index(base: &Archive, rows: &Rows, threads: usize) -> Result<Vec<u8>> {
+pub fn extend_index(base: &Archive, rows: &Rows, threads: usize) -> Result<Bytes> {
     let m = &base.manifest;
     let first = m.count as usize;
     let bytes = base.index_bytes()?;
     let index = Hnsw::load(&bytes, m.dimensions, m.count, &m.index.params, threads)
         .with_context(|| base.car.name().to_string())?;
     if rows.len() == first {
-        return Ok(bytes);
+        return Ok(Bytes::Memory(bytes));
     }
     let bar = progress::bar((rows.len() - first) as u64, "index", "vectors");
     let bytes = index.extend(&rows.vectors[first * rows.dimensions..], first, threads, &bar)?;
     bar.finish_and_clear();
-    Ok(bytes)
+    Ok(Bytes::Memory(bytes))
 }
 
-/// A finished archive: its root and its blocks, manifest first, without duplicates.
-pub struct Assembled {
+/// Where a block's bytes come from when the archive is written.
+enum Content {
+    /// A block kept whole: the manifest or a link node.
+    Whole(Vec<u8>),
+    /// The records chunk of these rows.
+    Records(Range<usize>),
+    /// The vectors chunk of these rows.
+    Vectors(Range<usize>),
+    /// This range of the serialized index.
+    Index(Range<u64>),
+}
+
+/// A finished archive, ready to write: its root and its blocks in write order, manifest first,
+/// without duplicates. Chunks are hashed once here and made again from the rows and the index
+/// when written, so a build never holds a second copy of its data.
+pub struct Assembled<'a> {
     /// The manifest's CID.
     pub root: Cid,
-    /// Every block, manifest first.
-    pub blocks: Vec<Block>,
+    /// Number of blocks.
+    pub blocks: usize,
+    /// Bytes of block data.
+    pub bytes: u64,
+    contents: Vec<(Cid, Content)>,
+    rows: &'a Rows,
+    index: &'a Bytes,
 }
 
-/// Chunks the rows and the serialized index into blocks, under a new manifest.
-pub fn assemble(rows: &Rows, index_bytes: &[u8], options: &BuildOptions) -> Result<Assembled> {
-    let dims = rows.dimensions;
-    let sizes: Vec<usize> = rows.records.iter().map(Vec::len).collect();
-    let ranges = chunking::chunk_rows(&rows.ends, &sizes, dims);
-    let (record_chunks, vector_chunks): (Vec<_>, Vec<_>) = ranges
-        .into_par_iter()
-        .map(|range| {
-            let n = range.len() as u64;
-            let records = Block::new(DAG_CBOR, records::pack(&rows.records[range.clone()]));
-            let vectors = Block::new(
-                RAW,
-                vectors::encode(&rows.vectors[range.start * dims..range.end * dims]),
-            );
-            ((records, n), (vectors, n))
+impl Assembled<'_> {
+    fn data(&self, content: &Content) -> Result<Vec<u8>> {
+        let dims = self.rows.dimensions;
+        Ok(match content {
+            Content::Whole(data) => data.clone(),
+            Content::Records(rows) => records::pack(&self.rows.records[rows.clone()]),
+            Content::Vectors(rows) => vectors::encode(&self.rows.vectors[rows.start * dims..rows.end * dims]),
+            Content::Index(range) => {
+                let mut data = vec![0; (range.end - range.start) as usize];
+                self.index
+                    .read_at(range.start, &mut data)
+                    .context("reading the serialized index")?;
+                data
+            }
         })
-        .unzip();
+    }
+}
+
+/// Chunks the rows and the serialized index into blocks under a new manifest, hashing every
+/// chunk in parallel.
+pub fn assemble<'a>(rows: &'a Rows, index: &'a Bytes, options: &BuildOptions) -> Result<Assembled<'a>> {
+    let sizes: Vec<usize> = rows.records.iter().map(Vec::len).collect();
+    let ranges = chunking::chunk_rows(&rows.ends, &sizes, rows.dimensions);
+    let index_len = index.len()?;
+    let index_ranges: Vec<Range<u64>> = (0..index_len)
+        .step_by(INDEX_CHUNK_SIZE as usize)
+        .map(|start| start..(start + INDEX_CHUNK_SIZE).min(index_len))
+        .collect();
+    let mut archive = Assembled {
+        root: Cid::default(),
+        blocks: 0,
+        bytes: 0,
+        contents: Vec::new(),
+        rows,
+        index,
+    };
+    let chunks = |contents: Vec<Content>, codec: u64, archive: &Assembled| -> Result<Vec<(Cid, u64, Content)>> {
+        contents
+            .into_par_iter()
+            .map(|content| {
+                let data = archive.data(&content)?;
+                let items = match &content {
+                    Content::Records(r) | Content::Vectors(r) => r.len() as u64,
+                    _ => data.len() as u64,
+                };
+                Ok((cid_for(codec, &data), items, content))
+            })
+            .collect()
+    };
+    let record_chunks = chunks(
+        ranges.iter().cloned().map(Content::Records).collect(),
+        DAG_CBOR,
+        &archive,
+    )?;
+    let vector_chunks = chunks(ranges.into_iter().map(Content::Vectors).collect(), RAW, &archive)?;
+    let index_chunks = chunks(index_ranges.into_iter().map(Content::Index).collect(), RAW, &archive)?;
 
     let mut blocks = Vec::new();
-    let mut collection = |chunk_blocks: Vec<(Block, u64)>| -> Result<tree::Collection> {
-        let links: Vec<(Cid, u64)> = chunk_blocks.iter().map(|(b, n)| (b.cid, *n)).collect();
+    let mut collection = |chunks: Vec<(Cid, u64, Content)>| -> Result<tree::Collection> {
+        let links: Vec<(Cid, u64)> = chunks.iter().map(|(cid, n, _)| (*cid, *n)).collect();
         let (nodes, collection) = tree::build(&links, options.max_links)?;
-        blocks.extend(nodes);
-        blocks.extend(chunk_blocks.into_iter().map(|(b, _)| b));
+        blocks.extend(nodes.into_iter().map(|b| (b.cid, Content::Whole(b.data))));
+        blocks.extend(chunks.into_iter().map(|(cid, _, content)| (cid, content)));
         Ok(collection)
     };
-
     let records = collection(record_chunks)?;
     let vectors = Vectors {
         rows_per_chunk: None,
         chunks: collection(vector_chunks)?,
     };
-    let index_chunks = index_bytes
-        .chunks(INDEX_CHUNK_SIZE as usize)
-        .map(|c| (Block::new(RAW, c.to_vec()), c.len() as u64))
-        .collect();
     let index = IndexInfo {
         engine: "usearch".into(),
         engine_version: usearch::version().into(),
         params: options.params,
         chunks: collection(index_chunks)?,
     };
-    let manifest = Manifest {
+    let manifest = Block::dag_cbor(&Manifest {
         format: FORMAT_NAME.into(),
         version: FORMAT_VERSION,
         count: rows.len() as u64,
-        dimensions: dims as u64,
+        dimensions: rows.dimensions as u64,
         fields: options.fields.clone(),
         records,
         vectors,
         index,
-    };
-    let manifest = Block::dag_cbor(&manifest)?;
-    let root = manifest.cid;
+    })?;
+    archive.root = manifest.cid;
     let mut seen = HashSet::new();
-    let blocks = std::iter::once(manifest)
+    archive.contents = std::iter::once((manifest.cid, Content::Whole(manifest.data)))
         .chain(blocks)
-        .filter(|b| seen.insert(b.cid))
+        .filter(|(cid, _)| seen.insert(*cid))
         .collect();
-    Ok(Assembled { root, blocks })
+    archive.blocks = archive.contents.len();
+    archive.bytes = archive.contents.iter().map(|(_, c)| content_len(c, rows)).sum();
+    Ok(archive)
+}
+
+/// Bytes of a block's data, without making it.
+fn content_len(content: &Content, rows: &Rows) -> u64 {
+    match content {
+        Content::Whole(data) => data.len() as u64,
+        Content::Records(r) => records::packed_len(&rows.records[r.clone()]) as u64,
+        Content::Vectors(r) => (r.len() * rows.dimensions * 4) as u64,
+        Content::Index(r) => r.end - r.start,
+    }
 }
 
 /// Writes the assembled archive as a CARv1 to `out`.
 pub fn write_car(archive: &Assembled, out: impl Write) -> Result<()> {
-    let bar = progress::bar(archive.blocks.len() as u64, "write", "blocks");
+    let bar = progress::bar(archive.blocks as u64, "write", "blocks");
     let mut car = CarWriter::new(out, &archive.root)?;
-    for block in &archive.blocks {
-        car.write(block)?;
+    for (cid, content) in &archive.contents {
+        car.write(cid, &archive.data(content)?)?;
         bar.inc(1);
     }
     car.finish()?;

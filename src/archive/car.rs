@@ -4,14 +4,14 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use cid::Cid;
 use serde::{Deserialize, Serialize};
 
-use super::block::{check_cid_kind, decode_dag_cbor, hash_matches, Block, MAX_BLOCK_SIZE};
+use super::block::{check_cid_kind, decode_dag_cbor, hash_matches, MAX_BLOCK_SIZE};
+use super::bytes::Bytes;
 
 /// Bytes that start every CARv2 file.
 const CARV2_PRAGMA: [u8; 11] = [0x0a, 0xa1, 0x67, 0x76, 0x65, 0x72, 0x73, 0x69, 0x6f, 0x6e, 0x02];
@@ -54,12 +54,12 @@ impl<W: Write> CarWriter<W> {
         Ok(CarWriter { out })
     }
 
-    /// Appends one block as a section.
-    pub fn write(&mut self, block: &Block) -> Result<()> {
-        let cid = block.cid.to_bytes();
-        write_varint(&mut self.out, (cid.len() + block.data.len()) as u64)?;
+    /// Appends one block as a section: its CID and its bytes.
+    pub fn write(&mut self, cid: &Cid, data: &[u8]) -> Result<()> {
+        let cid = cid.to_bytes();
+        write_varint(&mut self.out, (cid.len() + data.len()) as u64)?;
         self.out.write_all(&cid)?;
-        self.out.write_all(&block.data)?;
+        self.out.write_all(data)?;
         Ok(())
     }
 
@@ -73,37 +73,6 @@ impl<W: Write> CarWriter<W> {
 fn write_varint(out: &mut impl Write, n: u64) -> std::io::Result<()> {
     let mut buf = unsigned_varint::encode::u64_buffer();
     out.write_all(unsigned_varint::encode::u64(n, &mut buf))
-}
-
-/// Where a CAR's bytes come from: a file read in place, or bytes read whole (stdin).
-enum Source {
-    File(File),
-    Memory(Vec<u8>),
-}
-
-impl Source {
-    fn len(&self) -> Result<u64> {
-        Ok(match self {
-            Source::File(f) => f.metadata()?.len(),
-            Source::Memory(v) => v.len() as u64,
-        })
-    }
-
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
-        match self {
-            Source::File(f) => f.read_exact_at(buf, offset),
-            Source::Memory(v) => {
-                let start = usize::try_from(offset).unwrap_or(usize::MAX);
-                match v.get(start..).and_then(|rest| rest.get(..buf.len())) {
-                    Some(bytes) => {
-                        buf.copy_from_slice(bytes);
-                        Ok(())
-                    }
-                    None => Err(std::io::ErrorKind::UnexpectedEof.into()),
-                }
-            }
-        }
-    }
 }
 
 /// Where one block's bytes sit in the file.
@@ -120,7 +89,7 @@ pub struct Location {
 /// An open CAR file: its root, and where each block is. Blocks are read and verified on demand.
 pub struct CarFile {
     name: String,
-    source: Source,
+    source: Bytes,
     root: Cid,
     order: Vec<Cid>,
     blocks: HashMap<Cid, Location>,
@@ -139,15 +108,15 @@ impl CarFile {
         }
         let name = path.display().to_string();
         let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
-        CarFile::index(name, Source::File(file))
+        CarFile::index(name, Bytes::File(file))
     }
 
     /// Indexes a CAR held in memory; `name` is used in messages.
     pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Result<CarFile> {
-        CarFile::index(name.to_string(), Source::Memory(bytes))
+        CarFile::index(name.to_string(), Bytes::Memory(bytes))
     }
 
-    fn index(name: String, source: Source) -> Result<CarFile> {
+    fn index(name: String, source: Bytes) -> Result<CarFile> {
         let file_len = source.len()?;
         let mut car = CarFile {
             name,
@@ -299,20 +268,36 @@ impl CarFile {
 
     /// The bytes of block `cid`, verified against its hash.
     pub fn block(&self, cid: &Cid) -> Result<Vec<u8>> {
+        let len = self.blocks.get(cid).map_or(0, |location| location.len);
+        let mut data = vec![0; len as usize];
+        self.read_block(cid, &mut data)?;
+        Ok(data)
+    }
+
+    /// Reads block `cid` into `buf`, which must be exactly as long as the block, and verifies it
+    /// against its hash.
+    pub fn read_block(&self, cid: &Cid, buf: &mut [u8]) -> Result<()> {
         let Some(location) = self.blocks.get(cid) else {
             bail!("{}: block {cid} is missing", self.name);
         };
-        let mut data = vec![0; location.len as usize];
+        if buf.len() as u64 != location.len {
+            bail!(
+                "{}: block {cid} is {} bytes; its link says {}",
+                self.name,
+                location.len,
+                buf.len()
+            );
+        }
         self.source
-            .read_at(location.offset, &mut data)
+            .read_at(location.offset, buf)
             .with_context(|| format!("{}: reading block {cid}", self.name))?;
-        if !hash_matches(cid, &data) {
+        if !hash_matches(cid, buf) {
             bail!(
                 "{}: byte {}: block {cid} is corrupt (its sha2-256 does not match its CID)",
                 self.name,
                 location.section
             );
         }
-        Ok(data)
+        Ok(())
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod block;
 pub mod build;
+pub mod bytes;
 pub mod car;
 pub mod chunking;
 pub mod diff;

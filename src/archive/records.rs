@@ -40,6 +40,11 @@ pub fn pack(encoded: &[Vec<u8>]) -> Vec<u8> {
     bytes
 }
 
+/// Length of [`pack`]'s result, without packing.
+pub fn packed_len(encoded: &[Vec<u8>]) -> usize {
+    array_header(encoded.len() as u64).len() + encoded.iter().map(Vec::len).sum::<usize>()
+}
+
 /// The DAG-CBOR header of an array of `n` items (major type 4, shortest length form).
 fn array_header(n: u64) -> Vec<u8> {
     match n {

@@ -4,7 +4,8 @@
 
 use anyhow::{bail, Result};
 
-use super::build::{assemble, extend_index, index_rows, Assembled, BuildOptions};
+use super::build::{extend_index, index_rows, BuildOptions};
+use super::bytes::Bytes;
 use super::read::Archive;
 use super::rows::Rows;
 use super::tree::DEFAULT_MAX_LINKS;
@@ -31,32 +32,33 @@ impl IndexMade {
     }
 }
 
-/// The archive holding `rows`, with `base`'s field names and index parameters.
-///
-/// `base_intact` says that the first rows of `rows` are `base`'s rows, unchanged and in order;
-/// then `base`'s index is reused or extended unless `reindex` asks for a new one.
-pub fn rebuild(
+/// The build options of an archive made from `base`: its field names and index parameters.
+pub fn options(base: &Archive) -> BuildOptions {
+    BuildOptions {
+        fields: base.manifest.fields.clone(),
+        params: base.manifest.index.params,
+        max_links: DEFAULT_MAX_LINKS,
+    }
+}
+
+/// The index over `rows`, whose first rows are `base`'s rows, unchanged and in order, when
+/// `base_intact`: then `base`'s index is reused or extended, unless `reindex` asks for a new one.
+pub fn index_for(
     base: &Archive,
     rows: &Rows,
     base_intact: bool,
     reindex: bool,
     threads: usize,
-) -> Result<(Assembled, IndexMade)> {
+) -> Result<(Bytes, IndexMade)> {
     if rows.is_empty() {
         bail!("no records would be left; an archive holds at least one");
     }
-    let m = &base.manifest;
-    let options = BuildOptions {
-        fields: m.fields.clone(),
-        params: m.index.params,
-        max_links: DEFAULT_MAX_LINKS,
-    };
-    let (index, made) = if reindex || !base_intact {
-        (index_rows(rows, &m.index.params, threads)?, IndexMade::Rebuilt)
-    } else if rows.len() as u64 == m.count {
+    let params = &base.manifest.index.params;
+    Ok(if reindex || !base_intact {
+        (index_rows(rows, params, threads)?, IndexMade::Rebuilt)
+    } else if rows.len() as u64 == base.manifest.count {
         (extend_index(base, rows, threads)?, IndexMade::Reused)
     } else {
         (extend_index(base, rows, threads)?, IndexMade::Extended)
-    };
-    Ok((assemble(rows, &index, &options)?, made))
+    })
 }

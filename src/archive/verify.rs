@@ -71,7 +71,7 @@ pub fn verify(car: CarFile) -> Result<Report> {
     for i in 0..archive.vectors.chunks.len() {
         archive.vector_chunk(i)?;
     }
-    Hnsw::load(&archive.index_bytes()?, m.dimensions, m.count, &m.index.params, 1)
+    Hnsw::view(archive.index_bytes()?, m.dimensions, m.count, &m.index.params, 1)
         .map_err(|e| e.context(name.clone()))?;
     Ok(Report {
         root: *archive.car.root(),

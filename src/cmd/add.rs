@@ -8,7 +8,6 @@ use anyhow::Result;
 use vecar::archive::build::read_docs;
 use vecar::archive::read::Archive;
 use vecar::archive::rows::{OnConflict, Rows, Upserted};
-use vecar::archive::update::rebuild;
 use vecar::input::Lines;
 
 /// Arguments of `vecar add`.
@@ -52,12 +51,15 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
             Upserted::Kept => kept += 1,
         }
     }
-    let (archive, index) = rebuild(&base, &rows, replaced == 0, args.reindex, threads)?;
-    let summary = format!(
-        "{added} added, {replaced} replaced, {kept} unchanged, {} records, {}",
-        rows.len(),
-        index.describe()
-    );
-    super::write_archive(&archive, &args.output, &summary)?;
+    let summary = format!("{added} added, {replaced} replaced, {kept} unchanged");
+    super::write_update(
+        &base,
+        &rows,
+        replaced == 0,
+        args.reindex,
+        threads,
+        &args.output,
+        &summary,
+    )?;
     Ok(ExitCode::SUCCESS)
 }

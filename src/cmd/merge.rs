@@ -7,7 +7,6 @@ use anyhow::{bail, Context, Result};
 
 use vecar::archive::read::Archive;
 use vecar::archive::rows::{read_archive, OnConflict, Rows, Upserted};
-use vecar::archive::update::rebuild;
 use vecar::index::multi::check_compatible;
 
 /// Arguments of `vecar merge`.
@@ -71,13 +70,15 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
             Ok(())
         })?;
     }
-    let (archive, index) = rebuild(first, &rows, first_intact, args.reindex, threads)?;
-    let summary = format!(
-        "{} archives merged, {} records, {}",
-        archives.len(),
-        rows.len(),
-        index.describe()
-    );
-    super::write_archive(&archive, &args.output, &summary)?;
+    let summary = format!("{} archives merged", archives.len());
+    super::write_update(
+        first,
+        &rows,
+        first_intact,
+        args.reindex,
+        threads,
+        &args.output,
+        &summary,
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -3,7 +3,10 @@
 use std::path::Path;
 
 use anyhow::Result;
-use vecar::archive::build::{write_car, Assembled};
+use vecar::archive::build::{assemble, write_car, Assembled};
+use vecar::archive::read::Archive;
+use vecar::archive::rows::Rows;
+use vecar::archive::update;
 use vecar::output;
 
 pub mod add;
@@ -26,13 +29,30 @@ pub fn write_archive(archive: &Assembled, output: &Path, summary: &str) -> Resul
     }
     output::write_atomically(output, |out| write_car(archive, out))?;
     println!("{}", archive.root);
-    let bytes: usize = archive.blocks.iter().map(|b| b.data.len()).sum();
     eprintln!(
-        "vecar: wrote {}: {summary}; {} blocks, {bytes} bytes of blocks",
+        "vecar: wrote {}: {summary}; {} blocks, {} bytes of blocks",
         output.display(),
-        archive.blocks.len()
+        archive.blocks,
+        archive.bytes
     );
     Ok(())
+}
+
+/// Writes the archive holding `rows`, an update of `base` (see [`update::index_for`]), and says
+/// what it holds after `summary`.
+pub fn write_update(
+    base: &Archive,
+    rows: &Rows,
+    base_intact: bool,
+    reindex: bool,
+    threads: usize,
+    output: &Path,
+    summary: &str,
+) -> Result<()> {
+    let (index, made) = update::index_for(base, rows, base_intact, reindex, threads)?;
+    let archive = assemble(rows, &index, &update::options(base))?;
+    let summary = format!("{summary}, {} records, {}", rows.len(), made.describe());
+    write_archive(&archive, output, &summary)
 }
 
 /// A mistake in the command line found after parsing (a malformed `--filter`, say): exit 2.

@@ -14,7 +14,7 @@ use vecar::archive::records::id_text;
 use vecar::format::{Format, RowWriter};
 use vecar::index::filter::Filter;
 use vecar::index::multi::{self, Found, Target};
-use vecar::index::search::{Allowed, Searcher};
+use vecar::index::search::{Allowed, SearchOptions, Searcher};
 use vecar::input::{self, Lines, Query};
 use vecar::output;
 
@@ -58,6 +58,10 @@ pub struct Args {
     /// Compare against every stored vector instead of searching the index.
     #[arg(long)]
     exact: bool,
+    /// Take N×k candidates from the index and keep the k closest by exact float32 distance
+    /// (more recall for a quantized index, at some speed).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100))]
+    rescore: u64,
     /// One query vector as a JSON array, instead of reading stdin.
     #[arg(long, value_name = "JSON", conflicts_with = "like")]
     vector: Option<String>,
@@ -110,7 +114,12 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         .iter()
         .enumerate()
         .map(|(i, archive)| {
-            let searcher = Searcher::open(archive, args.exact, args.ef.map(|ef| ef as usize), threads)?;
+            let options = SearchOptions {
+                exact: args.exact,
+                ef: args.ef.map(|ef| ef as usize),
+                rescore: args.rescore as usize,
+            };
+            let searcher = Searcher::open(archive, options, threads)?;
             let exclude = like.as_ref().filter(|l| l.archive == i).map(|l| l.row);
             Ok(Target {
                 archive,

@@ -9,7 +9,6 @@ use anyhow::{bail, Result};
 use super::UsageError;
 use vecar::archive::read::Archive;
 use vecar::archive::rows::Rows;
-use vecar::archive::update::rebuild;
 use vecar::input::Lines;
 
 /// Arguments of `vecar rm`.
@@ -73,8 +72,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         );
     }
     let removed = rows.remove(&keys);
-    let (archive, index) = rebuild(&base, &rows, removed == 0, false, threads)?;
-    let summary = format!("{removed} removed, {} records, {}", rows.len(), index.describe());
-    super::write_archive(&archive, &args.output, &summary)?;
+    let summary = format!("{removed} removed");
+    super::write_update(&base, &rows, removed == 0, false, threads, &args.output, &summary)?;
     Ok(ExitCode::SUCCESS)
 }

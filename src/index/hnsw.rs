@@ -7,23 +7,32 @@ use usearch::{Index, IndexOptions};
 
 use super::layout;
 use super::params::IndexParams;
+use crate::archive::bytes::Bytes;
 
 /// Builds an HNSW index over `vectors` (rows of `dimensions` values, keyed by row number) and
-/// returns its serialized bytes. `threads` must match rayon's pool. With one thread the bytes are reproducible; with more, the
-/// graph depends on scheduling.
+/// returns its serialized bytes. `threads` must match rayon's pool. With one thread the bytes
+/// are reproducible; with more, the graph depends on scheduling.
 pub fn build(
     vectors: &[f32],
     dimensions: usize,
     params: &IndexParams,
     threads: usize,
     progress: &ProgressBar,
-) -> Result<Vec<u8>> {
+) -> Result<Bytes> {
     let index = new_index(dimensions, params)?;
     index
         .reserve_capacity_and_threads(vectors.len() / dimensions, threads)
         .context("reserving index memory")?;
     add_rows(&index, vectors, 0, threads, progress)?;
-    serialize(&index)
+    // Saved to an unnamed temporary file rather than a buffer, so the build never holds the
+    // index twice in memory.
+    let file = tempfile::NamedTempFile::new().context("creating a temporary file for the index")?;
+    let path = file
+        .path()
+        .to_str()
+        .context("the temporary folder's path is not UTF-8")?;
+    index.save(path).context("saving the index")?;
+    Ok(Bytes::File(file.into_file()))
 }
 
 /// Adds rows of `index.dimensions()` values, keyed by row number from `first_row` on.
@@ -48,6 +57,13 @@ fn serialize(index: &Index) -> Result<Vec<u8>> {
     let mut bytes = vec![0; index.serialized_length()];
     index.save_to_buffer(&mut bytes).context("serializing the index")?;
     Ok(bytes)
+}
+
+/// A new, empty index for `bytes` once they pass the header and structure checks.
+fn checked_index(bytes: &[u8], dimensions: u64, count: u64, params: &IndexParams) -> Result<Index> {
+    check_header(bytes, dimensions, count, params)?;
+    layout::check_structure(bytes, dimensions, count, params.dtype)?;
+    new_index(dimensions as usize, params)
 }
 
 fn new_index(dimensions: usize, params: &IndexParams) -> Result<Index> {
@@ -95,23 +111,41 @@ pub fn check_header(bytes: &[u8], dimensions: u64, count: u64, params: &IndexPar
 /// A loaded index, ready to search.
 pub struct Hnsw {
     index: Index,
+    /// The bytes a viewed index reads in place. Declared after `index`, so dropped after it.
+    _viewed: Option<Vec<u8>>,
 }
 
 impl Hnsw {
-    /// Loads hash-verified index bytes once their header matches the manifest and their graph
-    /// passes [`layout::check_structure`].
+    /// Loads a copy of hash-verified index bytes, which can then grow, once their header
+    /// matches the manifest and their graph passes [`layout::check_structure`].
     pub fn load(bytes: &[u8], dimensions: u64, count: u64, params: &IndexParams, threads: usize) -> Result<Hnsw> {
-        check_header(bytes, dimensions, count, params)?;
-        layout::check_structure(bytes, dimensions, count, params.dtype)?;
-        let index = new_index(dimensions as usize, params)?;
+        let index = checked_index(bytes, dimensions, count, params)?;
         index.load_from_buffer(bytes).context("loading the index")?;
-        if index.size() as u64 != count {
-            bail!("index holds {} vectors; the manifest says {count}", index.size());
+        Hnsw { index, _viewed: None }.ready(count, threads)
+    }
+
+    /// Searches hash-verified index bytes in place, without a copy, after the same checks as
+    /// [`Hnsw::load`].
+    pub fn view(bytes: Vec<u8>, dimensions: u64, count: u64, params: &IndexParams, threads: usize) -> Result<Hnsw> {
+        let index = checked_index(&bytes, dimensions, count, params)?;
+        // SAFETY: the bytes are owned by the returned Hnsw, never changed, and dropped after
+        // the index that views them.
+        unsafe { index.view_from_buffer(&bytes) }.context("loading the index")?;
+        Hnsw {
+            index,
+            _viewed: Some(bytes),
         }
-        index
-            .reserve_capacity_and_threads(index.size(), threads)
+        .ready(count, threads)
+    }
+
+    fn ready(self, count: u64, threads: usize) -> Result<Hnsw> {
+        if self.index.size() as u64 != count {
+            bail!("index holds {} vectors; the manifest says {count}", self.index.size());
+        }
+        self.index
+            .reserve_capacity_and_threads(self.index.size(), threads)
             .context("reserving search threads")?;
-        Ok(Hnsw { index })
+        Ok(self)
     }
 
     /// Adds `vectors` (rows keyed from `first_row` on, which must be the index's size) and

@@ -72,26 +72,39 @@ enum Method {
     Exact(Vec<f32>),
 }
 
+/// How to search.
+#[derive(Clone, Copy, Debug)]
+pub struct SearchOptions {
+    /// Compare against every stored vector instead of searching the index.
+    pub exact: bool,
+    /// HNSW search breadth; the archive's own when `None`.
+    pub ef: Option<usize>,
+    /// Take this many times `k` candidates from the index and keep the `k` best by exact
+    /// distance (1: re-order the index's own `k`).
+    pub rescore: usize,
+}
+
 /// Answers queries against one archive.
 pub struct Searcher<'a> {
     archive: &'a Archive,
     method: Method,
     metric: Metric,
     ef: usize,
+    rescore: usize,
     /// The index's copies of the allowed rows, read on first need.
     subset: OnceLock<Result<RowVectors, String>>,
 }
 
 impl<'a> Searcher<'a> {
-    /// Loads what the search needs: the index (verified, header checked) or, for an exact
-    /// search, every vector. `ef` overrides the archive's search breadth.
-    pub fn open(archive: &'a Archive, exact: bool, ef: Option<usize>, threads: usize) -> Result<Searcher<'a>> {
+    /// Loads what the search needs: the index (verified, header and graph checked, searched in
+    /// place) or, for an exact search, every vector.
+    pub fn open(archive: &'a Archive, options: SearchOptions, threads: usize) -> Result<Searcher<'a>> {
         let m = &archive.manifest;
-        let ef = ef.unwrap_or(m.index.params.expansion_search as usize);
-        let method = if exact {
+        let ef = options.ef.unwrap_or(m.index.params.expansion_search as usize);
+        let method = if options.exact {
             Method::Exact(archive.all_vectors()?)
         } else {
-            let index = Hnsw::load(&archive.index_bytes()?, m.dimensions, m.count, &m.index.params, threads)
+            let index = Hnsw::view(archive.index_bytes()?, m.dimensions, m.count, &m.index.params, threads)
                 .map_err(|e| e.context(archive.car.name().to_string()))?;
             index.set_expansion(ef);
             Method::Hnsw(index)
@@ -101,6 +114,7 @@ impl<'a> Searcher<'a> {
             method,
             metric: m.index.params.metric,
             ef,
+            rescore: options.rescore.max(1),
             subset: OnceLock::new(),
         })
     }
@@ -124,27 +138,28 @@ impl<'a> Searcher<'a> {
         };
         // Few allowed rows: scanning them beats a filtered traversal (cost n·s against ef/s).
         let scan = !all && allowed.count().pow(2) <= 16 * self.ef * self.archive.manifest.count as usize;
+        let wanted = k * self.rescore;
         let candidates: Vec<Vec<u64>> = queries
             .par_iter()
             .map(|q| {
                 if all {
-                    return index.search(q, k);
+                    return index.search(q, wanted);
                 }
                 if !scan {
-                    let rows = index.filtered_search(q, k, |row| allowed.contains(row))?;
+                    let rows = index.filtered_search(q, wanted, |row| allowed.contains(row))?;
                     if rows.len() >= k.min(allowed.count()) {
                         return Ok(rows);
                     }
                 }
-                self.scan_subset(index, allowed, q, k)
+                self.scan_subset(index, allowed, q, wanted.max(2 * k))
             })
             .collect::<Result<_>>()?;
         self.rescore(queries, candidates, k)
     }
 
-    /// Candidates among the allowed rows by the index's own copy of the vectors: twice `k` of
-    /// them, since that copy may be quantized.
-    fn scan_subset(&self, index: &Hnsw, allowed: &Allowed, query: &[f32], k: usize) -> Result<Vec<u64>> {
+    /// The `n` best candidates among the allowed rows by the index's own copy of the vectors
+    /// (at least twice `k`, since that copy may be quantized).
+    fn scan_subset(&self, index: &Hnsw, allowed: &Allowed, query: &[f32], n: usize) -> Result<Vec<u64>> {
         let subset = self.subset.get_or_init(|| {
             allowed
                 .iter()
@@ -154,7 +169,7 @@ impl<'a> Searcher<'a> {
         });
         let subset = subset.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
         let hits = subset.iter().map(|(row, v)| self.hit(query, *row, v)).collect();
-        Ok(top_k(hits, 2 * k).into_iter().map(|h| h.row).collect())
+        Ok(top_k(hits, n).into_iter().map(|h| h.row).collect())
     }
 
     /// Exact distances for the candidates, read from the stored float32 vectors.

@@ -1,0 +1,41 @@
+//! Bytes read by position: a file read in place, or bytes held in memory.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+
+use anyhow::Result;
+
+/// Where bytes come from: a file read in place, or bytes read whole (stdin, an index in memory).
+pub enum Bytes {
+    /// An open file.
+    File(File),
+    /// Bytes in memory.
+    Memory(Vec<u8>),
+}
+
+impl Bytes {
+    /// How many bytes there are.
+    pub fn len(&self) -> Result<u64> {
+        Ok(match self {
+            Bytes::File(f) => f.metadata()?.len(),
+            Bytes::Memory(v) => v.len() as u64,
+        })
+    }
+
+    /// Fills `buf` with the bytes from `offset` on; an error if they run out first.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        match self {
+            Bytes::File(f) => f.read_exact_at(buf, offset),
+            Bytes::Memory(v) => {
+                let start = usize::try_from(offset).unwrap_or(usize::MAX);
+                match v.get(start..).and_then(|rest| rest.get(..buf.len())) {
+                    Some(bytes) => {
+                        buf.copy_from_slice(bytes);
+                        Ok(())
+                    }
+                    None => Err(std::io::ErrorKind::UnexpectedEof.into()),
+                }
+            }
+        }
+    }
+}
