@@ -138,6 +138,9 @@ impl Manifest {
                 index.chunks
             );
         }
+        if self.index.params.normalized && self.index.params.metric != crate::index::Metric::Cos {
+            bail!("manifest: only a cos index holds normalized vectors");
+        }
         if self.index.engine != "usearch" {
             bail!("manifest: unknown index engine {:?}", self.index.engine);
         }

@@ -31,9 +31,10 @@ pub struct Args {
     /// Distance metric.
     #[arg(long, value_enum, default_value_t = Metric::Cos)]
     metric: Metric,
-    /// Scalar kind of the index's copy of the vectors (the archive also keeps exact float32).
-    #[arg(long, value_enum, default_value_t = Dtype::Bf16)]
-    dtype: Dtype,
+    /// Scalar kind of the index's copy of the vectors (the archive also keeps exact float32)
+    /// [default: i8 for cos, bf16 otherwise].
+    #[arg(long, value_enum)]
+    dtype: Option<Dtype>,
     /// HNSW links per node (M).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(2..=1024))]
     connectivity: u64,
@@ -73,10 +74,11 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         fields,
         params: IndexParams {
             metric: args.metric,
-            dtype: args.dtype,
+            dtype: args.dtype.unwrap_or(Dtype::default_for(args.metric)),
             connectivity: args.connectivity,
             expansion_add: args.expansion_add,
             expansion_search: args.expansion_search,
+            normalized: args.metric == Metric::Cos,
         },
         max_links: args.max_links as usize,
     };

@@ -60,7 +60,7 @@ pub struct Args {
     exact: bool,
     /// Take N×k candidates from the index and keep the k closest by exact float32 distance
     /// (more recall for a quantized index, at some speed).
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100))]
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=100))]
     rescore: u64,
     /// One query vector as a JSON array, instead of reading stdin.
     #[arg(long, value_name = "JSON", conflicts_with = "like")]

@@ -1,12 +1,14 @@
 //! The usearch HNSW index: building it from vectors, and loading verified bytes back.
 
+use std::borrow::Cow;
+
 use anyhow::{bail, Context, Result};
 use indicatif::ProgressBar;
 use rayon::prelude::*;
 use usearch::{Index, IndexOptions};
 
 use super::layout;
-use super::params::IndexParams;
+use super::params::{unit, IndexParams};
 use crate::archive::bytes::Bytes;
 
 /// Builds an HNSW index over `vectors` (rows of `dimensions` values, keyed by row number) and
@@ -23,7 +25,7 @@ pub fn build(
     index
         .reserve_capacity_and_threads(vectors.len() / dimensions, threads)
         .context("reserving index memory")?;
-    add_rows(&index, vectors, 0, threads, progress)?;
+    add_rows(&index, params.normalized, vectors, 0, threads, progress)?;
     // Saved to an unnamed temporary file rather than a buffer, so the build never holds the
     // index twice in memory.
     let file = tempfile::NamedTempFile::new().context("creating a temporary file for the index")?;
@@ -36,11 +38,19 @@ pub fn build(
 }
 
 /// Adds rows of `index.dimensions()` values, keyed by row number from `first_row` on.
-fn add_rows(index: &Index, vectors: &[f32], first_row: usize, threads: usize, progress: &ProgressBar) -> Result<()> {
+fn add_rows(
+    index: &Index,
+    normalized: bool,
+    vectors: &[f32],
+    first_row: usize,
+    threads: usize,
+    progress: &ProgressBar,
+) -> Result<()> {
     let add = |(i, vector): (usize, &[f32])| {
         let row = first_row + i;
+        let vector = scaled(normalized, vector);
         index
-            .add(row as u64, vector)
+            .add(row as u64, &vector)
             .with_context(|| format!("adding row {row} to the index"))?;
         progress.inc(1);
         anyhow::Ok(())
@@ -69,7 +79,7 @@ fn checked_index(bytes: &[u8], dimensions: u64, count: u64, params: &IndexParams
 fn new_index(dimensions: usize, params: &IndexParams) -> Result<Index> {
     let options = IndexOptions {
         dimensions,
-        metric: params.metric.usearch(),
+        metric: params.usearch_metric(),
         quantization: params.dtype.usearch(),
         connectivity: params.connectivity as usize,
         expansion_add: params.expansion_add as usize,
@@ -84,7 +94,7 @@ pub fn check_header(bytes: &[u8], dimensions: u64, count: u64, params: &IndexPar
     let meta = Index::metadata_from_buffer(bytes).map_err(|e| anyhow::anyhow!("index header is unreadable: {e}"))?;
     let expected = (
         dimensions,
-        params.metric.usearch(),
+        params.usearch_metric(),
         params.dtype.usearch(),
         false,
         count,
@@ -102,15 +112,25 @@ pub fn check_header(bytes: &[u8], dimensions: u64, count: u64, params: &IndexPar
         bail!(
             "index header says {} dimensions, {:?}, {:?}, {} vectors ({} deleted); the manifest says {dimensions}, {:?}, {:?}, {count}",
             meta.dimensions, meta.metric, meta.quantization, meta.count_present, meta.count_deleted,
-            params.metric.usearch(), params.dtype.usearch()
+            params.usearch_metric(), params.dtype.usearch()
         );
     }
     Ok(())
 }
 
+/// `vector` as the index takes it: at unit length when the index is `normalized`.
+fn scaled(normalized: bool, vector: &[f32]) -> Cow<'_, [f32]> {
+    if normalized {
+        Cow::Owned(unit(vector))
+    } else {
+        Cow::Borrowed(vector)
+    }
+}
+
 /// A loaded index, ready to search.
 pub struct Hnsw {
     index: Index,
+    normalized: bool,
     /// The bytes a viewed index reads in place. Declared after `index`, so dropped after it.
     _viewed: Option<Vec<u8>>,
 }
@@ -121,7 +141,12 @@ impl Hnsw {
     pub fn load(bytes: &[u8], dimensions: u64, count: u64, params: &IndexParams, threads: usize) -> Result<Hnsw> {
         let index = checked_index(bytes, dimensions, count, params)?;
         index.load_from_buffer(bytes).context("loading the index")?;
-        Hnsw { index, _viewed: None }.ready(count, threads)
+        Hnsw {
+            index,
+            normalized: params.normalized,
+            _viewed: None,
+        }
+        .ready(count, threads)
     }
 
     /// Searches hash-verified index bytes in place, without a copy, after the same checks as
@@ -133,6 +158,7 @@ impl Hnsw {
         unsafe { index.view_from_buffer(&bytes) }.context("loading the index")?;
         Hnsw {
             index,
+            normalized: params.normalized,
             _viewed: Some(bytes),
         }
         .ready(count, threads)
@@ -157,7 +183,7 @@ impl Hnsw {
         self.index
             .reserve_capacity_and_threads(first_row + rows, threads)
             .context("reserving index memory")?;
-        add_rows(&self.index, vectors, first_row, threads, progress)?;
+        add_rows(&self.index, self.normalized, vectors, first_row, threads, progress)?;
         serialize(&self.index)
     }
 
@@ -171,7 +197,7 @@ impl Hnsw {
     pub fn filtered_search(&self, query: &[f32], k: usize, allowed: impl Fn(u64) -> bool) -> Result<Vec<u64>> {
         let matches = self
             .index
-            .filtered_search(query, k, allowed)
+            .filtered_search(&scaled(self.normalized, query), k, allowed)
             .context("searching the index")?;
         Ok(matches.keys)
     }
@@ -189,7 +215,10 @@ impl Hnsw {
 
     /// The rows of the `k` nearest neighbours of `query`, by the index's own distances.
     pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<u64>> {
-        let matches = self.index.search(query, k).context("searching the index")?;
+        let matches = self
+            .index
+            .search(&scaled(self.normalized, query), k)
+            .context("searching the index")?;
         Ok(matches.keys)
     }
 }

@@ -68,13 +68,23 @@ pub enum Dtype {
     F32,
     /// IEEE half precision: half the size; values beyond ±65504 overflow.
     F16,
-    /// bfloat16: half the size, float32's range (the default).
+    /// bfloat16: half the size, float32's range.
     Bf16,
-    /// 8-bit integers: a quarter of the size, lower recall.
+    /// 8-bit integers: a quarter of the size; usearch normalises for cos, so it suits cos.
     I8,
 }
 
 impl Dtype {
+    /// The default for `metric`: i8 for cos (usearch scales each vector to unit length before
+    /// quantizing, and queries re-rank 2k candidates by exact distance, so recall holds), bf16
+    /// for ip and l2, whose vectors may have any length.
+    pub fn default_for(metric: Metric) -> Dtype {
+        match metric {
+            Metric::Cos => Dtype::I8,
+            Metric::Ip | Metric::L2 => Dtype::Bf16,
+        }
+    }
+
     /// The usearch scalar kind of the same name.
     pub fn usearch(self) -> ScalarKind {
         match self {
@@ -109,6 +119,32 @@ pub struct IndexParams {
     pub expansion_add: u64,
     /// HNSW ef_search used when a query gives no --ef.
     pub expansion_search: u64,
+    /// The index holds unit-length copies of the vectors under usearch's inner product, which
+    /// ranks as cosine does at less cost; queries are scaled the same way. Set for cos from
+    /// format version 2 on; absent (false) in version 1, whose cos indexes use usearch's cos.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub normalized: bool,
+}
+
+impl IndexParams {
+    /// The metric usearch computes.
+    pub fn usearch_metric(&self) -> MetricKind {
+        if self.normalized {
+            MetricKind::IP
+        } else {
+            self.metric.usearch()
+        }
+    }
+}
+
+/// `vector` scaled to unit length (a zero vector stays as it is).
+pub fn unit(vector: &[f32]) -> Vec<f32> {
+    let norm = sum(vector, vector, |x, y| x * y).sqrt();
+    if norm == 0.0 {
+        vector.to_vec()
+    } else {
+        vector.iter().map(|&x| (x as f64 / norm) as f32).collect()
+    }
 }
 
 /// Σ f(aᵢ, bᵢ) over 16 float32 lanes (so the compiler vectorises it), the lanes added in f64.

@@ -3,10 +3,10 @@
 //! search may return: inside the HNSW traversal when many rows pass, by a scan of the passing
 //! rows when few do, so `k` hits come back whenever `k` rows pass.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use rayon::prelude::*;
 
 use super::filter::Filter;
@@ -172,20 +172,40 @@ impl<'a> Searcher<'a> {
         Ok(top_k(hits, n).into_iter().map(|h| h.row).collect())
     }
 
-    /// Exact distances for the candidates, read from the stored float32 vectors.
+    /// The `k` best candidates of each query by exact distance, from the stored float32
+    /// vectors: each vectors chunk is read once, in parallel, and dropped after use, so memory
+    /// holds hits, not vectors.
     fn rescore(&self, queries: &[&[f32]], candidates: Vec<Vec<u64>>, k: usize) -> Result<Vec<Vec<Hit>>> {
-        let rows: BTreeSet<u64> = candidates.iter().flatten().copied().collect();
-        let vectors = self.archive.vectors_of(&rows)?;
-        Ok(queries
-            .iter()
-            .zip(candidates)
-            .map(|(q, rows)| {
-                top_k(
-                    rows.into_iter().map(|row| self.hit(q, row, &vectors[&row])).collect(),
-                    k,
-                )
+        let list = &self.archive.vectors;
+        let mut by_chunk: BTreeMap<usize, Vec<(usize, u64)>> = BTreeMap::new();
+        for (query, rows) in candidates.iter().enumerate() {
+            for &row in rows {
+                let i = list
+                    .find(row)
+                    .context("a candidate row is past the end of the archive")?;
+                by_chunk.entry(i).or_default().push((query, row));
+            }
+        }
+        let dims = self.archive.manifest.dimensions as usize;
+        let scored: Vec<Vec<(usize, Hit)>> = by_chunk
+            .into_par_iter()
+            .map(|(i, pairs)| {
+                let chunk = self.archive.vector_chunk(i)?;
+                let start = list.chunks[i].start;
+                Ok(pairs
+                    .into_iter()
+                    .map(|(query, row)| {
+                        let at = (row - start) as usize * dims;
+                        (query, self.hit(queries[query], row, &chunk[at..at + dims]))
+                    })
+                    .collect())
             })
-            .collect())
+            .collect::<Result<_>>()?;
+        let mut per_query = vec![Vec::new(); queries.len()];
+        for (query, hit) in scored.into_iter().flatten() {
+            per_query[query].push(hit);
+        }
+        Ok(per_query.into_iter().map(|hits| top_k(hits, k)).collect())
     }
 
     fn hit(&self, query: &[f32], row: u64, vector: &[f32]) -> Hit {

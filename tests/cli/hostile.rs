@@ -304,12 +304,12 @@ fn an_index_whose_header_disagrees_with_the_manifest() {
         let Some(Ipld::Map(params)) = index.get_mut("params") else {
             panic!("params")
         };
-        params.insert("dtype".into(), Ipld::String("i8".into()));
+        params.insert("dtype".into(), Ipld::String("f16".into()));
     });
     let dir2 = tempdir();
     let car = dir2.path().join("bad.car");
     std::fs::write(&car, &lying).unwrap();
-    vecar(&["verify", s(&car)]).fails_with("index header says 384 dimensions, Cos, BF16");
+    vecar(&["verify", s(&car)]).fails_with("index header says 384 dimensions, IP, I8");
     vecar(&[
         "query",
         s(&car),
@@ -432,7 +432,8 @@ fn crafted_indexes_with_valid_hashes_never_crash_the_query() {
         .map(|b| b["role"].as_str().unwrap().to_string())
         .collect();
     let index = roles.iter().position(|r| r == "index").unwrap();
-    let graph_start = 8 + 300 * 384 * 2;
+    // The fixture's index is i8 by default: an 8-byte head, then 300 rows of 384 bytes.
+    let graph_start = 8 + 300 * 384;
     let vector = format!("[{}]", vec!["0.05"; 384].join(","));
     let mut state = 0x2545_f491_4f6c_dd1du64;
     let mut next = move || xorshift(&mut state);
