@@ -75,6 +75,18 @@ fn write_varint(out: &mut impl Write, n: u64) -> std::io::Result<()> {
     out.write_all(unsigned_varint::encode::u64(n, &mut buf))
 }
 
+/// Decodes the varint at the start of `bytes` (read from byte `pos` of `name`): its value and
+/// its length. Fewer than 10 bytes means the file ends there.
+fn decode_varint(bytes: &[u8], pos: u64, name: &str, what: &str) -> Result<(u64, u64)> {
+    match unsigned_varint::decode::u64(&bytes[..bytes.len().min(10)]) {
+        Ok((value, rest)) => Ok((value, (bytes.len().min(10) - rest.len()) as u64)),
+        Err(unsigned_varint::decode::Error::Insufficient) if bytes.len() < 10 => {
+            bail!("{name}: byte {pos}: file is truncated inside the {what}")
+        }
+        Err(e) => bail!("{name}: byte {pos}: invalid {what}: {e}"),
+    }
+}
+
 /// Where one block's bytes sit in the file.
 #[derive(Clone, Copy, Debug)]
 pub struct Location {
@@ -198,18 +210,16 @@ impl CarFile {
         let mut window = [0u8; 10];
         let n = window.len().min((end - pos) as usize);
         self.source.read_at(pos, &mut window[..n])?;
-        match unsigned_varint::decode::u64(&window[..n]) {
-            Ok((value, rest)) => Ok((value, (n - rest.len()) as u64)),
-            Err(unsigned_varint::decode::Error::Insufficient) if n < window.len() => {
-                bail!("{}: byte {pos}: file is truncated inside the {what}", self.name)
-            }
-            Err(e) => bail!("{}: byte {pos}: invalid {what}: {e}", self.name),
-        }
+        decode_varint(&window[..n], pos, &self.name, what)
     }
 
+    /// Reads the section at `pos`: its length varint and its CID, in one read.
     fn read_section_head(&self, pos: u64, end: u64) -> Result<(Cid, Location)> {
         let name = &self.name;
-        let (len, varint_len) = self.read_varint(pos, end, "section length")?;
+        let mut window = [0u8; 10 + SECTION_HEAD_WINDOW];
+        let window = &mut window[..(end - pos).min((10 + SECTION_HEAD_WINDOW) as u64) as usize];
+        self.source.read_at(pos, window)?;
+        let (len, varint_len) = decode_varint(window, pos, name, "section length")?;
         let body = pos + varint_len;
         if len > MAX_SECTION_LEN {
             bail!("{name}: byte {pos}: section claims {len} bytes; blocks are at most {MAX_BLOCK_SIZE}");
@@ -220,13 +230,12 @@ impl CarFile {
                 end - body
             );
         }
-        let mut window = [0u8; SECTION_HEAD_WINDOW];
-        let window = &mut window[..(len as usize).min(SECTION_HEAD_WINDOW)];
-        self.source.read_at(body, window)?;
-        let mut cursor = &window[..];
+        let head = &window[varint_len as usize..];
+        let mut cursor = &head[..(len as usize).min(head.len())];
+        let before = cursor.len();
         let cid = Cid::read_bytes(&mut cursor).map_err(|e| anyhow::anyhow!("{name}: byte {body}: invalid CID: {e}"))?;
         check_cid_kind(&cid).with_context(|| format!("{name}: byte {body}"))?;
-        let cid_len = (window.len() - cursor.len()) as u64;
+        let cid_len = (before - cursor.len()) as u64;
         let location = Location {
             section: pos,
             offset: body + cid_len,
