@@ -43,7 +43,7 @@ pub struct BuildOptions {
 /// file, line and field.
 pub fn read_docs(lines: &mut Lines, fields: &Fields, dimensions: Option<usize>) -> Result<Rows> {
     let bar = progress::counter("parse", "lines");
-    let mut rows = Rows::new(dimensions.unwrap_or(0));
+    let mut rows = Rows::new(dimensions.unwrap_or(0))?;
     loop {
         let mut batch = Vec::with_capacity(PARSE_BATCH);
         while batch.len() < PARSE_BATCH {
@@ -79,8 +79,9 @@ pub fn read_docs(lines: &mut Lines, fields: &Fields, dimensions: Option<usize>) 
                 let msg = format!("{} has {found} numbers, expected {}", fields.vector, rows.dimensions);
                 return Err(at(msg));
             }
-            rows.push(row)
-                .map_err(|key| at(format!("duplicate {} {key}", fields.id)))?;
+            if let Some(key) = rows.push(row)? {
+                return Err(at(format!("duplicate {} {key}", fields.id)));
+            }
         }
         bar.inc(batch.len() as u64);
     }
@@ -146,7 +147,7 @@ impl Assembled<'_> {
         let dims = self.rows.dimensions;
         Ok(match content {
             Content::Whole(data) => data.clone(),
-            Content::Records(rows) => records::pack(&self.rows.records[rows.clone()]),
+            Content::Records(rows) => self.rows.records.pack(rows.clone())?,
             Content::Vectors(rows) => vectors::encode(&self.rows.vectors[rows.start * dims..rows.end * dims]),
             Content::Index(range) => {
                 let mut data = vec![0; (range.end - range.start) as usize];
@@ -162,7 +163,7 @@ impl Assembled<'_> {
 /// Chunks the rows and the serialized index into blocks under a new manifest, hashing every
 /// chunk in parallel.
 pub fn assemble<'a>(rows: &'a Rows, index: &'a Bytes, options: &BuildOptions) -> Result<Assembled<'a>> {
-    let sizes: Vec<usize> = rows.records.iter().map(Vec::len).collect();
+    let sizes: Vec<usize> = (0..rows.len()).map(|row| rows.records.size(row)).collect();
     let ranges = chunking::chunk_rows(&rows.ends, &sizes, rows.dimensions);
     let index_len = index.len()?;
     let index_ranges: Vec<Range<u64>> = (0..index_len)
@@ -242,7 +243,10 @@ pub fn assemble<'a>(rows: &'a Rows, index: &'a Bytes, options: &BuildOptions) ->
 fn content_len(content: &Content, rows: &Rows) -> u64 {
     match content {
         Content::Whole(data) => data.len() as u64,
-        Content::Records(r) => records::packed_len(&rows.records[r.clone()]) as u64,
+        Content::Records(r) => {
+            let records: usize = r.clone().map(|row| rows.records.size(row)).sum();
+            (records::packed_header(r.len() as u64).len() + records) as u64
+        }
         Content::Vectors(r) => (r.len() * rows.dimensions * 4) as u64,
         Content::Index(r) => r.end - r.start,
     }

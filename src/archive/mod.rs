@@ -10,6 +10,7 @@ pub mod manifest;
 pub mod read;
 pub mod records;
 pub mod rows;
+pub mod spool;
 pub mod tree;
 pub mod update;
 pub mod vectors;

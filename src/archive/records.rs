@@ -32,21 +32,9 @@ pub fn encode(record: &Record) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// The bytes of a records chunk holding `encoded` records, in order.
-pub fn pack(encoded: &[Vec<u8>]) -> Vec<u8> {
-    let mut bytes = array_header(encoded.len() as u64);
-    bytes.reserve(encoded.iter().map(Vec::len).sum());
-    encoded.iter().for_each(|r| bytes.extend_from_slice(r));
-    bytes
-}
-
-/// Length of [`pack`]'s result, without packing.
-pub fn packed_len(encoded: &[Vec<u8>]) -> usize {
-    array_header(encoded.len() as u64).len() + encoded.iter().map(Vec::len).sum::<usize>()
-}
-
-/// The DAG-CBOR header of an array of `n` items (major type 4, shortest length form).
-fn array_header(n: u64) -> Vec<u8> {
+/// The start of a records chunk of `n` records, which follow it encoded one after another: the
+/// DAG-CBOR header of an array of `n` items (major type 4, shortest length form).
+pub fn packed_header(n: u64) -> Vec<u8> {
     match n {
         0..=23 => vec![0x80 | n as u8],
         24..=0xff => vec![0x98, n as u8],

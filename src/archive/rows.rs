@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::chunking::ends_chunk;
 use super::read::Archive;
 use super::records::{self, Record};
+use super::spool::Spool;
 
 /// One row: a record and its vector.
 pub struct Row {
@@ -76,8 +77,8 @@ pub struct Rows {
     pub keys: Vec<String>,
     /// Whether each row's id ends a chunk.
     pub ends: Vec<bool>,
-    /// Each row's encoded record.
-    pub records: Vec<Vec<u8>>,
+    /// Each row's encoded record, kept in a temporary file.
+    pub records: Spool,
     /// All vectors, row after row.
     pub vectors: Vec<f32>,
     positions: HashMap<String, usize>,
@@ -85,23 +86,23 @@ pub struct Rows {
 
 impl Rows {
     /// No rows yet, for vectors of `dimensions` values.
-    pub fn new(dimensions: usize) -> Rows {
-        Rows {
+    pub fn new(dimensions: usize) -> Result<Rows> {
+        Ok(Rows {
             dimensions,
             keys: Vec::new(),
             ends: Vec::new(),
-            records: Vec::new(),
+            records: Spool::new()?,
             vectors: Vec::new(),
             positions: HashMap::new(),
-        }
+        })
     }
 
     /// Every row of `archive`, each block verified on the way.
     pub fn from_archive(archive: &Archive) -> Result<Rows> {
-        let mut rows = Rows::new(archive.manifest.dimensions as usize);
-        read_archive(archive, |row| match rows.push(row) {
-            Ok(()) => Ok(()),
-            Err(key) => bail!("{}: duplicate record id {key}", archive.car.name()),
+        let mut rows = Rows::new(archive.manifest.dimensions as usize)?;
+        read_archive(archive, |row| match rows.push(row)? {
+            None => Ok(()),
+            Some(key) => bail!("{}: duplicate record id {key}", archive.car.name()),
         })?;
         Ok(rows)
     }
@@ -121,24 +122,25 @@ impl Rows {
         &self.vectors[row * self.dimensions..(row + 1) * self.dimensions]
     }
 
-    /// Appends `row`, or gives back its id key if that id is already present.
-    pub fn push(&mut self, row: Row) -> Result<(), String> {
+    /// Appends `row`; if its id is already present, nothing is appended and the id key comes
+    /// back.
+    pub fn push(&mut self, row: Row) -> Result<Option<String>> {
         if self.positions.contains_key(&row.key) {
-            return Err(row.key);
+            return Ok(Some(row.key));
         }
+        self.records.push(&row.record)?;
         self.positions.insert(row.key.clone(), self.keys.len());
         self.keys.push(row.key);
         self.ends.push(row.ends_chunk);
-        self.records.push(row.record);
         self.vectors.extend_from_slice(&row.vector);
-        Ok(())
+        Ok(None)
     }
 
     /// Appends a row with a new id; a known id is replaced in place or kept, as `on_conflict`
     /// says when the content differs. A row identical to the present one is always kept.
     pub fn upsert(&mut self, row: Row, on_conflict: OnConflict) -> Result<Upserted> {
         let Some(&at) = self.positions.get(&row.key) else {
-            self.push(row).expect("the id is new");
+            self.push(row)?;
             return Ok(Upserted::Added);
         };
         let same_vector = self
@@ -146,7 +148,7 @@ impl Rows {
             .iter()
             .map(|v| v.to_bits())
             .eq(row.vector.iter().map(|v| v.to_bits()));
-        if same_vector && self.records[at] == row.record {
+        if same_vector && self.records.get(at)? == row.record {
             return Ok(Upserted::Kept);
         }
         match on_conflict {
@@ -156,7 +158,7 @@ impl Rows {
             ),
             OnConflict::First => Ok(Upserted::Kept),
             OnConflict::Last => {
-                self.records[at] = row.record;
+                self.records.replace(at, &row.record)?;
                 let dims = self.dimensions;
                 self.vectors[at * dims..(at + 1) * dims].copy_from_slice(&row.vector);
                 Ok(Upserted::Replaced(at))
@@ -167,27 +169,41 @@ impl Rows {
     /// Removes the rows whose id key is in `keys`; the others keep their order. Returns how
     /// many were removed.
     pub fn remove(&mut self, keys: &HashSet<String>) -> usize {
-        let old = std::mem::replace(self, Rows::new(self.dimensions));
-        let before = old.len();
-        for row in old.into_rows().filter(|row| !keys.contains(&row.key)) {
-            self.push(row).expect("ids were unique");
-        }
+        let before = self.len();
+        let gone: Vec<bool> = self.keys.iter().map(|key| keys.contains(key)).collect();
+        let dims = self.dimensions;
+        let mut row = 0;
+        self.vectors.retain(|_| {
+            row += 1;
+            !gone[(row - 1) / dims]
+        });
+        self.records.retain(|row| !gone[row]);
+        let mut row = 0;
+        self.ends.retain(|_| {
+            row += 1;
+            !gone[row - 1]
+        });
+        self.keys.retain(|key| !keys.contains(key));
+        self.positions = self.keys.iter().enumerate().map(|(i, key)| (key.clone(), i)).collect();
         before - self.len()
     }
 
     /// The rows, in order.
-    pub fn into_rows(self) -> impl Iterator<Item = Row> {
+    pub fn into_rows(self) -> impl Iterator<Item = Result<Row>> {
         let dims = self.dimensions;
+        let records = self.records;
         let mut vectors = self.vectors.into_iter();
         self.keys
             .into_iter()
             .zip(self.ends)
-            .zip(self.records)
-            .map(move |((key, ends_chunk), record)| Row {
-                key,
-                ends_chunk,
-                record,
-                vector: vectors.by_ref().take(dims).collect(),
+            .enumerate()
+            .map(move |(i, (key, ends_chunk))| {
+                Ok(Row {
+                    key,
+                    ends_chunk,
+                    record: records.get(i)?,
+                    vector: vectors.by_ref().take(dims).collect(),
+                })
             })
     }
 

@@ -45,7 +45,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     let new = read_docs(&mut lines, &base.manifest.fields, Some(rows.dimensions))?;
     let (mut added, mut replaced, mut kept) = (0, 0, 0);
     for row in new.into_rows() {
-        match rows.upsert(row, OnConflict::Last)? {
+        match rows.upsert(row?, OnConflict::Last)? {
             Upserted::Added => added += 1,
             Upserted::Replaced(_) => replaced += 1,
             Upserted::Kept => kept += 1,
