@@ -107,7 +107,7 @@ pub fn extend_index(base: &Archive, rows: &Rows, threads: usize) -> Result<Bytes
     let index = Hnsw::load(&bytes, m.dimensions, m.count, &m.index.params, threads)
         .with_context(|| base.car.name().to_string())?;
     if rows.len() == first {
-        return Ok(Bytes::Memory(bytes));
+        return Ok(Bytes::Memory(bytes.to_vec()));
     }
     let bar = progress::bar((rows.len() - first) as u64, "index", "vectors");
     let bytes = index.extend(&rows.vectors[first * rows.dimensions..], first, threads, &bar)?;

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use anyhow::{bail, Context, Result};
 use indicatif::ProgressBar;
+use memmap2::MmapMut;
 use rayon::prelude::*;
 use usearch::{Index, IndexOptions};
 
@@ -132,7 +133,7 @@ pub struct Hnsw {
     index: Index,
     normalized: bool,
     /// The bytes a viewed index reads in place. Declared after `index`, so dropped after it.
-    _viewed: Option<Vec<u8>>,
+    _viewed: Option<MmapMut>,
 }
 
 impl Hnsw {
@@ -151,7 +152,7 @@ impl Hnsw {
 
     /// Searches hash-verified index bytes in place, without a copy, after the same checks as
     /// [`Hnsw::load`].
-    pub fn view(bytes: Vec<u8>, dimensions: u64, count: u64, params: &IndexParams, threads: usize) -> Result<Hnsw> {
+    pub fn view(bytes: MmapMut, dimensions: u64, count: u64, params: &IndexParams, threads: usize) -> Result<Hnsw> {
         let index = checked_index(&bytes, dimensions, count, params)?;
         // SAFETY: the bytes are owned by the returned Hnsw, never changed, and dropped after
         // the index that views them.
