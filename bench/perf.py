@@ -1,0 +1,234 @@
+"""vecar against the Python HNSW libraries a user would otherwise script: FAISS, usearch, hnswlib.
+
+Same data, same HNSW settings (M=16, ef_construction=128, ef_search=64), 2 threads unless noted.
+Every timing is the median of --runs runs, measured in this invocation, and the targets of the
+performance issue are printed as ratios against the baselines measured here:
+
+  1. vecar build (JSONL -> finished CAR) / FAISS IndexHNSWFlat build from a numpy array
+  2. vecar batch queries/s (1,000 queries on stdin, process start included) / FAISS 2-thread q/s
+  3. vecar cold single query (fresh process) / fresh Python process: usearch Index.restore(view=True) + 1 search
+  4. vecar query peak RSS / index bytes; vecar build peak RSS / raw float32 vector bytes
+
+Datasets: `dev` is the shared dev set (10,000 x 384 real MiniLM vectors, its 500 queries);
+`synthetic` is clustered unit vectors, 384-d, made here with a fixed seed (--size rows, 1,000
+queries). Recall@10 is against exact top-10 computed with numpy.
+
+Usage: bench/perf.sh [--runs 3] [--size 50000] [--datasets dev,synthetic]
+"""
+
+import argparse
+import gzip
+from importlib import metadata
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import faiss
+import hnswlib
+import numpy as np
+from usearch.index import Index
+
+from run import DATA, VECAR, run
+
+M, EF_ADD, EF = 16, 128, 64
+
+
+def timed(runs, fn):
+    """Median seconds of fn() over runs, and the last result."""
+    times, result = [], None
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def dev_set(tmp):
+    docs = [json.loads(line) for line in gzip.open(DATA / "docs.jsonl.gz", "rt")]
+    queries = [json.loads(line) for line in gzip.open(DATA / "queries.jsonl.gz", "rt")]
+    jsonl = tmp / "dev.jsonl"
+    with open(jsonl, "w") as f:
+        f.writelines(json.dumps(d) + "\n" for d in docs)
+    x = np.array([d["vector"] for d in docs], dtype=np.float32)
+    q = np.array([d["vector"] for d in queries], dtype=np.float32)
+    return jsonl, x, q
+
+
+def synthetic_set(tmp, n):
+    """Clustered unit vectors: 2,000 centres on the sphere, each point a centre plus noise."""
+    rng = np.random.default_rng(7)
+    centres = rng.standard_normal((2000, 384)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+
+    def points(m):
+        p = centres[rng.integers(0, 2000, m)] + 0.08 * rng.standard_normal((m, 384)).astype(np.float32)
+        return p / np.linalg.norm(p, axis=1, keepdims=True)
+
+    x, q = points(n), points(1000)
+    jsonl = tmp / "synthetic.jsonl"
+    with open(jsonl, "w") as f:
+        for i, v in enumerate(x.tolist()):
+            f.write(json.dumps({"id": f"s{i:07d}", "vector": v, "text": f"synthetic record {i}"}) + "\n")
+    return jsonl, x, q
+
+
+def exact_top10(x, q):
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    qn = q / np.linalg.norm(q, axis=1, keepdims=True)
+    return np.argsort(-(qn @ xn.T), axis=1)[:, :10]
+
+
+def recall(found, truth):
+    return float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]))
+
+
+def vecar_ids(jsonl_out, ids):
+    by_query = {}
+    for line in jsonl_out.splitlines():
+        hit = json.loads(line)
+        by_query.setdefault(hit["query"], []).append(ids[hit["id"]])
+    return [by_query.get(f"q{i:04d}", []) for i in range(len(by_query))]
+
+
+def bench(name, jsonl, x, q, runs, tmp, out):
+    n, d = x.shape
+    truth = exact_top10(x, q)
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    qn = q / np.linalg.norm(q, axis=1, keepdims=True)
+    rows = []
+
+    def row(what, seconds, note="", rss=None):
+        rows.append((what, seconds, note, rss))
+
+    # FAISS HNSW, inner product on unit vectors (= cosine).
+    faiss.omp_set_num_threads(2)
+
+    def faiss_build():
+        index = faiss.IndexHNSWFlat(d, M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = EF_ADD
+        index.add(xn)
+        return index
+
+    faiss_build_s, fi = timed(runs, faiss_build)
+    fi.hnsw.efSearch = EF
+    faiss_recall = recall(fi.search(qn, 10)[1], truth)
+    faiss.omp_set_num_threads(1)
+    faiss_q1, _ = timed(runs, lambda: fi.search(qn, 10))
+    faiss.omp_set_num_threads(2)
+    faiss_q2, _ = timed(runs, lambda: fi.search(qn, 10))
+    row("FAISS IndexHNSWFlat build (from numpy)", faiss_build_s, f"recall@10 {faiss_recall:.3f}")
+    row(f"FAISS search {len(q)} queries, 1 thread", faiss_q1, f"{len(q) / faiss_q1:,.0f} q/s")
+    row(f"FAISS search {len(q)} queries, 2 threads", faiss_q2, f"{len(q) / faiss_q2:,.0f} q/s")
+
+    # usearch (Python), f32 cos and i8 ip; the f32 one is saved for the cold-start baseline.
+    for dtype, metric, data, queries in [("f32", "cos", x, q), ("i8", "ip", xn, qn)]:
+        def usearch_build():
+            index = Index(ndim=d, metric=metric, dtype=dtype, connectivity=M, expansion_add=EF_ADD, expansion_search=EF)
+            index.add(np.arange(n), data, threads=2)
+            return index
+
+        build_s, ui = timed(runs, usearch_build)
+        found = ui.search(queries, 10, threads=2).keys
+        search_s, _ = timed(runs, lambda: ui.search(queries, 10, threads=2))
+        row(f"usearch {dtype} {metric} build", build_s, f"recall@10 {recall(found, truth):.3f}, {len(q) / search_s:,.0f} q/s on 2 threads")
+        if dtype == "f32":
+            saved = tmp / f"{name}.usearch"
+            ui.save(str(saved))
+
+    def hnswlib_build():
+        index = hnswlib.Index(space="ip", dim=d)
+        index.init_index(max_elements=n, ef_construction=EF_ADD, M=M)
+        index.set_num_threads(2)
+        index.add_items(xn)
+        return index
+
+    build_s, hi = timed(runs, hnswlib_build)
+    hi.set_ef(EF)
+    search_s, (labels, _) = timed(runs, lambda: hi.knn_query(qn, k=10))
+    row("hnswlib build", build_s, f"recall@10 {recall(labels, truth):.3f}, {len(q) / search_s:,.0f} q/s on 2 threads")
+
+    cold_py = [sys.executable, "-c",
+               "import sys, numpy as np\nfrom usearch.index import Index\n"
+               "index = Index.restore(sys.argv[1], view=True)\n"
+               "index.search(np.array(eval(sys.argv[2]), dtype=np.float32), 10)",
+               str(saved), json.dumps(q[0].tolist())]
+    py_cold = statistics.median(run(cold_py)[0] for _ in range(runs))
+    row("Python cold: usearch Index.restore(view=True) + 1 search, fresh process", py_cold)
+
+    # vecar: JSONL in, CAR out; queries from stdin; a cold single query.
+    car = tmp / f"{name}.car"
+    build = [str(VECAR), "build", str(jsonl), "-o", str(car), "-q"]
+    builds = [run(build) for _ in range(runs)]
+    vecar_build = statistics.median(b[0] for b in builds)
+    build_rss = max(b[1] for b in builds)
+    ids = {}
+    with open(jsonl) as f:
+        for i, line in enumerate(f):
+            ids[json.loads(line)["id"]] = i
+    queries_in = "".join(json.dumps({"id": f"q{i:04d}", "vector": v}) + "\n" for i, v in enumerate(q.tolist())).encode()
+    query = [str(VECAR), "query", str(car), "-k", "10"]
+    queries = [run(query, queries_in, subprocess.PIPE) for _ in range(runs)]
+    vecar_q = statistics.median(r[0] for r in queries)
+    query_rss = max(r[1] for r in queries)
+    vecar_recall = recall(vecar_ids(queries[-1][2], ids), truth)
+    cold = [str(VECAR), "query", str(car), "-k", "10", "--vector", json.dumps(q[0].tolist())]
+    vecar_cold = statistics.median(run(cold)[0] for _ in range(runs))
+    info = json.loads(subprocess.check_output([str(VECAR), "info", "--json", str(car)]))
+    index_bytes = info["by_role"]["index"]["bytes"]
+    raw = n * d * 4
+    row("vecar build (JSONL -> CAR, parsing included)", vecar_build, f"{info['dtype']} index", build_rss)
+    row(f"vecar query {len(q)} queries from stdin (process start included)", vecar_q,
+        f"recall@10 {vecar_recall:.3f}, {len(q) / vecar_q:,.0f} q/s", query_rss)
+    row("vecar cold single query (fresh process, --vector)", vecar_cold)
+
+    faiss_qps, vecar_qps = len(q) / faiss_q2, len(q) / vecar_q
+    targets = [
+        ("1. build time vs FAISS (<= 1.0)", vecar_build / faiss_build_s,
+         vecar_build <= faiss_build_s and vecar_recall >= faiss_recall - 0.005),
+        ("2. queries/s vs FAISS 2 threads (>= 1.0, recall >= 0.97)", vecar_qps / faiss_qps,
+         vecar_qps >= faiss_qps and vecar_recall >= 0.97),
+        ("3. cold query vs Python usearch view (<= 0.25)", vecar_cold / py_cold, vecar_cold <= 0.25 * py_cold),
+        ("4a. query peak RSS / index bytes (<= 1.3)", query_rss * 2**20 / index_bytes, query_rss * 2**20 <= 1.3 * index_bytes),
+        ("4b. build peak RSS / raw float32 bytes (<= 2.5)", build_rss * 2**20 / raw, build_rss * 2**20 <= 2.5 * raw),
+    ]
+    out.append(f"\n### {name}: {n:,} x {d}, {len(q):,} queries, median of {runs} runs\n")
+    out.append("| what | median s | peak RSS MiB | note |")
+    out.append("| --- | ---: | ---: | --- |")
+    for what, seconds, note, rss in rows:
+        out.append(f"| {what} | {seconds:.3f} | {'' if rss is None else f'{rss:.0f}'} | {note} |")
+    out.append(f"\nindex {index_bytes:,} bytes, archive {info['file_bytes']:,} bytes, raw float32 vectors {raw:,} bytes\n")
+    out.append("| target | ratio | met |")
+    out.append("| --- | ---: | --- |")
+    for what, ratio, met in targets:
+        out.append(f"| {what} | {ratio:.2f} | {'yes' if met else 'no'} |")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--size", type=int, default=50_000, help="rows of the synthetic set")
+    parser.add_argument("--datasets", default="dev,synthetic")
+    parser.add_argument("--out", type=Path, help="also write the tables to this file")
+    args = parser.parse_args()
+    version = subprocess.check_output([str(VECAR), "--version"], text=True).strip()
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    libs = ", ".join(f"{lib} {metadata.version(lib)}" for lib in ["faiss-cpu", "usearch", "hnswlib", "numpy"])
+    out = [f"{version}; {libs}; {os.cpu_count()} cores ({cpu}); {time.strftime('%Y-%m-%d')}"]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for name in args.datasets.split(","):
+            jsonl, x, q = dev_set(tmp) if name == "dev" else synthetic_set(tmp, args.size)
+            bench(name, jsonl, x, q, args.runs, tmp, out)
+    text = "\n".join(out)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
