@@ -176,6 +176,9 @@ def bench(name, jsonl, x, q, runs, tmp, out):
     vecar_q = statistics.median(r[0] for r in queries)
     query_rss = max(r[1] for r in queries)
     vecar_recall = recall(vecar_ids(queries[-1][2], ids), truth)
+    wide = [run(query + ["--ef", "96"], queries_in, subprocess.PIPE) for _ in range(runs)]
+    wide_q = statistics.median(r[0] for r in wide)
+    wide_recall = recall(vecar_ids(wide[-1][2], ids), truth)
     cold = [str(VECAR), "query", str(car), "-k", "10", "--vector", json.dumps(q[0].tolist())]
     vecar_cold = statistics.median(run(cold)[0] for _ in range(runs))
     info = json.loads(subprocess.check_output([str(VECAR), "info", "--json", str(car)]))
@@ -184,12 +187,13 @@ def bench(name, jsonl, x, q, runs, tmp, out):
     row("vecar build (JSONL -> CAR, parsing included)", vecar_build, f"{info['dtype']} index", build_rss)
     row(f"vecar query {len(q)} queries from stdin (process start included)", vecar_q,
         f"recall@10 {vecar_recall:.3f}, {len(q) / vecar_q:,.0f} q/s", query_rss)
+    row(f"vecar query {len(q)} queries --ef 96", wide_q, f"recall@10 {wide_recall:.3f}, {len(q) / wide_q:,.0f} q/s")
     row("vecar cold single query (fresh process, --vector)", vecar_cold)
 
     faiss_qps, vecar_qps = len(q) / faiss_q2, len(q) / vecar_q
     targets = [
-        ("1. build time vs FAISS (<= 1.0)", vecar_build / faiss_build_s,
-         vecar_build <= faiss_build_s and vecar_recall >= faiss_recall - 0.005),
+        ("1. build time vs FAISS (<= 1.0, recall at ef 64 >= FAISS's)", vecar_build / faiss_build_s,
+         vecar_build <= faiss_build_s and vecar_recall >= faiss_recall),
         ("2. queries/s vs FAISS 2 threads (>= 1.0, recall >= 0.97)", vecar_qps / faiss_qps,
          vecar_qps >= faiss_qps and vecar_recall >= 0.97),
         ("3. cold query vs Python usearch view (<= 0.25)", vecar_cold / py_cold, vecar_cold <= 0.25 * py_cold),
