@@ -14,6 +14,15 @@ use crate::archive::records::Record;
 /// takes at most about 25 bytes a number.
 pub const MAX_LINE_BYTES: u64 = 32 << 20;
 
+/// A source of JSONL lines: a file ([`Lines`]) or lines given vectors on the way
+/// ([`crate::embed::Filled`]).
+pub trait LineSource {
+    /// The next line that is not blank, with its 1-based number in the input.
+    fn next_line(&mut self) -> Result<Option<(u64, String)>>;
+    /// The input's name for messages.
+    fn name(&self) -> &str;
+}
+
 /// A JSONL file (or standard input for `-`), read line by line.
 pub struct Lines {
     name: String,
@@ -44,14 +53,15 @@ impl Lines {
             buf: Vec::new(),
         })
     }
+}
 
-    /// The input's name for messages.
-    pub fn name(&self) -> &str {
+impl LineSource for Lines {
+    fn name(&self) -> &str {
         &self.name
     }
 
     /// The next line that is not blank, with its 1-based number, less any CR LF.
-    pub fn next_line(&mut self) -> Result<Option<(u64, String)>> {
+    fn next_line(&mut self) -> Result<Option<(u64, String)>> {
         loop {
             self.buf.clear();
             let n = (&mut self.reader)
@@ -185,7 +195,7 @@ pub fn parse_query(text: &str, line: u64, id_field: &str, vector_field: &str) ->
 
 /// Reads up to `max` queries from `lines`, checking each has `dimensions` values; none at the end.
 pub fn read_queries(
-    lines: &mut Lines,
+    lines: &mut impl LineSource,
     dimensions: usize,
     id_field: &str,
     vector_field: &str,

@@ -2,6 +2,7 @@
 //! binary (src/main.rs, src/cmd/) and by the fuzz targets (fuzz/).
 
 pub mod archive;
+pub mod embed;
 pub mod format;
 pub mod index;
 pub mod input;

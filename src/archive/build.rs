@@ -20,7 +20,7 @@ use super::tree;
 use super::vectors;
 use crate::index::hnsw::{self, Hnsw};
 use crate::index::IndexParams;
-use crate::input::{parse_doc, Lines};
+use crate::input::{parse_doc, LineSource};
 use crate::progress;
 
 /// The longest vector: one float32 row must fit a 1 MiB block.
@@ -41,7 +41,7 @@ pub struct BuildOptions {
 /// Reads and checks every document: valid JSON objects, ids present and unique, vectors of one
 /// length (`dimensions` if given, else the first line's). The first problem is reported with
 /// file, line and field.
-pub fn read_docs(lines: &mut Lines, fields: &Fields, dimensions: Option<usize>) -> Result<Rows> {
+pub fn read_docs(lines: &mut impl LineSource, fields: &Fields, dimensions: Option<usize>) -> Result<Rows> {
     let bar = progress::counter("parse", "lines");
     let mut rows = Rows::new(dimensions.unwrap_or(0))?;
     loop {

@@ -9,7 +9,7 @@ use vecar::archive::build::{assemble, index_rows, read_docs, BuildOptions};
 use vecar::archive::manifest::Fields;
 use vecar::archive::tree::DEFAULT_MAX_LINKS;
 use vecar::index::{Dtype, IndexParams, Metric};
-use vecar::input::Lines;
+use vecar::input::{LineSource, Lines};
 
 /// Arguments of `vecar build`.
 #[derive(clap::Args)]

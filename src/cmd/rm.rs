@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 use super::UsageError;
 use vecar::archive::read::Archive;
 use vecar::archive::rows::Rows;
-use vecar::input::Lines;
+use vecar::input::{LineSource, Lines};
 
 /// Arguments of `vecar rm`.
 #[derive(clap::Args)]

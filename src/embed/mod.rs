@@ -1,0 +1,158 @@
+//! Turning text into vectors: one interface ([`Embedder`]) over three providers — a local
+//! sentence-transformers model run in process ([`local`]), an OpenAI-compatible HTTP endpoint
+//! ([`http`]) and an external command ([`command`]) — and [`Filled`], which gives JSONL lines
+//! that lack a vector one made from their text.
+
+pub mod command;
+pub mod fill;
+pub mod http;
+pub mod local;
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+pub use fill::Filled;
+
+/// What an archive's manifest records about the provider that embedded its texts, so that
+/// queries by text can use the same model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmbeddingInfo {
+    /// "local", "http" or "command".
+    pub provider: String,
+    /// The model: a local model directory's name, the model name sent to an endpoint, or the
+    /// command line.
+    pub model: String,
+    /// Length of every vector; unknown for a remote provider until it has answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dimensions: Option<u64>,
+    /// Local models: the CID (raw codec, sha2-256) of the weights file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<String>,
+}
+
+/// A provider of vectors for texts.
+pub trait Embedder {
+    /// One vector per text, in order. Providers split `texts` into their own batches.
+    fn embed(&mut self, texts: &[String]) -> Result<Vec<Vec<f32>>>;
+    /// Provider, model, dimensions (as known so far) and weights.
+    fn info(&self) -> EmbeddingInfo;
+}
+
+/// The provider flags shared by `embed`, `build` and `query`.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct ProviderArgs {
+    /// A local sentence-transformers model directory (`query` also reads VECAR_MODEL); with
+    /// --endpoint, the model name to ask for.
+    #[arg(long, value_name = "DIR|NAME")]
+    pub model: Option<String>,
+    /// An OpenAI-compatible embeddings endpoint (`http://host:port/v1` or the full
+    /// `.../v1/embeddings` URL). The API key, if any, is read from VECAR_API_KEY.
+    #[arg(long, value_name = "URL", requires = "model", conflicts_with = "embed_cmd")]
+    pub endpoint: Option<String>,
+    /// A command (run by `sh -c`) that reads `{"text": ...}` lines on stdin and writes one JSON
+    /// array of numbers per line on stdout.
+    #[arg(long, value_name = "CMD", conflicts_with = "model")]
+    pub embed_cmd: Option<String>,
+}
+
+impl ProviderArgs {
+    /// True when no provider was asked for.
+    pub fn is_empty(&self) -> bool {
+        self.model.is_none() && self.endpoint.is_none() && self.embed_cmd.is_none()
+    }
+
+    /// Opens the provider the flags name, if any.
+    pub fn open(&self) -> Result<Option<Box<dyn Embedder>>> {
+        Ok(match (&self.endpoint, &self.embed_cmd, &self.model) {
+            (Some(url), _, Some(model)) => Some(Box::new(http::Endpoint::new(url, model)?)),
+            (Some(_), _, None) => bail!("--endpoint needs --model NAME"),
+            (None, Some(cmd), _) => Some(Box::new(command::Command::new(cmd)?)),
+            (None, None, Some(dir)) => Some(Box::new(local::LocalModel::open(Path::new(dir))?)),
+            (None, None, None) => None,
+        })
+    }
+
+    /// Opens the provider for queries by text against an archive embedded as `recorded`: the
+    /// flags if given, else the recorded provider (a local model from VECAR_MODEL). A provider
+    /// whose model, weights or dimensions differ from the recorded ones is refused.
+    pub fn open_for(&self, recorded: Option<&EmbeddingInfo>, archive: &str) -> Result<Box<dyn Embedder>> {
+        let mut args = self.clone();
+        if let Some(info) = recorded {
+            match info.provider.as_str() {
+                "local" if args.is_empty() => match std::env::var("VECAR_MODEL") {
+                    Ok(dir) if !dir.is_empty() => args.model = Some(dir),
+                    _ => bail!(
+                        "{archive} was embedded with the local model {:?}: give its directory with --model DIR or VECAR_MODEL",
+                        info.model
+                    ),
+                },
+                "http" if args.endpoint.is_some() && args.model.is_none() => args.model = Some(info.model.clone()),
+                "http" if args.is_empty() => bail!(
+                    "{archive} was embedded by an endpoint with model {:?}: give it with --endpoint URL",
+                    info.model
+                ),
+                "command" if args.is_empty() => args.embed_cmd = Some(info.model.clone()),
+                _ => {}
+            }
+        }
+        let Some(embedder) = args.open()? else {
+            bail!("{archive} records no embedding model: to query by text, give --model DIR, --endpoint URL --model NAME or --embed-cmd CMD");
+        };
+        if let Some(info) = recorded {
+            check_same(info, &embedder.info(), archive)?;
+        }
+        Ok(embedder)
+    }
+}
+
+/// Refuses a provider that would not give the vectors the archive was built with.
+fn check_same(recorded: &EmbeddingInfo, found: &EmbeddingInfo, archive: &str) -> Result<()> {
+    if recorded.provider != found.provider {
+        bail!(
+            "{archive} was embedded by a {} provider ({:?}), not a {} one",
+            recorded.provider,
+            recorded.model,
+            found.provider
+        );
+    }
+    if recorded.weights.is_some() && recorded.weights != found.weights {
+        bail!(
+            "the model's weights differ from those {archive} was embedded with (weights CID {}, this model's {})",
+            recorded.weights.as_deref().unwrap_or("?"),
+            found.weights.as_deref().unwrap_or("none")
+        );
+    }
+    if recorded.provider == "http" && recorded.model != found.model {
+        bail!(
+            "{archive} was embedded with model {:?}, not {:?}",
+            recorded.model,
+            found.model
+        );
+    }
+    if let (Some(a), Some(b)) = (recorded.dimensions, found.dimensions) {
+        if a != b {
+            bail!("the model makes {b}-dimensional vectors, but {archive} holds {a}-dimensional ones");
+        }
+    }
+    Ok(())
+}
+
+/// A provider's complaint about one text of a batch (its 0-based place in the `texts` given to
+/// [`Embedder::embed`]), so the caller can name the input line.
+#[derive(Debug)]
+pub struct TextError {
+    /// Which text.
+    pub index: usize,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for TextError {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for TextError {}
