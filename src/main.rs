@@ -13,6 +13,8 @@ Examples:
   vecar build docs.jsonl -o docs.car          # index + chunk + write the CAR, print its root CID
   vecar query docs.car < queries.jsonl        # top-k hits as JSONL, straight from the CAR
   vecar query docs.car -k 3 --vector '[0.1, 0.2, ...]'
+  vecar build notes.jsonl --model all-MiniLM-L6-v2/ -o notes.car   # texts in: embed them
+  vecar query notes.car --text 'how do I mount a disk' --model all-MiniLM-L6-v2/
   vecar query docs.car --filter 'source = fortune and year >= 2020' --format table < q.jsonl
   vecar query a.car b.car --like doc-42 --fields archive,id,score
   vecar verify docs.car && ipfs dag import docs.car
@@ -39,7 +41,9 @@ struct Cli {
 enum Command {
     /// Build an archive from JSONL records.
     Build(cmd::build::Args),
-    /// Find the nearest records to query vectors.
+    /// Add a vector made from its text to every JSONL line that has none.
+    Embed(cmd::embed::Args),
+    /// Find the nearest records to query vectors (or texts).
     Query(cmd::query::Args),
     /// Show what an archive holds.
     Info(cmd::info::Args),
@@ -77,6 +81,7 @@ fn main() -> ExitCode {
         })
         .and_then(|()| match cli.command {
             Command::Build(args) => cmd::build::run(args, threads),
+            Command::Embed(args) => cmd::embed::run(args),
             Command::Query(args) => cmd::query::run(args, threads),
             Command::Info(args) => cmd::info::run(args),
             Command::Verify(args) => cmd::verify::run(args),

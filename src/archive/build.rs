@@ -18,6 +18,7 @@ use super::records;
 use super::rows::{Row, Rows};
 use super::tree;
 use super::vectors;
+use crate::embed::EmbeddingInfo;
 use crate::index::hnsw::{self, Hnsw};
 use crate::index::IndexParams;
 use crate::input::{parse_doc, LineSource};
@@ -36,6 +37,8 @@ pub struct BuildOptions {
     pub params: IndexParams,
     /// Links per link node.
     pub max_links: usize,
+    /// The provider that embedded the texts, if vecar did.
+    pub embedding: Option<EmbeddingInfo>,
 }
 
 /// Reads and checks every document: valid JSON objects, ids present and unique, vectors of one
@@ -227,6 +230,7 @@ pub fn assemble<'a>(rows: &'a Rows, index: &'a Bytes, options: &BuildOptions) ->
         records,
         vectors,
         index,
+        embedding: options.embedding.clone(),
     })?;
     archive.root = manifest.cid;
     let mut seen = HashSet::new();

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::block::decode_dag_cbor;
 use super::tree::Collection;
+use crate::embed::EmbeddingInfo;
 use crate::index::IndexParams;
 
 /// Format name written in every manifest.
@@ -37,6 +38,9 @@ pub struct Manifest {
     pub vectors: Vectors,
     /// The usearch HNSW index over the vectors, keyed by row number.
     pub index: IndexInfo,
+    /// The provider that made the vectors from the texts, when vecar embedded them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<EmbeddingInfo>,
 }
 
 /// Names of the input fields that hold the id, vector and text.
@@ -108,6 +112,14 @@ impl Manifest {
                 "manifest claims {rows} records of {} dimensions; the file cannot hold them",
                 self.dimensions
             );
+        }
+        if let Some(d) = self.embedding.as_ref().and_then(|e| e.dimensions) {
+            if d != self.dimensions {
+                bail!(
+                    "manifest: the embedding model makes {d}-dimensional vectors, not {}",
+                    self.dimensions
+                );
+            }
         }
         if self.records.items != rows || self.vectors.chunks.items != rows {
             bail!("manifest: records and vectors must both hold {rows} rows");

@@ -38,6 +38,7 @@ pub fn options(base: &Archive) -> BuildOptions {
         fields: base.manifest.fields.clone(),
         params: base.manifest.index.params,
         max_links: DEFAULT_MAX_LINKS,
+        embedding: base.manifest.embedding.clone(),
     }
 }
 

@@ -3,11 +3,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 use vecar::archive::build::read_docs;
 use vecar::archive::read::Archive;
 use vecar::archive::rows::{OnConflict, Rows, Upserted};
+use vecar::embed::{Filled, ProviderArgs};
 use vecar::input::Lines;
 
 /// Arguments of `vecar add`.
@@ -16,7 +17,8 @@ use vecar::input::Lines;
 Records with a new id are appended, in input order; a record whose id is already in the base
 replaces it (record and vector) at the same position; a record identical to the one in the base
 changes nothing. The input uses the base's field names, and its vectors must have the base's
-dimensions. Unchanged chunks keep their CIDs, so the new archive shares most blocks with the base.
+dimensions; a line with a text and no vector is embedded with the model the base records (a local
+model's directory from --model or VECAR_MODEL). Unchanged chunks keep their CIDs, so the new archive shares most blocks with the base.
 The base's index is extended in place when only new ids are added, and rebuilt when records are
 replaced (or with --reindex). The root CID is printed on stdout.
 
@@ -35,14 +37,22 @@ pub struct Args {
     /// Build a new index over every row instead of extending the base's.
     #[arg(long)]
     reindex: bool,
+    /// The provider for lines without a vector [default: the one the base records].
+    #[command(flatten)]
+    provider: ProviderArgs,
 }
 
 /// Runs `vecar add`.
 pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     let base = Archive::open(&args.base)?;
     let mut rows = Rows::from_archive(&base)?;
-    let mut lines = Lines::open(&args.input)?;
-    let new = read_docs(&mut lines, &base.manifest.fields, Some(rows.dimensions))?;
+    let fields = &base.manifest.fields;
+    let open = || match &base.manifest.embedding {
+        Some(info) => args.provider.open_for(Some(info), base.car.name()),
+        None => bail!("{} records no embedding model", base.car.name()),
+    };
+    let mut lines = Filled::lazy(Lines::open(&args.input)?, Box::new(open), &fields.text, &fields.vector);
+    let new = read_docs(&mut lines, fields, Some(rows.dimensions))?;
     let (mut added, mut replaced, mut kept) = (0, 0, 0);
     for row in new.into_rows() {
         match rows.upsert(row?, OnConflict::Last)? {

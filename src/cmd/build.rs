@@ -3,11 +3,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use vecar::archive::build::{assemble, index_rows, read_docs, BuildOptions};
 use vecar::archive::manifest::Fields;
 use vecar::archive::tree::DEFAULT_MAX_LINKS;
+use vecar::embed::{self, Filled, ProviderArgs};
 use vecar::index::{Dtype, IndexParams, Metric};
 use vecar::input::{LineSource, Lines};
 
@@ -16,12 +17,15 @@ use vecar::input::{LineSource, Lines};
 #[command(after_help = "\
 Each input line is a JSON object with an id (string or integer, unique), a vector (array of
 numbers, the same length on every line), an optional text, and any other fields, kept as metadata.
+With a provider (--model, --endpoint, --embed-cmd), lines without a vector get one made from their
+text, and the manifest records the provider, so `vecar query --text` uses the same model.
 The root CID is printed on stdout.
 
 Examples:
   vecar build docs.jsonl -o docs.car
   zcat docs.jsonl.gz | vecar build - -o docs.car --threads 1     # reproducible bytes
-  vecar build docs.jsonl -o docs.car --metric ip --dtype f32 --id-field doc_id")]
+  vecar build docs.jsonl -o docs.car --metric ip --dtype f32 --id-field doc_id
+  vecar build notes.jsonl --model all-MiniLM-L6-v2/ -o notes.car   # texts only: embed them")]
 pub struct Args {
     /// JSONL input; `-` reads standard input.
     input: PathBuf,
@@ -56,6 +60,9 @@ pub struct Args {
     /// Links per link node (for testing link trees).
     #[arg(long, default_value_t = DEFAULT_MAX_LINKS as u64, hide = true, value_parser = clap::value_parser!(u64).range(2..=(DEFAULT_MAX_LINKS as u64)))]
     max_links: u64,
+    /// How to embed the texts of lines without a vector.
+    #[command(flatten)]
+    provider: ProviderArgs,
 }
 
 /// Runs `vecar build`.
@@ -66,9 +73,19 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         text: args.text_field,
     };
     let mut lines = Lines::open(&args.input)?;
-    let rows = read_docs(&mut lines, &fields, None)?;
+    let name = lines.name().to_string();
+    let (rows, embedding) = match args.provider.open()? {
+        None => (read_docs(&mut lines, &fields, None)?, None),
+        Some(embedder) => {
+            let mut filled = Filled::new(lines, embedder, &fields.text, &fields.vector);
+            let rows = read_docs(&mut filled, &fields, None)?;
+            let embedder = filled.embedder().expect("given");
+            let info = embed::recorded(embedder, rows.dimensions).with_context(|| name.clone())?;
+            (rows, Some(info))
+        }
+    };
     if rows.is_empty() {
-        bail!("{}: no records (the input is empty or only blank lines)", lines.name());
+        bail!("{name}: no records (the input is empty or only blank lines)");
     }
     let options = BuildOptions {
         fields,
@@ -81,6 +98,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
             normalized: args.metric == Metric::Cos,
         },
         max_links: args.max_links as usize,
+        embedding,
     };
     let index = index_rows(&rows, &options.params, threads)?;
     let archive = assemble(&rows, &index, &options)?;

@@ -48,6 +48,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         "expansion_search": p.expansion_search,
         "engine": format!("{} {}", m.index.engine, m.index.engine_version),
         "fields": m.fields,
+        "embedding": m.embedding,
         "file_bytes": archive.car.file_len(),
         "blocks": by_role.values().map(|r| r.0).sum::<u64>(),
         "block_bytes": by_role.values().map(|r| r.1).sum::<u64>(),
@@ -67,11 +68,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 Value::Object(map) => {
                     let pairs: Vec<String> = map
                         .iter()
-                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                        .map(|(k, v)| match v {
+                            Value::String(s) => format!("{k}={s}"),
+                            other => format!("{k}={other}"),
+                        })
                         .collect();
                     writeln!(out, "{key:<18}{}", pairs.join(" "))?;
                 }
                 Value::String(s) => writeln!(out, "{key:<18}{s}")?,
+                Value::Null => writeln!(out, "{key:<18}none")?,
                 other => writeln!(out, "{key:<18}{other}")?,
             }
         }

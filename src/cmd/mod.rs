@@ -12,6 +12,7 @@ use vecar::output;
 pub mod add;
 pub mod build;
 pub mod diff;
+pub mod embed;
 pub mod export;
 pub mod get;
 pub mod info;

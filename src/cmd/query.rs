@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 use super::UsageError;
 use vecar::archive::read::Archive;
 use vecar::archive::records::id_text;
+use vecar::embed::{Filled, ProviderArgs};
 use vecar::format::{Format, RowWriter};
 use vecar::index::filter::Filter;
 use vecar::index::multi::{self, Found, Target};
@@ -30,8 +31,8 @@ const HIT_FIELDS: [&str; 9] = [
 /// Arguments of `vecar query`.
 #[derive(clap::Args)]
 #[command(after_help = "\
-Queries come from stdin, one per line: {\"id\": ..., \"vector\": [...]} (id optional) or a bare
-array. Each hit has: query, rank, id, score, distance, text, metadata, cid (and archive, with
+Queries come from stdin, one per line: {\"id\": ..., \"vector\": [...]} (id optional), a bare
+array, or {\"id\": ..., \"text\": \"...\"} to embed with the archive's model (as --text does). Each hit has: query, rank, id, score, distance, text, metadata, cid (and archive, with
 several archives). score is higher-is-better for every metric; distance is the metric's own.
 
 Filters (--filter) test record fields:  = != < <= > >=  `in [..]`  `exists`, combined with
@@ -42,6 +43,7 @@ and / or / not and parentheses; strings in quotes or bare words, dots reach nest
 Examples:
   vecar query docs.car < queries.jsonl
   vecar query docs.car -k 3 --vector \"$(jq -c .vector q.json)\"
+  vecar query notes.car --text 'mount a disk' --model all-MiniLM-L6-v2/   # or VECAR_MODEL=DIR
   vecar query docs.car --filter 'source = fortune' --min-score 0.4 < queries.jsonl
   vecar query docs.car --like doc-00042 --format table --fields rank,id,score,text
   vecar query 2023.car 2024.car -k 5 < queries.jsonl | jq -r .archive")]
@@ -65,6 +67,9 @@ pub struct Args {
     /// One query vector as a JSON array, instead of reading stdin.
     #[arg(long, value_name = "JSON", conflicts_with = "like")]
     vector: Option<String>,
+    /// One query text, embedded with the model the archive records (see --model).
+    #[arg(long, value_name = "TEXT", conflicts_with_all = ["vector", "like"])]
+    text: Option<String>,
     /// Use the stored vector of record ID as the query, leaving that record out of the hits.
     #[arg(long, value_name = "ID")]
     like: Option<String>,
@@ -80,6 +85,10 @@ pub struct Args {
     /// Comma-separated fields to print, in order; names other than the hit's own pick metadata fields.
     #[arg(long, value_delimiter = ',')]
     fields: Option<Vec<String>>,
+    /// The provider for queries by text [default: the one the archive records; a local model's
+    /// directory from --model or VECAR_MODEL].
+    #[command(flatten)]
+    provider: ProviderArgs,
 }
 
 /// Runs `vecar query`.
@@ -156,8 +165,24 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
             args.k,
             &mut writer,
         )?;
+    } else if let Some(text) = &args.text {
+        let mut embedder = args.provider.open_for(m.embedding.as_ref(), archives[0].car.name())?;
+        let vector = embedder.embed(std::slice::from_ref(text))?.pop().unwrap_or_default();
+        if vector.len() != dims {
+            bail!("--text: the model gave {} numbers, expected {dims}", vector.len());
+        }
+        printer.answer(
+            &[Query {
+                label: json!(0),
+                vector,
+            }],
+            args.k,
+            &mut writer,
+        )?;
     } else {
-        let mut lines = Lines::open(Path::new("-"))?;
+        let open = || args.provider.open_for(m.embedding.as_ref(), archives[0].car.name());
+        let stdin = Lines::open(Path::new("-"))?;
+        let mut lines = Filled::lazy(stdin, Box::new(open), &m.fields.text, &m.fields.vector);
         loop {
             let batch = input::read_queries(&mut lines, dims, &m.fields.id, &m.fields.vector, BATCH)?;
             if batch.is_empty() {

@@ -56,10 +56,11 @@ impl Embedder for Command {
             answers
         });
         let status = child.wait().with_context(|| format!("waiting for `{cmd}`"))?;
+        // A bad answer explains more than the exit status it may have caused (a closed pipe).
+        let answers = answers?;
         if !status.success() {
             bail!("`{cmd}` failed ({status})");
         }
-        let answers = answers?;
         if answers.len() < texts.len() {
             return Err(TextError {
                 index: answers.len(),

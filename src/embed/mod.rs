@@ -63,6 +63,16 @@ impl ProviderArgs {
         self.model.is_none() && self.endpoint.is_none() && self.embed_cmd.is_none()
     }
 
+    /// The kind of provider the flags name: "local", "http" or "command".
+    fn provider(&self) -> Option<&'static str> {
+        match (&self.endpoint, &self.embed_cmd, &self.model) {
+            (Some(_), _, _) => Some("http"),
+            (None, Some(_), _) => Some("command"),
+            (None, None, Some(_)) => Some("local"),
+            (None, None, None) => None,
+        }
+    }
+
     /// Opens the provider the flags name, if any.
     pub fn open(&self) -> Result<Option<Box<dyn Embedder>>> {
         Ok(match (&self.endpoint, &self.embed_cmd, &self.model) {
@@ -97,6 +107,15 @@ impl ProviderArgs {
                 _ => {}
             }
         }
+        if let (Some(info), Some(kind)) = (recorded, args.provider()) {
+            if info.provider != kind {
+                bail!(
+                    "{archive} was embedded by a {} provider ({:?}), not a {kind} one",
+                    info.provider,
+                    info.model
+                );
+            }
+        }
         let Some(embedder) = args.open()? else {
             bail!("{archive} records no embedding model: to query by text, give --model DIR, --endpoint URL --model NAME or --embed-cmd CMD");
         };
@@ -107,16 +126,21 @@ impl ProviderArgs {
     }
 }
 
+/// What a manifest records about `embedder` for vectors of `dimensions` numbers; an error when
+/// the provider makes vectors of another length.
+pub fn recorded(embedder: &dyn Embedder, dimensions: usize) -> Result<EmbeddingInfo> {
+    let mut info = embedder.info();
+    match info.dimensions {
+        Some(d) if d != dimensions as u64 => {
+            bail!("the model makes {d}-dimensional vectors, but the records' vectors have {dimensions} numbers")
+        }
+        _ => info.dimensions = Some(dimensions as u64),
+    }
+    Ok(info)
+}
+
 /// Refuses a provider that would not give the vectors the archive was built with.
 fn check_same(recorded: &EmbeddingInfo, found: &EmbeddingInfo, archive: &str) -> Result<()> {
-    if recorded.provider != found.provider {
-        bail!(
-            "{archive} was embedded by a {} provider ({:?}), not a {} one",
-            recorded.provider,
-            recorded.model,
-            found.provider
-        );
-    }
     if recorded.weights.is_some() && recorded.weights != found.weights {
         bail!(
             "the model's weights differ from those {archive} was embedded with (weights CID {}, this model's {})",

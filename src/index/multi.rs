@@ -41,6 +41,19 @@ pub fn check_compatible(archives: &[Archive], what: &str) -> Result<()> {
                 metric.name()
             );
         }
+        if let (Some(a), Some(b)) = (&first.manifest.embedding, &other.manifest.embedding) {
+            if a != b {
+                bail!(
+                    "{} was embedded with {} model {:?} and {} with {} model {:?}: they cannot be {what}",
+                    first.car.name(),
+                    a.provider,
+                    a.model,
+                    other.car.name(),
+                    b.provider,
+                    b.model
+                );
+            }
+        }
     }
     Ok(())
 }

@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use crate::common::*;
 
-fn js_check(cars: &[&Path]) -> Vec<Value> {
+/// Runs the JavaScript checker on `cars`: one report per archive.
+pub fn js_check(cars: &[&Path]) -> Vec<Value> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
     assert!(
         root.join("node_modules/@ipld/car").exists(),
