@@ -176,7 +176,10 @@ impl Endpoint {
         }
         let hint = if status.is_redirection() {
             let to = response.headers().get(header::LOCATION).and_then(|v| v.to_str().ok());
-            format!(" (redirects are not followed: give the URL it points to, {})", redact(to.unwrap_or("?")))
+            format!(
+                " (redirects are not followed: give the URL it points to, {})",
+                redact(to.unwrap_or("?"))
+            )
         } else {
             String::new()
         };
@@ -199,9 +202,8 @@ impl Endpoint {
     /// Reads an answer for `count` texts, the first being text `offset` of the caller's.
     fn read_answer(&mut self, answer: &[u8], count: usize, offset: usize) -> Result<Vec<Vec<f32>>> {
         let shown = &self.shown;
-        let value: Value = serde_json::from_slice(answer).map_err(|e| {
-            anyhow!("{shown}: the answer is not valid JSON ({e}): {}", self.snippet(answer))
-        })?;
+        let value: Value = serde_json::from_slice(answer)
+            .map_err(|e| anyhow!("{shown}: the answer is not valid JSON ({e}): {}", self.snippet(answer)))?;
         let data = match value.get("data") {
             Some(Value::Array(data)) => data,
             Some(other) => bail!("{shown}: the answer's \"data\" is {}, not an array", kind(other)),
@@ -216,7 +218,10 @@ impl Endpoint {
         let mut slots: Vec<Option<&Value>> = vec![None; count];
         for (position, item) in data.iter().enumerate() {
             if !item.is_object() {
-                bail!("{shown}: the answer's data[{position}] is {}, not an object", kind(item));
+                bail!(
+                    "{shown}: the answer's data[{position}] is {}, not an object",
+                    kind(item)
+                );
             }
             let index = match item.get("index") {
                 None => position,
@@ -366,9 +371,14 @@ fn redact(url: &str) -> String {
 /// `{"error": M}` (TEI, llama.cpp), `{"message": M}` or `{"detail": M}`.
 fn error_message(value: &Value) -> Option<&str> {
     let error = value.get("error");
-    [error.and_then(|e| e.get("message")), error, value.get("message"), value.get("detail")]
-        .into_iter()
-        .find_map(|v| v.and_then(Value::as_str))
+    [
+        error.and_then(|e| e.get("message")),
+        error,
+        value.get("message"),
+        value.get("detail"),
+    ]
+    .into_iter()
+    .find_map(|v| v.and_then(Value::as_str))
 }
 
 #[cfg(test)]
@@ -387,14 +397,28 @@ mod tests {
         assert_eq!(resolved("http://127.0.0.1:8080"), full);
         assert_eq!(resolved("http://127.0.0.1:8080/"), full);
         assert_eq!(resolved(full), full);
-        assert_eq!(resolved(" https://api.openai.com/v1/embeddings/ "), "https://api.openai.com/v1/embeddings");
-        assert_eq!(resolved("https://openrouter.ai/api/v1"), "https://openrouter.ai/api/v1/embeddings");
-        assert_eq!(resolved("https://h.example/x/v1?api-version=2#frag"), "https://h.example/x/v1/embeddings?api-version=2");
+        assert_eq!(
+            resolved(" https://api.openai.com/v1/embeddings/ "),
+            "https://api.openai.com/v1/embeddings"
+        );
+        assert_eq!(
+            resolved("https://openrouter.ai/api/v1"),
+            "https://openrouter.ai/api/v1/embeddings"
+        );
+        assert_eq!(
+            resolved("https://h.example/x/v1?api-version=2#frag"),
+            "https://h.example/x/v1/embeddings?api-version=2"
+        );
     }
 
     #[test]
     fn bad_urls_are_refused_without_credentials() {
-        for url in ["127.0.0.1:8080/v1", "ftp://h/v1", "http:///v1", "http://user:sekrit@/v1"] {
+        for url in [
+            "127.0.0.1:8080/v1",
+            "ftp://h/v1",
+            "http:///v1",
+            "http://user:sekrit@/v1",
+        ] {
             let error = resolve(url).unwrap_err().to_string();
             assert!(!error.contains("sekrit"), "{error}");
         }
