@@ -49,6 +49,8 @@ pub struct Endpoint {
     model: String,
     key: Option<String>,
     agent: Agent,
+    /// The time allowed for each whole request.
+    timeout: Duration,
     backoff: Duration,
     dimensions: Option<u64>,
 }
@@ -87,6 +89,7 @@ impl Endpoint {
             model: model.to_string(),
             key: None,
             agent: agent(REQUEST_TIMEOUT),
+            timeout: REQUEST_TIMEOUT,
             backoff: BACKOFF,
             dimensions: None,
         }
@@ -114,6 +117,7 @@ impl Endpoint {
     /// Allows `limit` for each whole request (and for connecting, if less) instead of 120 s.
     pub fn with_timeout(mut self, limit: Duration) -> Endpoint {
         self.agent = agent(limit);
+        self.timeout = limit;
         self
     }
 
@@ -190,7 +194,13 @@ impl Endpoint {
     fn failure(&self, error: ureq::Error) -> Attempt {
         use ureq::Error::*;
         match error {
-            Io(_) | Timeout(_) | ConnectionFailed => Attempt::Retry(error.to_string(), None),
+            Io(error) => Attempt::Retry(format!("connection failed: {error}"), None),
+            ConnectionFailed => Attempt::Retry("connection failed".into(), None),
+            Timeout(ureq::Timeout::Connect) => {
+                let limit = CONNECT_TIMEOUT.min(self.timeout);
+                Attempt::Retry(format!("could not connect within {limit:?}"), None)
+            }
+            Timeout(_) => Attempt::Retry(format!("no complete answer within {:?}", self.timeout), None),
             BadUri(_) => Attempt::Failed(anyhow!("{} is not a URL vecar can send to", self.shown)),
             BodyExceedsLimit(limit) => {
                 Attempt::Failed(anyhow!("{}: the answer is larger than {limit} bytes", self.shown))
