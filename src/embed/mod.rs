@@ -49,7 +49,7 @@ pub struct ProviderArgs {
     pub model: Option<String>,
     /// An OpenAI-compatible embeddings endpoint (`http://host:port/v1` or the full
     /// `.../v1/embeddings` URL). The API key, if any, is read from VECAR_API_KEY.
-    #[arg(long, value_name = "URL", requires = "model", conflicts_with = "embed_cmd")]
+    #[arg(long, value_name = "URL", conflicts_with = "embed_cmd")]
     pub endpoint: Option<String>,
     /// A command (run by `sh -c`) that reads `{"text": ...}` lines on stdin and writes one JSON
     /// array of numbers per line on stdout.

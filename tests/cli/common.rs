@@ -59,8 +59,14 @@ pub fn vecar(args: &[&str]) -> Run {
 
 /// Runs vecar with `args`, feeding `stdin`.
 pub fn vecar_with_stdin(args: &[&str], stdin: &[u8]) -> Run {
+    vecar_with_env(args, stdin, &[])
+}
+
+/// Runs vecar with `args` and the environment variables `env`, feeding `stdin`.
+pub fn vecar_with_env(args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_vecar"))
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

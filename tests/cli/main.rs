@@ -4,6 +4,8 @@ mod commands;
 mod common;
 mod determinism;
 mod embed_cmd;
+mod embed_http;
+mod fake_server;
 mod hostile;
 mod input_errors;
 mod interop;
