@@ -6,6 +6,9 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use rayon::prelude::*;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::archive::records::Record;
@@ -174,8 +177,68 @@ pub struct Query {
 /// Parses a query line: an object with a vector field (and optionally an id field), or a bare
 /// array of numbers.
 pub fn parse_query(text: &str, line: u64, id_field: &str, vector_field: &str) -> Result<Query, String> {
-    let value: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
     let label = Value::from(line - 1);
+    let fields = QueryFields { id_field, vector_field };
+    let mut json = serde_json::Deserializer::from_str(text);
+    let fast = fields
+        .deserialize(&mut json)
+        .and_then(|found| json.end().map(|()| found));
+    if let Ok((id, Some(numbers))) = fast {
+        let vector: Vec<f32> = numbers.iter().map(|&x| x as f32).collect();
+        if !vector.is_empty() && vector.iter().all(|x| x.is_finite()) {
+            let label = id.filter(|v| !v.is_null()).unwrap_or(label);
+            return Ok(Query { label, vector });
+        }
+    }
+    parse_query_slowly(text, label, id_field, vector_field)
+}
+
+/// The id and vector of a well-formed query line, read without a JSON value per number (the
+/// common case, and most of a batch's parsing time). Anything unusual is left to
+/// [`parse_query_slowly`], which says what is wrong.
+struct QueryFields<'a> {
+    id_field: &'a str,
+    vector_field: &'a str,
+}
+
+impl<'de> DeserializeSeed<'de> for QueryFields<'_> {
+    type Value = (Option<Value>, Option<Vec<f64>>);
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for QueryFields<'_> {
+    type Value = (Option<Value>, Option<Vec<f64>>);
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a query object or array")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        let numbers = Vec::<f64>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+        Ok((None, Some(numbers)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut id, mut vector) = (None, None);
+        while let Some(key) = map.next_key::<std::borrow::Cow<str>>()? {
+            if key == self.vector_field {
+                vector = Some(map.next_value::<Vec<f64>>()?);
+            } else if key == self.id_field {
+                id = Some(map.next_value::<Value>()?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok((id, vector))
+    }
+}
+
+/// [`parse_query`] through a JSON value, with a precise message for every problem.
+fn parse_query_slowly(text: &str, label: Value, id_field: &str, vector_field: &str) -> Result<Query, String> {
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
     match value {
         Value::Array(_) => Ok(Query {
             label,
@@ -193,7 +256,8 @@ pub fn parse_query(text: &str, line: u64, id_field: &str, vector_field: &str) ->
     }
 }
 
-/// Reads up to `max` queries from `lines`, checking each has `dimensions` values; none at the end.
+/// Reads up to `max` queries from `lines` (parsed in parallel), checking each has `dimensions`
+/// values; none at the end.
 pub fn read_queries(
     lines: &mut impl LineSource,
     dimensions: usize,
@@ -201,21 +265,70 @@ pub fn read_queries(
     vector_field: &str,
     max: usize,
 ) -> Result<Vec<Query>> {
-    let mut queries = Vec::new();
-    while queries.len() < max {
-        let Some((line, text)) = lines.next_line()? else {
+    let mut batch = Vec::new();
+    while batch.len() < max {
+        let Some(line) = lines.next_line()? else {
             break;
         };
-        let query = parse_query(&text, line, id_field, vector_field)
-            .map_err(|e| anyhow::anyhow!("{}:{line}: {e}", lines.name()))?;
-        if query.vector.len() != dimensions {
-            bail!(
-                "{}:{line}: {vector_field} has {} numbers, expected {dimensions}",
-                lines.name(),
-                query.vector.len()
-            );
-        }
-        queries.push(query);
+        batch.push(line);
     }
-    Ok(queries)
+    let parsed: Vec<_> = batch
+        .par_iter()
+        .map(|(line, text)| parse_query(text, *line, id_field, vector_field))
+        .collect();
+    batch
+        .iter()
+        .zip(parsed)
+        .map(|((line, _), query)| {
+            let query = query.map_err(|e| anyhow::anyhow!("{}:{line}: {e}", lines.name()))?;
+            if query.vector.len() != dimensions {
+                bail!(
+                    "{}:{line}: {vector_field} has {} numbers, expected {dimensions}",
+                    lines.name(),
+                    query.vector.len()
+                );
+            }
+            Ok(query)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(text: &str) -> Result<Query, String> {
+        parse_query(text, 5, "id", "vector")
+    }
+
+    #[test]
+    fn queries_read_fast_equal_those_read_slowly() {
+        for text in [
+            r#"{"id": "q", "vector": [1, 2.5, -0.0], "x": {"y": [1]}}"#,
+            r#"{"vector": [1e-3], "id": null}"#,
+            r#"{"id": 1, "vector": [9], "vector": [1, 2]}"#,
+            "[0.25, 3]",
+        ] {
+            let (fast, slow) = (
+                query(text).unwrap(),
+                parse_query_slowly(text, Value::from(4), "id", "vector").unwrap(),
+            );
+            assert_eq!((&fast.label, &fast.vector), (&slow.label, &slow.vector), "{text}");
+        }
+    }
+
+    #[test]
+    fn odd_queries_get_the_careful_message() {
+        assert_eq!(query("[1, 2] x").err().unwrap().split(':').next(), Some("invalid JSON"));
+        assert_eq!(
+            query(r#"{"vector": [1, "a"]}"#).err().unwrap(),
+            "vector[1] must be a number, not a string"
+        );
+        assert_eq!(
+            query(r#"{"vector": [1e300]}"#).err().unwrap(),
+            "vector[0] = 1e300 is out of float32 range"
+        );
+        assert_eq!(query(r#"{"vector": []}"#).err().unwrap(), "vector is empty");
+        assert_eq!(query(r#"{"id": 3}"#).err().unwrap(), "missing vector");
+    }
 }
