@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use super::UsageError;
 use vecar::archive::read::Archive;
 use vecar::archive::records::id_text;
-use vecar::embed::{Filled, ProviderArgs};
+use vecar::embed::{EmbeddingInfo, Filled, ProviderArgs};
 use vecar::format::{Format, RowWriter};
 use vecar::index::filter::Filter;
 use vecar::index::multi::{self, Found, Target};
@@ -109,7 +109,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         .collect::<Result<Vec<_>>>()?;
     multi::check_compatible(&archives, "searched together")?;
     let several = archives.len() > 1;
-    let fields = match args.fields {
+    let fields = match args.fields.clone() {
         Some(fields) => fields,
         None if several => DEFAULT_FIELDS
             .iter()
@@ -151,34 +151,20 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
             vector: like.vector,
         };
         printer.answer(&[query], args.k, &mut writer)?;
-    } else if let Some(text) = &args.vector {
-        let value: Value = serde_json::from_str(text).context("--vector: invalid JSON")?;
-        let vector = input::parse_vector(&value, "--vector").map_err(anyhow::Error::msg)?;
+    } else if let Some(vector) = one_query(&args, &m.embedding, archives[0].car.name())? {
         if vector.len() != dims {
-            bail!("--vector has {} numbers, expected {dims}", vector.len());
+            let what = if args.text.is_some() {
+                "--text: the model gave"
+            } else {
+                "--vector has"
+            };
+            bail!("{what} {} numbers, expected {dims}", vector.len());
         }
-        printer.answer(
-            &[Query {
-                label: json!(0),
-                vector,
-            }],
-            args.k,
-            &mut writer,
-        )?;
-    } else if let Some(text) = &args.text {
-        let mut embedder = args.provider.open_for(m.embedding.as_ref(), archives[0].car.name())?;
-        let vector = embedder.embed(std::slice::from_ref(text))?.pop().unwrap_or_default();
-        if vector.len() != dims {
-            bail!("--text: the model gave {} numbers, expected {dims}", vector.len());
-        }
-        printer.answer(
-            &[Query {
-                label: json!(0),
-                vector,
-            }],
-            args.k,
-            &mut writer,
-        )?;
+        let query = Query {
+            label: json!(0),
+            vector,
+        };
+        printer.answer(&[query], args.k, &mut writer)?;
     } else {
         let open = || args.provider.open_for(m.embedding.as_ref(), archives[0].car.name());
         let stdin = Lines::open(Path::new("-"))?;
@@ -193,6 +179,21 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     }
     writer.finish()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The query vector given by --vector, or made from --text with the archive's model.
+fn one_query(args: &Args, recorded: &Option<EmbeddingInfo>, archive: &str) -> Result<Option<Vec<f32>>> {
+    if let Some(text) = &args.vector {
+        let value: Value = serde_json::from_str(text).context("--vector: invalid JSON")?;
+        let vector = input::parse_vector(&value, "--vector").map_err(anyhow::Error::msg)?;
+        return Ok(Some(vector));
+    }
+    let Some(text) = &args.text else {
+        return Ok(None);
+    };
+    let mut embedder = args.provider.open_for(recorded.as_ref(), archive)?;
+    let vector = embedder.embed(std::slice::from_ref(text)).context("--text")?.pop();
+    Ok(vector)
 }
 
 /// The record named by --like: where it is and its stored vector.
