@@ -33,7 +33,7 @@ import hnswlib
 import numpy as np
 from usearch.index import Index
 
-from run import DATA, VECAR, run
+from run import DATA, VECAR, publish, run
 
 M, EF_ADD, EF = 16, 128, 64
 
@@ -228,10 +228,7 @@ def main():
         for name in args.datasets.split(","):
             jsonl, x, q = dev_set(tmp) if name == "dev" else synthetic_set(tmp, args.size)
             bench(name, jsonl, x, q, args.runs, tmp, out)
-    text = "\n".join(out)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    publish(out, args.out)
 
 
 if __name__ == "__main__":

@@ -104,10 +104,15 @@ def main():
               "| part | blocks | bytes |", "| --- | ---: | ---: |"]
     for role, part in info["by_role"].items():
         lines.append(f"| {role} | {part['blocks']} | {part['bytes']:,} |")
-    table = "\n".join(lines)
-    print(table)
-    if args.out:
-        args.out.write_text(table + "\n")
+    publish(lines, args.out)
+
+
+def publish(lines, out):
+    """Prints the result lines, and writes them to the file `out` too if given."""
+    text = "\n".join(lines)
+    print(text)
+    if out:
+        out.write_text(text + "\n")
 
 
 if __name__ == "__main__":
