@@ -256,6 +256,9 @@ fn parse_query_slowly(text: &str, label: Value, id_field: &str, vector_field: &s
     }
 }
 
+/// Lines of queries held at once while parsing (so a batch keeps floats, not its JSON text).
+const PARSE_LINES: usize = 128;
+
 /// Reads up to `max` queries from `lines` (parsed in parallel), checking each has `dimensions`
 /// values; none at the end.
 pub fn read_queries(
@@ -265,21 +268,24 @@ pub fn read_queries(
     vector_field: &str,
     max: usize,
 ) -> Result<Vec<Query>> {
-    let mut batch = Vec::new();
-    while batch.len() < max {
-        let Some(line) = lines.next_line()? else {
+    let mut queries = Vec::new();
+    let mut batch = Vec::with_capacity(PARSE_LINES);
+    while queries.len() < max {
+        batch.clear();
+        while batch.len() < PARSE_LINES.min(max - queries.len()) {
+            let Some(line) = lines.next_line()? else {
+                break;
+            };
+            batch.push(line);
+        }
+        if batch.is_empty() {
             break;
-        };
-        batch.push(line);
-    }
-    let parsed: Vec<_> = batch
-        .par_iter()
-        .map(|(line, text)| parse_query(text, *line, id_field, vector_field))
-        .collect();
-    batch
-        .iter()
-        .zip(parsed)
-        .map(|((line, _), query)| {
+        }
+        let parsed: Vec<_> = batch
+            .par_iter()
+            .map(|(line, text)| parse_query(text, *line, id_field, vector_field))
+            .collect();
+        for ((line, _), query) in batch.iter().zip(parsed) {
             let query = query.map_err(|e| anyhow::anyhow!("{}:{line}: {e}", lines.name()))?;
             if query.vector.len() != dimensions {
                 bail!(
@@ -288,9 +294,10 @@ pub fn read_queries(
                     query.vector.len()
                 );
             }
-            Ok(query)
-        })
-        .collect()
+            queries.push(query);
+        }
+    }
+    Ok(queries)
 }
 
 #[cfg(test)]
