@@ -1,29 +1,293 @@
-//! The local provider: a sentence-transformers model directory run in process with candle.
-//! Being written on its own branch.
+//! The local provider: a sentence-transformers model directory (BERT family) run in process on
+//! the CPU with candle's BERT model and the `tokenizers` crate.
+//!
+//! The directory is read as sentence-transformers reads it: `modules.json` lists a Transformer,
+//! a Pooling module (its `config.json` picks CLS or mean pooling) and optionally Normalize;
+//! `sentence_bert_config.json` gives the maximum sequence length. Texts are tokenized, sorted
+//! by length into batches (little padding), run through the encoder batch by batch in parallel
+//! on the global rayon pool, pooled over their attention mask and put back in input order.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use rayon::prelude::*;
+use serde::Deserialize;
+use serde_json::Value;
+use tokenizers::{Tokenizer, TruncationParams};
 
-use super::{Embedder, EmbeddingInfo};
+use super::{Embedder, EmbeddingInfo, TextError};
+use crate::archive::block::{cid_for, RAW};
+
+/// Texts per forward pass: batches are made of texts of similar length, so padding stays small.
+const BATCH: usize = 32;
+
+/// How token vectors become one text vector (1_Pooling/config.json).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pooling {
+    /// The first token's ([CLS]) vector.
+    Cls,
+    /// The mean of the vectors of the tokens the attention mask keeps.
+    Mean,
+}
 
 /// A sentence-transformers model loaded from a directory.
-pub struct LocalModel {}
+pub struct LocalModel {
+    model: BertModel,
+    tokenizer: Tokenizer,
+    pooling: Pooling,
+    normalize: bool,
+    lowercase: bool,
+    dimensions: usize,
+    name: String,
+    weights: String,
+}
+
+/// One entry of modules.json.
+#[derive(Deserialize)]
+struct Module {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    path: String,
+}
+
+/// sentence_bert_config.json.
+#[derive(Deserialize)]
+struct SentenceBertConfig {
+    max_seq_length: Option<usize>,
+    #[serde(default)]
+    do_lower_case: bool,
+}
+
+/// The file `name` in `dir`, which must exist.
+fn file(dir: &Path, name: &str) -> Result<PathBuf> {
+    let path = dir.join(name);
+    if !path.is_file() {
+        bail!("{}: missing", path.display());
+    }
+    Ok(path)
+}
+
+/// The JSON file at `path`, parsed.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| anyhow!("{}: malformed: {e}", path.display()))
+}
 
 impl LocalModel {
     /// Loads the model in `dir` (config.json, model.safetensors, tokenizer.json, modules.json,
-    /// 1_Pooling/config.json).
-    pub fn open(_dir: &Path) -> Result<LocalModel> {
-        bail!("the local model provider is not built yet")
+    /// 1_Pooling/config.json; sentence_bert_config.json if present).
+    pub fn open(dir: &Path) -> Result<LocalModel> {
+        if !dir.is_dir() {
+            bail!("{}: not a model directory (missing or not a folder)", dir.display());
+        }
+        let config_path = file(dir, "config.json")?;
+        let weights_path = file(dir, "model.safetensors")?;
+        let tokenizer_path = file(dir, "tokenizer.json")?;
+        let modules_path = file(dir, "modules.json")?;
+
+        let (pooling_dir, normalize) = read_modules(&modules_path)?;
+        let pooling_path = file(dir, &format!("{pooling_dir}/config.json"))?;
+        let (pooling, pooled_dims) = read_pooling(&pooling_path)?;
+
+        let raw_config: Value = read_json(&config_path)?;
+        match raw_config.get("model_type").and_then(Value::as_str) {
+            None | Some("bert") => {}
+            Some(other) => bail!(
+                "{}: model_type {other:?} is not supported (only BERT models)",
+                config_path.display()
+            ),
+        }
+        let config: Config =
+            serde_json::from_value(raw_config).map_err(|e| anyhow!("{}: malformed: {e}", config_path.display()))?;
+        if config.hidden_size == 0
+            || config.num_attention_heads == 0
+            || config.hidden_size % config.num_attention_heads != 0
+            || config.max_position_embeddings < 2
+            || config.type_vocab_size == 0
+        {
+            bail!(
+                "{}: malformed: hidden_size {} is not a multiple of num_attention_heads {}, or too few positions or token types",
+                config_path.display(),
+                config.hidden_size,
+                config.num_attention_heads
+            );
+        }
+        if pooled_dims.is_some_and(|d| d != config.hidden_size) {
+            bail!(
+                "{}: word_embedding_dimension {} differs from hidden_size {} in config.json",
+                pooling_path.display(),
+                pooled_dims.unwrap_or_default(),
+                config.hidden_size
+            );
+        }
+
+        let mut tokenizer =
+            Tokenizer::from_file(&tokenizer_path).map_err(|e| anyhow!("{}: malformed: {e}", tokenizer_path.display()))?;
+        let sbert_path = dir.join("sentence_bert_config.json");
+        let sbert: Option<SentenceBertConfig> = if sbert_path.is_file() { Some(read_json(&sbert_path)?) } else { None };
+        let max_length = sbert
+            .as_ref()
+            .and_then(|s| s.max_seq_length)
+            .or_else(|| tokenizer.get_truncation().map(|t| t.max_length))
+            .unwrap_or(config.max_position_embeddings)
+            .clamp(2, config.max_position_embeddings);
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length,
+                ..Default::default()
+            }))
+            .map_err(|e| anyhow!("{}: cannot truncate at {max_length} tokens: {e}", tokenizer_path.display()))?;
+        tokenizer.with_padding(None);
+
+        let bytes = std::fs::read(&weights_path).with_context(|| format!("{}: cannot read", weights_path.display()))?;
+        let weights = cid_for(RAW, &bytes).to_string();
+        let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &Device::Cpu)
+            .map_err(|e| anyhow!("{}: malformed: {e}", weights_path.display()))?;
+        let model =
+            BertModel::load(vb, &config).map_err(|e| anyhow!("{}: not a BERT model: {e}", weights_path.display()))?;
+
+        let name = dir
+            .canonicalize()
+            .ok()
+            .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| dir.display().to_string());
+        Ok(LocalModel {
+            model,
+            tokenizer,
+            pooling,
+            normalize,
+            lowercase: sbert.is_some_and(|s| s.do_lower_case),
+            dimensions: config.hidden_size,
+            name,
+            weights,
+        })
+    }
+
+    /// The vectors of one batch of tokenized texts.
+    fn run_batch(&self, batch: &[&tokenizers::Encoding]) -> candle_core::Result<Vec<Vec<f32>>> {
+        let width = batch.iter().map(|e| e.get_ids().len()).max().unwrap_or(0);
+        let mut ids = vec![0u32; batch.len() * width];
+        let mut mask = vec![0u32; batch.len() * width];
+        for (row, encoding) in batch.iter().enumerate() {
+            let n = encoding.get_ids().len();
+            ids[row * width..row * width + n].copy_from_slice(encoding.get_ids());
+            mask[row * width..row * width + n].fill(1);
+        }
+        let device = Device::Cpu;
+        let ids = Tensor::from_vec(ids, (batch.len(), width), &device)?;
+        let mask = Tensor::from_vec(mask, (batch.len(), width), &device)?;
+        let types = ids.zeros_like()?;
+        let hidden = self.model.forward(&ids, &types, Some(&mask))?;
+        let pooled = match self.pooling {
+            Pooling::Cls => hidden.narrow(1, 0, 1)?.squeeze(1)?,
+            Pooling::Mean => {
+                let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+                let sum = hidden.broadcast_mul(&mask)?.sum(1)?;
+                let count = mask.sum(1)?.clamp(1e-9, f64::INFINITY)?;
+                sum.broadcast_div(&count)?
+            }
+        };
+        let pooled = if self.normalize {
+            let norm = pooled.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12, f64::INFINITY)?;
+            pooled.broadcast_div(&norm)?
+        } else {
+            pooled
+        };
+        pooled.to_vec2()
     }
 }
 
+/// The Pooling module's folder and whether a Normalize module follows, from modules.json.
+fn read_modules(path: &Path) -> Result<(String, bool)> {
+    let modules: Vec<Module> = read_json(path)?;
+    let mut pooling = None;
+    let mut normalize = false;
+    for (i, module) in modules.iter().enumerate() {
+        match module.kind.rsplit('.').next().unwrap_or_default() {
+            "Transformer" if i == 0 => {}
+            "Pooling" if i == 1 => pooling = Some(module.path.clone()),
+            "Normalize" if i == 2 => normalize = true,
+            _ => bail!(
+                "{}: module {i} of type {:?} is not supported (expected Transformer, Pooling, then optionally Normalize)",
+                path.display(),
+                module.kind
+            ),
+        }
+    }
+    match pooling {
+        Some(dir) if !dir.is_empty() => Ok((dir, normalize)),
+        Some(_) => Ok(("1_Pooling".to_string(), normalize)),
+        None => bail!("{}: no Transformer and Pooling modules", path.display()),
+    }
+}
+
+/// The pooling mode and pooled dimensions, from the Pooling module's config.json.
+fn read_pooling(path: &Path) -> Result<(Pooling, Option<usize>)> {
+    let config: serde_json::Map<String, Value> = read_json(path)?;
+    let modes: Vec<&str> = config
+        .iter()
+        .filter(|(key, value)| key.starts_with("pooling_mode_") && value.as_bool() == Some(true))
+        .map(|(key, _)| key.as_str())
+        .collect();
+    let pooling = match modes.as_slice() {
+        ["pooling_mode_cls_token"] => Pooling::Cls,
+        ["pooling_mode_mean_tokens"] => Pooling::Mean,
+        [] => bail!("{}: no pooling mode is set", path.display()),
+        other => bail!(
+            "{}: pooling {} is not supported (only one of pooling_mode_cls_token, pooling_mode_mean_tokens)",
+            path.display(),
+            other.join(" + ")
+        ),
+    };
+    let dims = config.get("word_embedding_dimension").and_then(Value::as_u64).map(|d| d as usize);
+    Ok((pooling, dims))
+}
+
 impl Embedder for LocalModel {
-    fn embed(&mut self, _texts: &[String]) -> Result<Vec<Vec<f32>>> {
-        bail!("the local model provider is not built yet")
+    fn embed(&mut self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        let inputs: Vec<String> = texts
+            .iter()
+            .map(|t| if self.lowercase { t.trim().to_lowercase() } else { t.trim().to_string() })
+            .collect();
+        let encodings = inputs
+            .par_iter()
+            .enumerate()
+            .map(|(index, text)| {
+                self.tokenizer.encode(text.as_str(), true).map_err(|e| TextError {
+                    index,
+                    message: format!("cannot tokenize the text: {e}"),
+                })
+            })
+            .collect::<std::result::Result<Vec<_>, TextError>>()?;
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| encodings[i].get_ids().len());
+        let batches: Vec<Vec<usize>> = order.chunks(BATCH).map(<[usize]>::to_vec).collect();
+        let results = batches
+            .par_iter()
+            .map(|batch| {
+                let encodings: Vec<&tokenizers::Encoding> = batch.iter().map(|&i| &encodings[i]).collect();
+                self.run_batch(&encodings).map_err(|e| anyhow!("the local model {} failed: {e}", self.name))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut vectors = vec![Vec::new(); texts.len()];
+        for (batch, result) in batches.iter().zip(results) {
+            for (&i, vector) in batch.iter().zip(result) {
+                vectors[i] = vector;
+            }
+        }
+        Ok(vectors)
     }
 
     fn info(&self) -> EmbeddingInfo {
-        unreachable!("no LocalModel can be made yet")
+        EmbeddingInfo {
+            provider: "local".to_string(),
+            model: self.name.clone(),
+            dimensions: Some(self.dimensions as u64),
+            weights: Some(self.weights.clone()),
+        }
     }
 }

@@ -3,6 +3,7 @@
 mod commands;
 mod common;
 mod determinism;
+mod embed_local;
 mod hostile;
 mod input_errors;
 mod interop;
