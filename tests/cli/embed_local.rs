@@ -41,7 +41,12 @@ fn dev_sample() -> Vec<(String, String, Vec<f32>)> {
         .filter(|(i, _)| *i < 200 || i % 50 == 0)
         .map(|(_, line)| {
             let doc: Value = serde_json::from_str(line).unwrap();
-            let vector = doc["vector"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+            let vector = doc["vector"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect();
             (
                 doc["id"].as_str().unwrap().to_string(),
                 doc["text"].as_str().unwrap().to_string(),
@@ -65,7 +70,10 @@ fn vectors_match_sentence_transformers_on_dev_texts() {
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .unwrap();
     eprintln!("worst cosine against sentence-transformers: {worst:.6} ({worst_id})");
-    assert!(worst >= 0.999, "{worst_id}: cosine {worst} against sentence-transformers");
+    assert!(
+        worst >= 0.999,
+        "{worst_id}: cosine {worst} against sentence-transformers"
+    );
 }
 
 #[test]
@@ -133,7 +141,11 @@ fn model_without(left_out: &str) -> tempfile::TempDir {
     }
     std::fs::create_dir(dir.path().join("1_Pooling")).unwrap();
     if left_out != "1_Pooling/config.json" {
-        std::fs::copy(model.join("1_Pooling/config.json"), dir.path().join("1_Pooling/config.json")).unwrap();
+        std::fs::copy(
+            model.join("1_Pooling/config.json"),
+            dir.path().join("1_Pooling/config.json"),
+        )
+        .unwrap();
     }
     dir
 }
@@ -147,7 +159,13 @@ fn open_error(dir: &Path) -> String {
 
 #[test]
 fn a_missing_file_is_named() {
-    for name in ["config.json", "model.safetensors", "tokenizer.json", "modules.json", "1_Pooling/config.json"] {
+    for name in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "modules.json",
+        "1_Pooling/config.json",
+    ] {
         let dir = model_without(name);
         let message = open_error(dir.path());
         assert!(message.contains(&format!("{name}: missing")), "{name}: {message}");
@@ -158,11 +176,18 @@ fn a_missing_file_is_named() {
 
 #[test]
 fn malformed_files_and_unsupported_models_are_named() {
-    let cases: [(&str, &str, &str); 5] = [
+    let config = std::fs::read_to_string(model_dir().join("config.json")).unwrap();
+    let t5 = config.replace(r#""model_type": "bert""#, r#""model_type": "t5""#);
+    let cases: [(&str, &str, &str); 6] = [
         ("config.json", "{", "config.json: malformed"),
-        ("config.json", r#"{"model_type": "t5"}"#, "not supported"),
+        ("config.json", &t5, "model_type \"t5\" is not supported"),
+        ("config.json", r#"{"hidden_size": 384}"#, "config.json: malformed"),
         ("modules.json", "[]", "modules.json: no Transformer and Pooling"),
-        ("1_Pooling/config.json", r#"{"pooling_mode_max_tokens": true}"#, "pooling_mode_max_tokens is not supported"),
+        (
+            "1_Pooling/config.json",
+            r#"{"pooling_mode_max_tokens": true}"#,
+            "pooling_mode_max_tokens is not supported",
+        ),
         ("model.safetensors", "not safetensors", "model.safetensors: malformed"),
     ];
     for (name, content, expected) in cases {
