@@ -32,5 +32,5 @@ for name, rs in runs.items():
     rates = [r["texts_per_s"] for r in rs]
     worst = min(r["worst_cosine"] for r in rs)
     print(f"{name}: median {statistics.median(rates):.1f} texts/s over {len(rs)} runs "
-          f"({', '.join(f'{x:.1f}' for x in rates)}); worst cosine {worst:.6f}")
+          f"({', '.join(f'{x:.1f}' for x in rates)}); worst cosine {worst:.12f}")
 PY

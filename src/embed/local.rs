@@ -137,10 +137,14 @@ impl LocalModel {
         let weights = cid_for(RAW, &bytes).to_string();
         let model = Encoder::load(&bytes, &config).map_err(|e| anyhow!("{}: {e:#}", weights_path.display()))?;
 
+        // The folder's own name ("." or ".." are resolved first).
         let name = dir
-            .canonicalize()
-            .ok()
-            .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .or_else(|| {
+                let resolved = dir.canonicalize().ok()?;
+                Some(resolved.file_name()?.to_string_lossy().into_owned())
+            })
             .unwrap_or_else(|| dir.display().to_string());
         Ok(LocalModel {
             model,
@@ -297,26 +301,29 @@ struct Config {
     num_hidden_layers: usize,
     num_attention_heads: usize,
     intermediate_size: usize,
-    #[serde(default = "gelu")]
+    #[serde(default = "default_hidden_act")]
     hidden_act: String,
     max_position_embeddings: usize,
-    #[serde(default = "one")]
+    #[serde(default = "default_type_vocab_size")]
     type_vocab_size: usize,
-    #[serde(default = "layer_norm_eps")]
+    #[serde(default = "default_layer_norm_eps")]
     layer_norm_eps: f64,
     model_type: Option<String>,
     position_embedding_type: Option<String>,
 }
 
-fn gelu() -> String {
+/// transformers' BertConfig defaults for fields a config.json may leave out.
+fn default_hidden_act() -> String {
     "gelu".to_string()
 }
 
-fn one() -> usize {
-    1
+/// See [`default_hidden_act`].
+fn default_type_vocab_size() -> usize {
+    2
 }
 
-fn layer_norm_eps() -> f64 {
+/// See [`default_hidden_act`].
+fn default_layer_norm_eps() -> f64 {
     1e-12
 }
 
@@ -335,7 +342,7 @@ impl Config {
         }
         if self.hidden_size == 0
             || self.num_attention_heads == 0
-            || self.hidden_size % self.num_attention_heads != 0
+            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
             || self.intermediate_size == 0
             || self.max_position_embeddings < 2
             || self.type_vocab_size == 0
@@ -495,16 +502,21 @@ impl Encoder {
     fn forward(&self, batch: &[&[u32]]) -> Result<(Vec<f32>, usize)> {
         let h = self.hidden;
         let width = batch.iter().map(|ids| ids.len()).max().unwrap_or(0).max(1);
+        if width * h > self.positions.len() {
+            bail!(
+                "{width} tokens are more than the model's {} positions",
+                self.positions.len() / h
+            );
+        }
         let rows = batch.len() * width;
         let mut x = vec![0f32; rows * h];
         for (b, ids) in batch.iter().enumerate() {
-            for t in 0..width {
+            for (t, position) in self.positions.chunks_exact(h).take(width).enumerate() {
                 let id = ids.get(t).copied().unwrap_or(0) as usize;
                 let word = self
                     .words
                     .get(id * h..(id + 1) * h)
                     .ok_or_else(|| anyhow!("token id {id} is outside the vocabulary"))?;
-                let position = &self.positions[t * h..(t + 1) * h];
                 let out = &mut x[(b * width + t) * h..(b * width + t + 1) * h];
                 for (((o, w), p), y) in out.iter_mut().zip(word).zip(position).zip(&self.token_type) {
                     *o = w + p + y;
@@ -650,7 +662,7 @@ fn exp(x: f32) -> f32 {
     let p = p * r + 8.333_452e-3;
     let p = p * r + 4.166_579_6e-2;
     let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 5.000_000_1e-1;
+    let p = p * r + 0.5;
     let e = p * r * r + r + 1.0;
     e * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }
