@@ -69,7 +69,7 @@ fn vectors_match_sentence_transformers_on_dev_texts() {
         .map(|((id, _, reference), vector)| (id, cosine(reference, vector)))
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .unwrap();
-    eprintln!("worst cosine against sentence-transformers: {worst:.6} ({worst_id})");
+    eprintln!("worst cosine against sentence-transformers: {worst:.10} ({worst_id})");
     assert!(
         worst >= 0.999,
         "{worst_id}: cosine {worst} against sentence-transformers"
