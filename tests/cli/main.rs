@@ -5,6 +5,7 @@ mod common;
 mod determinism;
 mod embed_cmd;
 mod embed_http;
+mod embed_local;
 mod fake_server;
 mod hostile;
 mod input_errors;

@@ -2,33 +2,10 @@
 //! MiniLM embeddings, 500 queries).
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
-use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
 use crate::common::*;
-
-fn dev_file(name: &str) -> std::path::PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(name);
-    assert!(
-        path.exists(),
-        "the dev set is expected at {} (shared/ beside the checkout)",
-        path.display()
-    );
-    path
-}
-
-fn gunzip(path: &Path) -> Vec<u8> {
-    let out = Command::new("gzip")
-        .arg("-dc")
-        .arg(path)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("gzip runs");
-    assert!(out.status.success());
-    out.stdout
-}
 
 fn top10(hits: &[Value]) -> HashMap<String, HashSet<String>> {
     let mut by_query: HashMap<String, HashSet<String>> = HashMap::new();

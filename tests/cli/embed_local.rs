@@ -1,0 +1,303 @@
+//! The local model provider (`vecar::embed::local`) on the real all-MiniLM-L6-v2 directory that
+//! tests/model/fetch.sh places at tests/model/all-MiniLM-L6-v2: its vectors against the dev
+//! set's, which sentence-transformers made with the same weights; what it records about itself;
+//! its errors on broken directories; and hostile texts.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use vecar::embed::local::LocalModel;
+use vecar::embed::Embedder;
+
+use crate::common::*;
+
+/// The model directory; a test that needs it fails when it is missing.
+fn model_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/model/all-MiniLM-L6-v2");
+    assert!(
+        dir.join("model.safetensors").is_file(),
+        "the model is expected at {}: run tests/model/fetch.sh first",
+        dir.display()
+    );
+    dir
+}
+
+fn open() -> LocalModel {
+    LocalModel::open(&model_dir()).expect("the model opens")
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+    let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    dot / (na * nb)
+}
+
+/// The first 200 dev documents and every 50th after them: (id, text, reference vector).
+fn dev_sample() -> Vec<(String, String, Vec<f32>)> {
+    let docs = String::from_utf8(gunzip(&dev_file("docs.jsonl.gz"))).unwrap();
+    docs.lines()
+        .enumerate()
+        .filter(|(i, _)| *i < 200 || i % 50 == 0)
+        .map(|(_, line)| {
+            let doc: Value = serde_json::from_str(line).unwrap();
+            let vector = doc["vector"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect();
+            (
+                doc["id"].as_str().unwrap().to_string(),
+                doc["text"].as_str().unwrap().to_string(),
+                vector,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn vectors_match_sentence_transformers_on_dev_texts() {
+    let sample = dev_sample();
+    assert!(sample.len() > 350);
+    let texts: Vec<String> = sample.iter().map(|(_, text, _)| text.clone()).collect();
+    let vectors = open().embed(&texts).unwrap();
+    assert_eq!(vectors.len(), texts.len());
+    let (worst_id, worst) = sample
+        .iter()
+        .zip(&vectors)
+        .map(|((id, _, reference), vector)| (id, cosine(reference, vector)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap();
+    eprintln!("worst cosine against sentence-transformers: {worst:.10} ({worst_id})");
+    assert!(
+        worst >= 0.999,
+        "{worst_id}: cosine {worst} against sentence-transformers"
+    );
+}
+
+#[test]
+fn a_text_gets_the_same_vector_alone_or_in_a_batch() {
+    let sample = dev_sample();
+    let texts: Vec<String> = sample.iter().take(70).map(|(_, text, _)| text.clone()).collect();
+    let mut model = open();
+    let together = model.embed(&texts).unwrap();
+    for i in [0, 33, 69] {
+        let alone = model.embed(&texts[i..=i]).unwrap();
+        assert!(cosine(&alone[0], &together[i]) > 0.99999, "text {i}");
+    }
+    assert!(model.embed(&[]).unwrap().is_empty());
+}
+
+#[test]
+fn info_names_the_model_its_dimensions_and_the_weights_cid() {
+    let info = open().info();
+    assert_eq!(info.provider, "local");
+    assert_eq!(info.model, "all-MiniLM-L6-v2");
+    assert_eq!(info.dimensions, Some(384));
+    let weights = std::fs::read(model_dir().join("model.safetensors")).unwrap();
+    assert_eq!(info.weights, Some(cid_of(0x55, &weights).to_string()));
+}
+
+#[test]
+fn hostile_texts_give_unit_vectors_without_panicking() {
+    let long = "lorem ipsum dolor sit amet ".repeat(20_000);
+    let texts: Vec<String> = vec![
+        String::new(),
+        "   \n\t ".to_string(),
+        long.clone(),
+        "\u{0}\u{1}\u{7f}\u{feff}\u{fffd}\u{ffff} 🙂👩‍👩‍👧 ﷽ e\u{301} 漢字 ∑".to_string(),
+        "\u{200b}".repeat(5_000),
+        "x".repeat(100_000),
+    ];
+    let vectors = open().embed(&texts).unwrap();
+    assert_eq!(vectors.len(), texts.len());
+    for (i, v) in vectors.iter().enumerate() {
+        assert_eq!(v.len(), 384, "text {i}");
+        assert!(v.iter().all(|x| x.is_finite()), "text {i}");
+        let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "text {i}: norm {norm}");
+    }
+    // Truncation at 256 tokens: the long text reads as its first 254 word pieces.
+    let prefix = "lorem ipsum dolor sit amet ".repeat(100);
+    let short = open().embed(&[prefix]).unwrap();
+    assert!(cosine(&short[0], &vectors[2]) > 0.9999);
+}
+
+/// A folder of symbolic links to the model's files, without `left_out`.
+fn model_without(left_out: &str) -> tempfile::TempDir {
+    let model = model_dir();
+    let dir = tempdir();
+    for name in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "modules.json",
+        "sentence_bert_config.json",
+    ] {
+        if name != left_out {
+            std::os::unix::fs::symlink(model.join(name), dir.path().join(name)).unwrap();
+        }
+    }
+    std::fs::create_dir(dir.path().join("1_Pooling")).unwrap();
+    if left_out != "1_Pooling/config.json" {
+        std::fs::copy(
+            model.join("1_Pooling/config.json"),
+            dir.path().join("1_Pooling/config.json"),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+fn open_error(dir: &Path) -> String {
+    match LocalModel::open(dir) {
+        Ok(_) => panic!("{} opened", dir.display()),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    for name in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "modules.json",
+        "1_Pooling/config.json",
+    ] {
+        let dir = model_without(name);
+        let message = open_error(dir.path());
+        assert!(message.contains(&format!("{name}: missing")), "{name}: {message}");
+    }
+    let message = open_error(Path::new("/nonexistent/model"));
+    assert!(message.contains("/nonexistent/model"), "{message}");
+}
+
+#[test]
+fn malformed_files_and_unsupported_models_are_named() {
+    let config = std::fs::read_to_string(model_dir().join("config.json")).unwrap();
+    let t5 = config.replace(r#""model_type": "bert""#, r#""model_type": "t5""#);
+    let cases: [(&str, &str, &str); 6] = [
+        ("config.json", "{", "config.json: malformed"),
+        ("config.json", &t5, "model_type \"t5\" is not supported"),
+        ("config.json", r#"{"hidden_size": 384}"#, "config.json: malformed"),
+        ("modules.json", "[]", "modules.json: no Transformer and Pooling"),
+        (
+            "1_Pooling/config.json",
+            r#"{"pooling_mode_max_tokens": true}"#,
+            "pooling_mode_max_tokens is not supported",
+        ),
+        ("model.safetensors", "not safetensors", "model.safetensors: malformed"),
+    ];
+    for (name, content, expected) in cases {
+        let dir = model_without(name);
+        std::fs::write(dir.path().join(name), content).unwrap();
+        let message = open_error(dir.path());
+        assert!(message.contains(expected), "{name}: {message}");
+        assert!(message.contains(name), "{name}: {message}");
+    }
+}
+
+/// The fixture's first `n` records without their vectors, in `dir/texts.jsonl`.
+fn texts_only(dir: &Path, n: usize) -> (PathBuf, Vec<Value>) {
+    let docs: Vec<Value> = std::fs::read_to_string(fixture("docs.jsonl"))
+        .unwrap()
+        .lines()
+        .take(n)
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let lines: Vec<String> = docs
+        .iter()
+        .map(|d| {
+            let mut d = d.clone();
+            d.as_object_mut().unwrap().remove("vector");
+            d.to_string()
+        })
+        .collect();
+    let path = dir.join("texts.jsonl");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    (path, docs)
+}
+
+#[test]
+fn cli_builds_from_text_and_queries_by_text_with_the_recorded_model() {
+    let model = model_dir();
+    let dir = tempdir();
+    let (input, docs) = texts_only(dir.path(), 60);
+    let car = dir.path().join("notes.car");
+    vecar(&["build", s(&input), "--model", s(&model), "-o", s(&car)]).ok();
+
+    let info = &vecar(&["info", "--json", s(&car)]).ok().json_lines()[0];
+    let weights = cid_of(0x55, &std::fs::read(model.join("model.safetensors")).unwrap());
+    let embedding = &info["embedding"];
+    assert_eq!(
+        (&embedding["provider"], &embedding["dimensions"], &embedding["model"]),
+        (
+            &Value::from("local"),
+            &Value::from(384),
+            &Value::from("all-MiniLM-L6-v2")
+        )
+    );
+    assert_eq!(embedding["weights"], weights.to_string());
+
+    // The stored vectors are the model's, which match the fixture's (made by sentence-transformers).
+    for (doc, exported) in docs.iter().zip(vecar(&["export", s(&car)]).ok().json_lines()) {
+        let given: Vec<f32> = doc["vector"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect();
+        let made: Vec<f32> = exported["vector"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect();
+        assert!(cosine(&given, &made) >= 0.999, "{}", doc["id"]);
+    }
+
+    // A record's own text finds it first, with --model or VECAR_MODEL.
+    let text = docs[17]["text"].as_str().unwrap();
+    let hits = vecar(&["query", s(&car), "-k", "1", "--text", text, "--model", s(&model)])
+        .ok()
+        .json_lines();
+    assert_eq!(hits[0]["id"], docs[17]["id"]);
+    let env = [("VECAR_MODEL", s(&model))];
+    let stdin = format!("{}\n", serde_json::json!({"text": docs[29]["text"]}));
+    let hits = vecar_with_env(&["query", s(&car), "-k", "1"], stdin.as_bytes(), &env)
+        .ok()
+        .json_lines();
+    assert_eq!(hits[0]["id"], docs[29]["id"]);
+    vecar_with_env(&["query", s(&car), "--text", "x"], b"", &[("VECAR_MODEL", "")]).fails_with(
+        "was embedded with the local model \"all-MiniLM-L6-v2\": give its directory with --model DIR or VECAR_MODEL",
+    );
+}
+
+#[test]
+fn cli_refuses_a_model_whose_weights_differ() {
+    let model = model_dir();
+    let dir = tempdir();
+    let (input, _) = texts_only(dir.path(), 5);
+    let car = dir.path().join("notes.car");
+    vecar(&["build", s(&input), "--model", s(&model), "-o", s(&car)]).ok();
+    // The same model with one weight's last byte changed: it loads, but its CID differs.
+    let other = dir.path().join("all-MiniLM-L6-v2");
+    std::fs::create_dir_all(other.join("1_Pooling")).unwrap();
+    for file in [
+        "config.json",
+        "tokenizer.json",
+        "modules.json",
+        "1_Pooling/config.json",
+        "sentence_bert_config.json",
+    ] {
+        if model.join(file).exists() {
+            std::fs::copy(model.join(file), other.join(file)).unwrap();
+        }
+    }
+    let mut weights = std::fs::read(model.join("model.safetensors")).unwrap();
+    *weights.last_mut().unwrap() ^= 1;
+    std::fs::write(other.join("model.safetensors"), weights).unwrap();
+    vecar(&["query", s(&car), "--text", "x", "--model", s(&other)]).fails_with("the model's weights differ from those");
+}
