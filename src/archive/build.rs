@@ -168,7 +168,7 @@ impl Assembled<'_> {
 pub fn assemble<'a>(rows: &'a Rows, index: &'a Bytes, options: &BuildOptions) -> Result<Assembled<'a>> {
     let sizes: Vec<usize> = (0..rows.len()).map(|row| rows.records.size(row)).collect();
     let ranges = chunking::chunk_rows(&rows.ends, &sizes, rows.dimensions);
-    let index_len = index.len()?;
+    let index_len = index.size()?;
     let index_ranges: Vec<Range<u64>> = (0..index_len)
         .step_by(INDEX_CHUNK_SIZE as usize)
         .map(|start| start..(start + INDEX_CHUNK_SIZE).min(index_len))

@@ -15,7 +15,7 @@ pub enum Bytes {
 
 impl Bytes {
     /// How many bytes there are.
-    pub fn len(&self) -> Result<u64> {
+    pub fn size(&self) -> Result<u64> {
         Ok(match self {
             Bytes::File(f) => f.metadata()?.len(),
             Bytes::Memory(v) => v.len() as u64,

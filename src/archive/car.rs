@@ -129,7 +129,7 @@ impl CarFile {
     }
 
     fn index(name: String, source: Bytes) -> Result<CarFile> {
-        let file_len = source.len()?;
+        let file_len = source.size()?;
         let mut car = CarFile {
             name,
             source,
