@@ -3,6 +3,7 @@
 //! ([`http`]) and an external command ([`command`]) — and [`Filled`], which gives JSONL lines
 //! that lack a vector one made from their text.
 
+mod bert;
 pub mod command;
 pub mod fill;
 pub mod http;
