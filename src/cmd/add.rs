@@ -18,9 +18,10 @@ Records with a new id are appended, in input order; a record whose id is already
 replaces it (record and vector) at the same position; a record identical to the one in the base
 changes nothing. The input uses the base's field names, and its vectors must have the base's
 dimensions; a line with a text and no vector is embedded with the model the base records (a local
-model's directory from --model or VECAR_MODEL). Unchanged chunks keep their CIDs, so the new archive shares most blocks with the base.
-The base's index is extended in place when only new ids are added, and rebuilt when records are
-replaced (or with --reindex). The root CID is printed on stdout.
+model's directory from --model or VECAR_MODEL; a command with --embed-cmd). Unchanged chunks
+keep their CIDs, so the new archive shares most blocks with the base. The base's index is
+extended in place when only new ids are added, and rebuilt when records are replaced (or with
+--reindex). The root CID is printed on stdout.
 
 Examples:
   vecar add docs.car new.jsonl -o docs-v2.car

@@ -86,8 +86,10 @@ impl ProviderArgs {
     }
 
     /// Opens the provider for queries by text against an archive embedded as `recorded`: the
-    /// flags if given, else the recorded provider (a local model from VECAR_MODEL). A provider
-    /// whose model, weights or dimensions differ from the recorded ones is refused.
+    /// flags if given, else the recorded provider (a local model from VECAR_MODEL; an endpoint's
+    /// recorded model name with --endpoint). A command is never taken from the archive, which
+    /// may be hostile. A provider whose kind, model, weights or dimensions differ from the
+    /// recorded ones is refused.
     pub fn open_for(&self, recorded: Option<&EmbeddingInfo>, archive: &str) -> Result<Box<dyn Embedder>> {
         let mut args = self.clone();
         if let Some(info) = recorded {
@@ -104,7 +106,10 @@ impl ProviderArgs {
                     "{archive} was embedded by an endpoint with model {:?}: give it with --endpoint URL",
                     info.model
                 ),
-                "command" if args.is_empty() => args.embed_cmd = Some(info.model.clone()),
+                "command" if args.is_empty() => bail!(
+                    "{archive} was embedded by the command {:?}: give it with --embed-cmd (vecar never runs a command an archive names)",
+                    info.model
+                ),
                 _ => {}
             }
         }

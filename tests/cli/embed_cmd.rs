@@ -83,9 +83,12 @@ fn build_from_texts_records_the_provider_and_queries_by_text() {
     assert_eq!(exported, given, "export gives the embedded lines back");
     assert!(vecar(&["info", "--json", s(&plain)]).ok().json_lines()[0]["embedding"].is_null());
 
-    // --text uses the recorded command; text lines on stdin too.
+    // --text embeds with the command given (never one the archive names); text lines on stdin too.
+    vecar(&["query", s(&car), "--text", "x"]).fails_with("vecar never runs a command an archive names");
     let text = given[7]["text"].as_str().unwrap();
-    let hits = vecar(&["query", s(&car), "-k", "1", "--text", text]).ok().json_lines();
+    let hits = vecar(&["query", s(&car), "-k", "1", "--text", text, "--embed-cmd", &cmd])
+        .ok()
+        .json_lines();
     assert_eq!(hits[0]["id"], given[7]["id"]);
     assert!(hits[0]["score"].as_f64().unwrap() > 0.999);
     let stdin = format!(
@@ -93,9 +96,8 @@ fn build_from_texts_records_the_provider_and_queries_by_text() {
         json!({"id": "q", "text": given[3]["text"]}),
         json!(given[5]["vector"])
     );
-    let hits = vecar_with_stdin(&["query", s(&car), "-k", "1"], stdin.as_bytes())
-        .ok()
-        .json_lines();
+    let query = ["query", s(&car), "-k", "1", "--embed-cmd", &cmd];
+    let hits = vecar_with_stdin(&query, stdin.as_bytes()).ok().json_lines();
     assert_eq!(hits.len(), 2);
     assert_eq!((&hits[0]["query"], &hits[0]["id"]), (&json!("q"), &given[3]["id"]));
     assert_eq!(hits[1]["id"], given[5]["id"]);
@@ -129,10 +131,19 @@ fn add_embeds_text_only_lines_with_the_recorded_model() {
     let new = dir.path().join("new.jsonl");
     std::fs::write(&new, "{\"id\": \"n1\", \"text\": \"a new note\"}\n").unwrap();
     let next = dir.path().join("next.car");
-    vecar(&["add", s(&base), s(&new), "-o", s(&next)]).ok();
-    let hits = vecar(&["query", s(&next), "-k", "1", "--text", "a new note"])
-        .ok()
-        .json_lines();
+    vecar(&["add", s(&base), s(&new), "-o", s(&next)]).fails_with("vecar never runs a command an archive names");
+    vecar(&["add", s(&base), s(&new), "-o", s(&next), "--embed-cmd", &cmd]).ok();
+    let query = [
+        "query",
+        s(&next),
+        "-k",
+        "1",
+        "--text",
+        "a new note",
+        "--embed-cmd",
+        &cmd,
+    ];
+    let hits = vecar(&query).ok().json_lines();
     assert_eq!(hits[0]["id"], "n1");
 
     let plain = build_fixture(dir.path(), "plain.car", &[]);
