@@ -154,26 +154,34 @@ impl Archive {
         )
     }
 
-    fn gather<C, T>(
+    /// For each of `rows`, `pick` applied to its loaded chunk (chunk index, offset in chunk).
+    /// Each chunk is loaded once, chunks in parallel.
+    fn gather<C, T: Send>(
         &self,
         list: &ChunkList,
         rows: &BTreeSet<u64>,
-        load: impl Fn(usize) -> Result<C>,
-        pick: impl Fn(&C, usize, usize) -> T,
+        load: impl Fn(usize) -> Result<C> + Sync,
+        pick: impl Fn(&C, usize, usize) -> T + Sync,
     ) -> Result<HashMap<u64, T>> {
-        let mut found = HashMap::new();
-        let mut loaded: Option<(usize, C)> = None;
+        let mut by_chunk: Vec<(usize, Vec<u64>)> = Vec::new();
         for &row in rows {
             let Some(i) = list.find(row) else {
                 bail!("{}: row {row} is past the end of the archive", self.car.name());
             };
-            if loaded.as_ref().map(|l| l.0) != Some(i) {
-                loaded = Some((i, load(i)?));
+            match by_chunk.last_mut() {
+                Some((last, rows)) if *last == i => rows.push(row),
+                _ => by_chunk.push((i, vec![row])),
             }
-            let (_, chunk) = loaded.as_ref().expect("loaded above");
-            found.insert(row, pick(chunk, i, (row - list.chunks[i].start) as usize));
         }
-        Ok(found)
+        let found: Vec<Vec<(u64, T)>> = by_chunk
+            .into_par_iter()
+            .map(|(i, rows)| {
+                let chunk = load(i)?;
+                let start = list.chunks[i].start;
+                Ok(rows.into_iter().map(|row| (row, pick(&chunk, i, (row - start) as usize))).collect())
+            })
+            .collect::<Result<_>>()?;
+        Ok(found.into_iter().flatten().collect())
     }
 }
 
