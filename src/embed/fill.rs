@@ -11,8 +11,10 @@ use super::{Embedder, TextError};
 use crate::input::{kind, parse_object, LineSource};
 use crate::progress;
 
-/// Texts sent to the provider together (it may split them further).
-const TEXTS_PER_ROUND: usize = 256;
+/// Texts sent to the provider together (it may split them further). Large, so a local model can
+/// sort many texts by length into batches with little padding: 176 texts/s end to end on the dev
+/// texts, against 124 with rounds of 256.
+const TEXTS_PER_ROUND: usize = 2048;
 /// Lines held back at most while texts are gathered.
 const LINES_PER_ROUND: usize = 4 * TEXTS_PER_ROUND;
 
