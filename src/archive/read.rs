@@ -178,7 +178,10 @@ impl Archive {
             .map(|(i, rows)| {
                 let chunk = load(i)?;
                 let start = list.chunks[i].start;
-                Ok(rows.into_iter().map(|row| (row, pick(&chunk, i, (row - start) as usize))).collect())
+                Ok(rows
+                    .into_iter()
+                    .map(|row| (row, pick(&chunk, i, (row - start) as usize)))
+                    .collect())
             })
             .collect::<Result<_>>()?;
         Ok(found.into_iter().flatten().collect())

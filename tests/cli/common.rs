@@ -173,3 +173,25 @@ pub fn gunzip(path: &Path) -> Vec<u8> {
     assert!(out.status.success());
     out.stdout
 }
+
+/// The fixture's first `n` records without their vectors, written to `dir/texts.jsonl`; its path
+/// and the records with their vectors.
+pub fn texts_only(dir: &Path, n: usize) -> (PathBuf, Vec<serde_json::Value>) {
+    let docs: Vec<serde_json::Value> = std::fs::read_to_string(fixture("docs.jsonl"))
+        .unwrap()
+        .lines()
+        .take(n)
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let lines: Vec<String> = docs
+        .iter()
+        .map(|d| {
+            let mut d = d.clone();
+            d.as_object_mut().unwrap().remove("vector");
+            d.to_string()
+        })
+        .collect();
+    let path = dir.join("texts.jsonl");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    (path, docs)
+}

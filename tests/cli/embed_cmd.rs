@@ -1,7 +1,7 @@
 //! `vecar embed`, `build` with a provider, `query --text` and `add` of text-only lines, through
 //! the external-command provider (tests/cli/bin/fake_embed.py, a deterministic stand-in model).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::{json, Value};
 
@@ -11,23 +11,6 @@ use crate::common::*;
 fn fake(dims: usize, mode: &str) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cli/bin/fake_embed.py");
     format!("python3 {} {dims} {mode}", script.display())
-}
-
-/// The fixture's first `n` records without their vectors.
-fn texts_only(dir: &Path, n: usize) -> PathBuf {
-    let lines: Vec<String> = std::fs::read_to_string(fixture("docs.jsonl"))
-        .unwrap()
-        .lines()
-        .take(n)
-        .map(|l| {
-            let mut v: Value = serde_json::from_str(l).unwrap();
-            v.as_object_mut().unwrap().remove("vector");
-            v.to_string()
-        })
-        .collect();
-    let path = dir.join("texts.jsonl");
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    path
 }
 
 #[test]
@@ -60,7 +43,7 @@ fn embed_adds_a_vector_to_lines_with_text_and_keeps_the_rest() {
 #[test]
 fn build_from_texts_records_the_provider_and_queries_by_text() {
     let dir = tempdir();
-    let input = texts_only(dir.path(), 100);
+    let (input, _) = texts_only(dir.path(), 100);
     let car = dir.path().join("t.car");
     let cmd = fake(16, "ok");
     vecar(&["build", s(&input), "-o", s(&car), "--embed-cmd", &cmd]).ok();
@@ -106,7 +89,7 @@ fn build_from_texts_records_the_provider_and_queries_by_text() {
 #[test]
 fn a_different_model_is_refused_and_archives_without_one_say_so() {
     let dir = tempdir();
-    let input = texts_only(dir.path(), 20);
+    let (input, _) = texts_only(dir.path(), 20);
     let car = dir.path().join("t.car");
     vecar(&["build", s(&input), "-o", s(&car), "--embed-cmd", &fake(16, "ok")]).ok();
     vecar(&["query", s(&car), "--text", "x", "--embed-cmd", &fake(8, "ok")])
@@ -124,7 +107,7 @@ fn a_different_model_is_refused_and_archives_without_one_say_so() {
 #[test]
 fn add_embeds_text_only_lines_with_the_recorded_model() {
     let dir = tempdir();
-    let input = texts_only(dir.path(), 30);
+    let (input, _) = texts_only(dir.path(), 30);
     let base = dir.path().join("base.car");
     let cmd = fake(16, "ok");
     vecar(&["build", s(&input), "-o", s(&base), "--embed-cmd", &cmd]).ok();
@@ -154,7 +137,7 @@ fn add_embeds_text_only_lines_with_the_recorded_model() {
 #[test]
 fn provider_failures_name_the_line() {
     let dir = tempdir();
-    let input = texts_only(dir.path(), 5);
+    let (input, _) = texts_only(dir.path(), 5);
     let car = dir.path().join("t.car");
     let build = |mode: &str| vecar(&["build", s(&input), "-o", s(&car), "--embed-cmd", &fake(8, mode)]);
     build("short").fails_with("texts.jsonl:5: `python3");

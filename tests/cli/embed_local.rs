@@ -199,27 +199,6 @@ fn malformed_files_and_unsupported_models_are_named() {
     }
 }
 
-/// The fixture's first `n` records without their vectors, in `dir/texts.jsonl`.
-fn texts_only(dir: &Path, n: usize) -> (PathBuf, Vec<Value>) {
-    let docs: Vec<Value> = std::fs::read_to_string(fixture("docs.jsonl"))
-        .unwrap()
-        .lines()
-        .take(n)
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let lines: Vec<String> = docs
-        .iter()
-        .map(|d| {
-            let mut d = d.clone();
-            d.as_object_mut().unwrap().remove("vector");
-            d.to_string()
-        })
-        .collect();
-    let path = dir.join("texts.jsonl");
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    (path, docs)
-}
-
 #[test]
 fn cli_builds_from_text_and_queries_by_text_with_the_recorded_model() {
     let model = model_dir();
