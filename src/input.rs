@@ -7,8 +7,9 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
+use std::marker::PhantomData;
+
+use serde::de::{DeserializeOwned, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::archive::records::Record;
@@ -178,11 +179,13 @@ pub struct Query {
 /// array of numbers.
 pub fn parse_query(text: &str, line: u64, id_field: &str, vector_field: &str) -> Result<Query, String> {
     let label = Value::from(line - 1);
-    let fields = QueryFields { id_field, vector_field };
-    let mut json = serde_json::Deserializer::from_str(text);
-    let fast = fields
-        .deserialize(&mut json)
-        .and_then(|found| json.end().map(|()| found));
+    // The common case, read without a JSON value per number; anything unusual goes the slow way,
+    // which says what is wrong.
+    let fast = if text.trim_start().starts_with('[') {
+        serde_json::from_str::<Vec<f64>>(text).map(|numbers| (None, Some(numbers)))
+    } else {
+        two_fields::<Value, Vec<f64>>(text, (id_field, vector_field))
+    };
     if let Ok((id, Some(numbers))) = fast {
         let vector: Vec<f32> = numbers.iter().map(|&x| x as f32).collect();
         if !vector.is_empty() && vector.iter().all(|x| x.is_finite()) {
@@ -193,46 +196,47 @@ pub fn parse_query(text: &str, line: u64, id_field: &str, vector_field: &str) ->
     parse_query_slowly(text, label, id_field, vector_field)
 }
 
-/// The id and vector of a well-formed query line, read without a JSON value per number (the
-/// common case, and most of a batch's parsing time). Anything unusual is left to
-/// [`parse_query_slowly`], which says what is wrong.
-struct QueryFields<'a> {
-    id_field: &'a str,
-    vector_field: &'a str,
+/// Reads two fields of a JSON object line, named by `names`, as `A` and `B` (`None` when absent),
+/// skipping every other field without building a value for it; an error for anything but one
+/// JSON object.
+pub fn two_fields<A: DeserializeOwned, B: DeserializeOwned>(
+    text: &str,
+    names: (&str, &str),
+) -> serde_json::Result<(Option<A>, Option<B>)> {
+    let mut json = serde_json::Deserializer::from_str(text);
+    let found = json.deserialize_map(TwoFields::<A, B> {
+        names,
+        kinds: PhantomData,
+    })?;
+    json.end()?;
+    Ok(found)
 }
 
-impl<'de> DeserializeSeed<'de> for QueryFields<'_> {
-    type Value = (Option<Value>, Option<Vec<f64>>);
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
+/// The visitor behind [`two_fields`].
+struct TwoFields<'a, A, B> {
+    names: (&'a str, &'a str),
+    kinds: PhantomData<(A, B)>,
 }
 
-impl<'de> Visitor<'de> for QueryFields<'_> {
-    type Value = (Option<Value>, Option<Vec<f64>>);
+impl<'de, A: DeserializeOwned, B: DeserializeOwned> Visitor<'de> for TwoFields<'_, A, B> {
+    type Value = (Option<A>, Option<B>);
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a query object or array")
+        f.write_str("a JSON object")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        let numbers = Vec::<f64>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
-        Ok((None, Some(numbers)))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let (mut id, mut vector) = (None, None);
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+        let (mut a, mut b) = (None, None);
         while let Some(key) = map.next_key::<std::borrow::Cow<str>>()? {
-            if key == self.vector_field {
-                vector = Some(map.next_value::<Vec<f64>>()?);
-            } else if key == self.id_field {
-                id = Some(map.next_value::<Value>()?);
+            if key == self.names.0 {
+                a = Some(map.next_value()?);
+            } else if key == self.names.1 {
+                b = Some(map.next_value()?);
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
         }
-        Ok((id, vector))
+        Ok((a, b))
     }
 }
 

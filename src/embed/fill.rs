@@ -5,10 +5,11 @@ use std::collections::VecDeque;
 
 use anyhow::{anyhow, bail, Result};
 use indicatif::ProgressBar;
+use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use super::{Embedder, TextError};
-use crate::input::{kind, parse_object, LineSource};
+use crate::input::{kind, parse_object, two_fields, LineSource};
 use crate::progress;
 
 /// Texts sent to the provider together (it may split them further). Large, so a local model can
@@ -109,25 +110,24 @@ impl<'a, S: LineSource> Filled<'a, S> {
     /// The line's text and object when it has text and no vector; `None` for lines that pass
     /// unchanged (the reader after this one reports anything wrong with them).
     fn wants_vector(&self, line: u64, text: &str) -> Result<Option<Waiting>> {
-        let Ok(mut object) = parse_object(text) else {
+        // Most lines have a vector: look at the two fields only, without parsing the numbers.
+        let names = (self.vector_field.as_str(), self.text_field.as_str());
+        let Ok((vector, content)) = two_fields::<Option<IgnoredAny>, Value>(text, names) else {
             return Ok(None);
         };
-        let null_vector = match object.get(&self.vector_field) {
-            Some(Value::Null) => true,
-            Some(_) => return Ok(None),
-            None => false,
-        };
-        let content = match object.get(&self.text_field) {
-            None | Some(Value::Null) => return Ok(None),
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => bail!(
+        let content = match (vector, content) {
+            (Some(Some(_)), _) | (_, None | Some(Value::Null)) => return Ok(None),
+            (_, Some(Value::String(s))) => s,
+            (_, Some(other)) => bail!(
                 "{}:{line}: {} must be a string to be embedded, not {}",
                 self.source.name(),
                 self.text_field,
-                kind(other)
+                kind(&other)
             ),
         };
-        let object = if null_vector {
+        let object = if vector.is_some() {
+            // `"vector": null`: drop it, so the vector appended is the only one.
+            let mut object = parse_object(text).map_err(anyhow::Error::msg)?;
             object.remove(&self.vector_field);
             serde_json::to_string(&object)?
         } else {
