@@ -132,12 +132,25 @@ impl Archive {
 
     /// The vectors of the given rows, reading each chunk once.
     pub fn vectors_of(&self, rows: &BTreeSet<u64>) -> Result<HashMap<u64, Vec<f32>>> {
+        self.with_vectors(rows, |_, vector| vector.to_vec())
+    }
+
+    /// `f(row, vector)` for each of the given rows, reading each chunk once (in parallel) and
+    /// dropping it after use, so memory holds results, not vectors.
+    pub fn with_vectors<T: Send>(
+        &self,
+        rows: &BTreeSet<u64>,
+        f: impl Fn(u64, &[f32]) -> T + Sync,
+    ) -> Result<HashMap<u64, T>> {
         let dims = self.manifest.dimensions as usize;
         self.gather(
             &self.vectors,
             rows,
             |i| self.vector_chunk(i),
-            |chunk, _, offset| chunk[offset * dims..(offset + 1) * dims].to_vec(),
+            |chunk, i, offset| {
+                let row = self.vectors.chunks[i].start + offset as u64;
+                f(row, &chunk[offset * dims..(offset + 1) * dims])
+            },
         )
     }
 

@@ -3,10 +3,10 @@
 //! search may return: inside the HNSW traversal when many rows pass, by a scan of the passing
 //! rows when few do, so `k` hits come back whenever `k` rows pass.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use rayon::prelude::*;
 
 use super::filter::Filter;
@@ -173,36 +173,23 @@ impl<'a> Searcher<'a> {
     }
 
     /// The `k` best candidates of each query by exact distance, from the stored float32
-    /// vectors: each vectors chunk is read once, in parallel, and dropped after use, so memory
-    /// holds hits, not vectors.
+    /// vectors (each chunk read once for the whole batch).
     fn rescore(&self, queries: &[&[f32]], candidates: Vec<Vec<u64>>, k: usize) -> Result<Vec<Vec<Hit>>> {
-        let list = &self.archive.vectors;
-        let mut by_chunk: BTreeMap<usize, Vec<(usize, u64)>> = BTreeMap::new();
+        let mut wanted_by: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
         for (query, rows) in candidates.iter().enumerate() {
             for &row in rows {
-                let i = list
-                    .find(row)
-                    .context("a candidate row is past the end of the archive")?;
-                by_chunk.entry(i).or_default().push((query, row));
+                wanted_by.entry(row).or_default().push(query);
             }
         }
-        let dims = self.archive.manifest.dimensions as usize;
-        let scored: Vec<Vec<(usize, Hit)>> = by_chunk
-            .into_par_iter()
-            .map(|(i, pairs)| {
-                let chunk = self.archive.vector_chunk(i)?;
-                let start = list.chunks[i].start;
-                Ok(pairs
-                    .into_iter()
-                    .map(|(query, row)| {
-                        let at = (row - start) as usize * dims;
-                        (query, self.hit(queries[query], row, &chunk[at..at + dims]))
-                    })
-                    .collect())
-            })
-            .collect::<Result<_>>()?;
+        let rows: BTreeSet<u64> = wanted_by.keys().copied().collect();
+        let scored = self.archive.with_vectors(&rows, |row, vector| {
+            wanted_by[&row]
+                .iter()
+                .map(|&query| (query, self.hit(queries[query], row, vector)))
+                .collect::<Vec<_>>()
+        })?;
         let mut per_query = vec![Vec::new(); queries.len()];
-        for (query, hit) in scored.into_iter().flatten() {
+        for (query, hit) in scored.into_values().flatten() {
             per_query[query].push(hit);
         }
         Ok(per_query.into_iter().map(|hits| top_k(hits, k)).collect())
