@@ -59,11 +59,6 @@ pub struct ProviderArgs {
 }
 
 impl ProviderArgs {
-    /// True when no provider was asked for.
-    pub fn is_empty(&self) -> bool {
-        self.model.is_none() && self.endpoint.is_none() && self.embed_cmd.is_none()
-    }
-
     /// The kind of provider the flags name: "local", "http" or "command".
     fn provider(&self) -> Option<&'static str> {
         match (&self.endpoint, &self.embed_cmd, &self.model) {
@@ -94,7 +89,7 @@ impl ProviderArgs {
         let mut args = self.clone();
         if let Some(info) = recorded {
             match info.provider.as_str() {
-                "local" if args.is_empty() => match std::env::var("VECAR_MODEL") {
+                "local" if args.provider().is_none() => match std::env::var("VECAR_MODEL") {
                     Ok(dir) if !dir.is_empty() => args.model = Some(dir),
                     _ => bail!(
                         "{archive} was embedded with the local model {:?}: give its directory with --model DIR or VECAR_MODEL",
@@ -102,11 +97,11 @@ impl ProviderArgs {
                     ),
                 },
                 "http" if args.endpoint.is_some() && args.model.is_none() => args.model = Some(info.model.clone()),
-                "http" if args.is_empty() => bail!(
+                "http" if args.provider().is_none() => bail!(
                     "{archive} was embedded by an endpoint with model {:?}: give it with --endpoint URL",
                     info.model
                 ),
-                "command" if args.is_empty() => bail!(
+                "command" if args.provider().is_none() => bail!(
                     "{archive} was embedded by the command {:?}: give it with --embed-cmd (vecar never runs a command an archive names)",
                     info.model
                 ),

@@ -195,3 +195,14 @@ pub fn texts_only(dir: &Path, n: usize) -> (PathBuf, Vec<serde_json::Value>) {
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
     (path, docs)
 }
+
+/// Builds the fixture's first `n` records, their vectors left out, into `dir/name` with the
+/// provider `flags`; the archive's path and the records with their vectors.
+pub fn build_texts(dir: &Path, name: &str, n: usize, flags: &[&str]) -> (PathBuf, Vec<serde_json::Value>) {
+    let (input, docs) = texts_only(dir, n);
+    let car = dir.join(name);
+    let mut args = vec!["build", s(&input), "-o", s(&car)];
+    args.extend_from_slice(flags);
+    vecar(&args).ok();
+    (car, docs)
+}

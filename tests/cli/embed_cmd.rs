@@ -89,9 +89,7 @@ fn build_from_texts_records_the_provider_and_queries_by_text() {
 #[test]
 fn a_different_model_is_refused_and_archives_without_one_say_so() {
     let dir = tempdir();
-    let (input, _) = texts_only(dir.path(), 20);
-    let car = dir.path().join("t.car");
-    vecar(&["build", s(&input), "-o", s(&car), "--embed-cmd", &fake(16, "ok")]).ok();
+    let (car, _) = build_texts(dir.path(), "t.car", 20, &["--embed-cmd", &fake(16, "ok")]);
     vecar(&["query", s(&car), "--text", "x", "--embed-cmd", &fake(8, "ok")])
         .fails_with("--text: the model gave 8 numbers, expected 16");
     vecar(&["query", s(&car), "--text", "x", "--model", "/nonexistent"])
@@ -107,10 +105,8 @@ fn a_different_model_is_refused_and_archives_without_one_say_so() {
 #[test]
 fn add_embeds_text_only_lines_with_the_recorded_model() {
     let dir = tempdir();
-    let (input, _) = texts_only(dir.path(), 30);
-    let base = dir.path().join("base.car");
     let cmd = fake(16, "ok");
-    vecar(&["build", s(&input), "-o", s(&base), "--embed-cmd", &cmd]).ok();
+    let (base, _) = build_texts(dir.path(), "base.car", 30, &["--embed-cmd", &cmd]);
     let new = dir.path().join("new.jsonl");
     std::fs::write(&new, "{\"id\": \"n1\", \"text\": \"a new note\"}\n").unwrap();
     let next = dir.path().join("next.car");

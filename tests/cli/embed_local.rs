@@ -26,6 +26,16 @@ fn open() -> LocalModel {
     LocalModel::open(&model_dir()).expect("the model opens")
 }
 
+/// A JSON array of numbers as float32 values.
+fn floats(value: &Value) -> Vec<f32> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
     let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
@@ -41,12 +51,7 @@ fn dev_sample() -> Vec<(String, String, Vec<f32>)> {
         .filter(|(i, _)| *i < 200 || i % 50 == 0)
         .map(|(_, line)| {
             let doc: Value = serde_json::from_str(line).unwrap();
-            let vector = doc["vector"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap() as f32)
-                .collect();
+            let vector = floats(&doc["vector"]);
             (
                 doc["id"].as_str().unwrap().to_string(),
                 doc["text"].as_str().unwrap().to_string(),
@@ -203,9 +208,7 @@ fn malformed_files_and_unsupported_models_are_named() {
 fn cli_builds_from_text_and_queries_by_text_with_the_recorded_model() {
     let model = model_dir();
     let dir = tempdir();
-    let (input, docs) = texts_only(dir.path(), 60);
-    let car = dir.path().join("notes.car");
-    vecar(&["build", s(&input), "--model", s(&model), "-o", s(&car)]).ok();
+    let (car, docs) = build_texts(dir.path(), "notes.car", 60, &["--model", s(&model)]);
 
     let info = &vecar(&["info", "--json", s(&car)]).ok().json_lines()[0];
     let weights = cid_of(0x55, &std::fs::read(model.join("model.safetensors")).unwrap());
@@ -222,18 +225,7 @@ fn cli_builds_from_text_and_queries_by_text_with_the_recorded_model() {
 
     // The stored vectors are the model's, which match the fixture's (made by sentence-transformers).
     for (doc, exported) in docs.iter().zip(vecar(&["export", s(&car)]).ok().json_lines()) {
-        let given: Vec<f32> = doc["vector"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap() as f32)
-            .collect();
-        let made: Vec<f32> = exported["vector"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap() as f32)
-            .collect();
+        let (given, made) = (floats(&doc["vector"]), floats(&exported["vector"]));
         assert!(cosine(&given, &made) >= 0.999, "{}", doc["id"]);
     }
 
@@ -258,9 +250,7 @@ fn cli_builds_from_text_and_queries_by_text_with_the_recorded_model() {
 fn cli_refuses_a_model_whose_weights_differ() {
     let model = model_dir();
     let dir = tempdir();
-    let (input, _) = texts_only(dir.path(), 5);
-    let car = dir.path().join("notes.car");
-    vecar(&["build", s(&input), "--model", s(&model), "-o", s(&car)]).ok();
+    let (car, _) = build_texts(dir.path(), "notes.car", 5, &["--model", s(&model)]);
     // The same model with one weight's last byte changed: it loads, but its CID differs.
     let other = dir.path().join("all-MiniLM-L6-v2");
     std::fs::create_dir_all(other.join("1_Pooling")).unwrap();
