@@ -32,8 +32,9 @@ const HIT_FIELDS: [&str; 9] = [
 #[derive(clap::Args)]
 #[command(after_help = "\
 Queries come from stdin, one per line: {\"id\": ..., \"vector\": [...]} (id optional), a bare
-array, or {\"id\": ..., \"text\": \"...\"} to embed with the archive's model (as --text does). Each hit has: query, rank, id, score, distance, text, metadata, cid (and archive, with
-several archives). score is higher-is-better for every metric; distance is the metric's own.
+array, or {\"id\": ..., \"text\": \"...\"} to embed with the archive's model (as --text does).
+Each hit has: query, rank, id, score, distance, text, metadata, cid (and archive, with several
+archives). score is higher-is-better for every metric; distance is the metric's own.
 
 Filters (--filter) test record fields:  = != < <= > >=  `in [..]`  `exists`, combined with
 and / or / not and parentheses; strings in quotes or bare words, dots reach nested fields:
