@@ -79,7 +79,8 @@ impl<'a, S: LineSource> Filled<'a, S> {
     }
 
     /// Reads lines until `TEXTS_PER_ROUND` texts wait (or the input ends), embeds them and
-    /// queues every line read, in order.
+    /// queues every line read, in order. A line that passes unchanged while no text waits is
+    /// queued at once, so input that needs no embedding streams through without being held.
     fn fill(&mut self) -> Result<()> {
         let mut lines: Vec<(u64, String, Option<usize>)> = Vec::new();
         let mut waiting = Vec::new();
@@ -91,6 +92,10 @@ impl<'a, S: LineSource> Filled<'a, S> {
                 Some(w) => {
                     lines.push((line, String::new(), Some(waiting.len())));
                     waiting.push(w);
+                }
+                None if waiting.is_empty() => {
+                    self.ready.push_back((line, text));
+                    return Ok(());
                 }
                 None => lines.push((line, text, None)),
             }
