@@ -118,14 +118,23 @@ fn adding_new_ids_extends_the_index_and_finds_them() {
         .contains("50 added, 0 replaced, 0 unchanged, 300 records, index extended in place"));
     assert_holds(dir.path(), &next, &lines);
     assert!(reuse(&base, &next) >= 0.8);
-    for line in &lines[250..] {
-        let doc: serde_json::Value = serde_json::from_str(line).unwrap();
-        let query = serde_json::json!({"vector": doc["vector"]}).to_string();
-        let hits = vecar_with_stdin(&["query", s(&next), "-k", "1"], query.as_bytes())
-            .ok()
-            .json_lines();
-        assert_eq!(hits[0]["id"], doc["id"]);
-    }
+    // Each new record's own vector finds it first. HNSW is approximate and a multi-threaded
+    // extension is not deterministic (CI once saw one of the 50 ranked second), so allow one miss;
+    // an index that was not extended would find none.
+    let docs: Vec<serde_json::Value> = lines[250..].iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let queries: String = docs
+        .iter()
+        .map(|d| serde_json::json!({"id": d["id"], "vector": d["vector"]}).to_string() + "\n")
+        .collect();
+    let hits = vecar_with_stdin(&["query", s(&next), "-k", "1"], queries.as_bytes())
+        .ok()
+        .json_lines();
+    let found = hits.iter().filter(|h| h["query"] == h["id"]).count();
+    assert!(
+        found >= docs.len() - 1,
+        "{found} of {} new records found first",
+        docs.len()
+    );
 }
 
 #[test]
