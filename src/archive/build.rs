@@ -256,10 +256,26 @@ fn content_len(content: &Content, rows: &Rows) -> u64 {
     }
 }
 
-/// Writes the assembled archive as a CARv1 to `out`.
-pub fn write_car(archive: &Assembled, out: impl Write) -> Result<()> {
+/// Which CAR format to write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CarVersion {
+    /// Plain CARv1: a header and the blocks.
+    V1,
+    /// CARv2: the same CARv1 inside, followed by an index of where each block is.
+    V2,
+}
+
+/// Writes the assembled archive to `out` as a CAR of the given version.
+pub fn write_car(archive: &Assembled, out: impl Write, version: CarVersion) -> Result<()> {
     let bar = progress::bar(archive.blocks as u64, "write", "blocks");
-    let mut car = CarWriter::new(out, &archive.root)?;
+    let mut car = match version {
+        CarVersion::V1 => CarWriter::new(out, &archive.root)?,
+        CarVersion::V2 => {
+            let sizes = archive.contents.iter();
+            let sizes = sizes.map(|(cid, content)| (*cid, content_len(content, archive.rows)));
+            CarWriter::with_index(out, &archive.root, sizes)?
+        }
+    };
     for (cid, content) in &archive.contents {
         car.write(cid, &archive.data(content)?)?;
         bar.inc(1);

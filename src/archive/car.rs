@@ -1,10 +1,16 @@
-//! CAR files: a streaming CARv1 writer and a random-access reader (CARv1, or the CARv1
-//! payload inside a CARv2) that indexes section headers and verifies every block it returns.
+//! CAR files: a streaming writer (CARv2 with a block index, or plain CARv1) and a random-access
+//! reader (CARv1, or the CARv1 payload inside a CARv2) that verifies every block it returns.
+//!
+//! The reader finds blocks through a CARv2 index when the file has one it can read, so opening
+//! costs the same however many blocks the file holds; otherwise, or when the index does not
+//! lead to a block, it walks every section head once. An index is only a hint: every block is
+//! still checked against its CID.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::Path;
+use std::sync::OnceLock;
 
 use anyhow::{bail, Context, Result};
 use cid::Cid;
@@ -12,11 +18,14 @@ use serde::{Deserialize, Serialize};
 
 use super::block::{check_cid_kind, decode_dag_cbor, hash_matches, MAX_BLOCK_SIZE};
 use super::bytes::Bytes;
+use super::car_index::{self, BlockIndex};
 
 /// Bytes that start every CARv2 file.
 const CARV2_PRAGMA: [u8; 11] = [0x0a, 0xa1, 0x67, 0x76, 0x65, 0x72, 0x73, 0x69, 0x6f, 0x6e, 0x02];
 /// Size of the CARv2 header that follows the pragma.
 const CARV2_HEADER_LEN: u64 = 40;
+/// Where the CARv1 payload starts in a CARv2 that vecar writes: right after its header.
+const CARV2_DATA_OFFSET: u64 = CARV2_PRAGMA.len() as u64 + CARV2_HEADER_LEN;
 /// The largest CARv1 header accepted (one root needs about 50 bytes).
 const MAX_HEADER_LEN: u64 = 64 * 1024;
 /// The largest section accepted: a full block plus a CID.
@@ -37,37 +46,105 @@ struct HeaderIn {
     roots: Option<Vec<Cid>>,
 }
 
-/// Writes a CARv1 file with one root, block by block.
+/// Writes a CAR file with one root, block by block.
 pub struct CarWriter<W: Write> {
     out: W,
+    /// Bytes of the CARv1 payload written so far.
+    written: u64,
+    /// For a CARv2: the payload's planned size and the index that follows it.
+    index: Option<(u64, Vec<u8>)>,
 }
 
 impl<W: Write> CarWriter<W> {
-    /// Writes the header naming `root` and returns a writer for the blocks.
-    pub fn new(mut out: W, root: &Cid) -> Result<Self> {
-        let header = serde_ipld_dagcbor::to_vec(&HeaderOut {
-            roots: [root],
-            version: 1,
-        })?;
-        write_varint(&mut out, header.len() as u64)?;
-        out.write_all(&header)?;
-        Ok(CarWriter { out })
+    /// Writes a CARv1 header naming `root` and returns a writer for the blocks.
+    pub fn new(out: W, root: &Cid) -> Result<Self> {
+        let mut car = CarWriter {
+            out,
+            written: 0,
+            index: None,
+        };
+        car.write_v1_header(root)?;
+        Ok(car)
+    }
+
+    /// Writes a CARv2 header and the CARv1 header naming `root`, for exactly the blocks
+    /// `blocks` (CID and data length) in this order; [`finish`](Self::finish) appends their index.
+    pub fn with_index(mut out: W, root: &Cid, blocks: impl IntoIterator<Item = (Cid, u64)>) -> Result<Self> {
+        let mut size = v1_header(root)?.len() as u64;
+        let mut entries = Vec::new();
+        for (cid, len) in blocks {
+            let digest = cid
+                .hash()
+                .digest()
+                .try_into()
+                .context("CAR index: CID is not sha2-256")?;
+            entries.push((digest, size));
+            size += section_len(&cid, len);
+        }
+        out.write_all(&CARV2_PRAGMA)?;
+        out.write_all(&[0; 16])?; // characteristics: none claimed
+        for field in [CARV2_DATA_OFFSET, size, CARV2_DATA_OFFSET + size] {
+            out.write_all(&field.to_le_bytes())?;
+        }
+        let mut car = CarWriter {
+            out,
+            written: 0,
+            index: Some((size, car_index::encode(entries))),
+        };
+        car.write_v1_header(root)?;
+        Ok(car)
+    }
+
+    fn write_v1_header(&mut self, root: &Cid) -> Result<()> {
+        let header = v1_header(root)?;
+        self.out.write_all(&header)?;
+        self.written += header.len() as u64;
+        Ok(())
     }
 
     /// Appends one block as a section: its CID and its bytes.
     pub fn write(&mut self, cid: &Cid, data: &[u8]) -> Result<()> {
-        let cid = cid.to_bytes();
-        write_varint(&mut self.out, (cid.len() + data.len()) as u64)?;
-        self.out.write_all(&cid)?;
+        let cid_bytes = cid.to_bytes();
+        write_varint(&mut self.out, (cid_bytes.len() + data.len()) as u64)?;
+        self.out.write_all(&cid_bytes)?;
         self.out.write_all(data)?;
+        self.written += section_len(cid, data.len() as u64);
         Ok(())
     }
 
-    /// Flushes and returns the underlying writer.
+    /// Appends the index (for a CARv2), flushes and returns the underlying writer.
     pub fn finish(mut self) -> Result<W> {
+        if let Some((size, index)) = &self.index {
+            if *size != self.written {
+                bail!(
+                    "CAR index planned {size} bytes of blocks but {} were written",
+                    self.written
+                );
+            }
+            self.out.write_all(index)?;
+        }
         self.out.flush()?;
         Ok(self.out)
     }
+}
+
+/// The CARv1 header naming `root`, with its length varint.
+fn v1_header(root: &Cid) -> Result<Vec<u8>> {
+    let header = serde_ipld_dagcbor::to_vec(&HeaderOut {
+        roots: [root],
+        version: 1,
+    })?;
+    let mut out = Vec::with_capacity(header.len() + 2);
+    write_varint(&mut out, header.len() as u64)?;
+    out.extend_from_slice(&header);
+    Ok(out)
+}
+
+/// Bytes of the section holding a block of `len` bytes named `cid`.
+fn section_len(cid: &Cid, len: u64) -> u64 {
+    let body = cid.encoded_len() as u64 + len;
+    let mut varint = unsigned_varint::encode::u64_buffer();
+    unsigned_varint::encode::u64(body, &mut varint).len() as u64 + body
 }
 
 fn write_varint(out: &mut impl Write, n: u64) -> std::io::Result<()> {
@@ -103,13 +180,26 @@ pub struct CarFile {
     name: String,
     source: Bytes,
     root: Cid,
+    file_len: u64,
+    /// Where the CARv1 payload starts: its header, which index offsets count from.
+    payload_start: u64,
+    /// The first section and the end of the payload.
+    sections: (u64, u64),
+    /// The CARv2 index, if the file has one vecar reads; or why it could not be read.
+    index: Option<Result<BlockIndex, String>>,
+    /// Every section, found by walking the file (done on open without a usable index,
+    /// otherwise when first needed).
+    walked: OnceLock<Walk>,
+}
+
+/// Every section of a file, found by walking it.
+struct Walk {
     order: Vec<Cid>,
     blocks: HashMap<Cid, Location>,
-    file_len: u64,
 }
 
 impl CarFile {
-    /// Opens `path` (`-` reads standard input whole) and indexes its sections.
+    /// Opens `path` (`-` reads standard input whole) and finds its blocks.
     pub fn open(path: &Path) -> Result<CarFile> {
         if path.as_os_str() == "-" {
             let mut bytes = Vec::new();
@@ -120,37 +210,55 @@ impl CarFile {
         }
         let name = path.display().to_string();
         let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
-        CarFile::index(name, Bytes::File(file))
+        CarFile::read(name, Bytes::File(file))
     }
 
-    /// Indexes a CAR held in memory; `name` is used in messages.
+    /// Opens a CAR held in memory; `name` is used in messages.
     pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Result<CarFile> {
-        CarFile::index(name.to_string(), Bytes::Memory(bytes))
+        CarFile::read(name.to_string(), Bytes::Memory(bytes))
     }
 
-    fn index(name: String, source: Bytes) -> Result<CarFile> {
+    fn read(name: String, source: Bytes) -> Result<CarFile> {
         let file_len = source.size()?;
         let mut car = CarFile {
             name,
             source,
             root: Cid::default(),
-            order: Vec::new(),
-            blocks: HashMap::new(),
             file_len,
+            payload_start: 0,
+            sections: (0, 0),
+            index: None,
+            walked: OnceLock::new(),
         };
         if file_len == 0 {
             bail!("{}: empty file, not a CAR", car.name);
         }
-        let (mut pos, end) = car.read_header(0, file_len)?;
-        while pos < end {
-            let (cid, location) = car.read_section_head(pos, end)?;
-            if car.blocks.insert(cid, location).is_some() {
-                bail!("{}: byte {pos}: duplicate block {cid}", car.name);
-            }
-            car.order.push(cid);
-            pos = location.offset + location.len;
+        car.sections = car.read_header(0, file_len)?;
+        if !matches!(car.index, Some(Ok(_))) {
+            car.walk()?;
         }
         Ok(car)
+    }
+
+    /// Walks every section head once; later calls return the same walk.
+    fn walk(&self) -> Result<&Walk> {
+        if let Some(walk) = self.walked.get() {
+            return Ok(walk);
+        }
+        let (mut pos, end) = self.sections;
+        let mut walk = Walk {
+            order: Vec::new(),
+            blocks: HashMap::new(),
+        };
+        while pos < end {
+            let (cid, location) = self.read_section_head(pos, end)?;
+            if walk.blocks.insert(cid, location).is_some() {
+                bail!("{}: byte {pos}: duplicate block {cid}", self.name);
+            }
+            walk.order.push(cid);
+            pos = location.offset + location.len;
+        }
+        Ok(self.walked.get_or_init(|| walk))
     }
 
     /// Reads the CAR header at `start`; returns the offset of the first section and the end of
@@ -173,6 +281,7 @@ impl CarFile {
                     );
                 }
                 self.root = roots[0];
+                self.payload_start = start;
                 Ok((start + varint_len + len, end))
             }
             (2, _) if start == 0 => self.read_v2_header(),
@@ -184,10 +293,9 @@ impl CarFile {
 
     fn read_v2_header(&mut self) -> Result<(u64, u64)> {
         let name = &self.name;
-        let header_end = CARV2_PRAGMA.len() as u64 + CARV2_HEADER_LEN;
         let mut pragma = [0u8; CARV2_PRAGMA.len()];
         let mut header = [0u8; CARV2_HEADER_LEN as usize];
-        if self.file_len < header_end {
+        if self.file_len < CARV2_DATA_OFFSET {
             bail!("{name}: CARv2 header is truncated");
         }
         self.source.read_at(0, &mut pragma)?;
@@ -196,14 +304,27 @@ impl CarFile {
             bail!("{name}: malformed CARv2 pragma");
         }
         let field = |i: usize| u64::from_le_bytes(header[i..i + 8].try_into().expect("8 bytes"));
-        let (offset, size) = (field(16), field(24));
+        let (offset, size, index_offset) = (field(16), field(24), field(32));
         let payload_end = offset
             .checked_add(size)
-            .filter(|&e| offset >= header_end && e <= self.file_len);
+            .filter(|&e| offset >= CARV2_DATA_OFFSET && e <= self.file_len);
         let Some(payload_end) = payload_end else {
             bail!("{name}: CARv2 header points at bytes {offset}+{size}, outside the file");
         };
+        if index_offset != 0 {
+            self.index = Some(self.read_index(index_offset, payload_end));
+        }
         self.read_header(offset, payload_end)
+    }
+
+    /// Reads the CARv2 index at `offset`, which must follow the payload.
+    fn read_index(&self, offset: u64, payload_end: u64) -> Result<BlockIndex, String> {
+        if offset < payload_end || offset >= self.file_len {
+            return Err(format!("its offset {offset} is outside the space after the blocks"));
+        }
+        let mut bytes = vec![0; (self.file_len - offset) as usize];
+        self.source.read_at(offset, &mut bytes).map_err(|e| e.to_string())?;
+        BlockIndex::decode(&bytes).map_err(|e| format!("{e:#}"))
     }
 
     fn read_varint(&self, pos: u64, end: u64, what: &str) -> Result<(u64, u64)> {
@@ -265,30 +386,82 @@ impl CarFile {
         self.file_len
     }
 
-    /// Every block's CID and location, in file order.
-    pub fn sections(&self) -> impl Iterator<Item = (&Cid, &Location)> {
-        self.order.iter().map(|cid| (cid, &self.blocks[cid]))
+    /// Every block's CID and location, in file order (walking the file if not done yet).
+    pub fn sections(&self) -> Result<impl Iterator<Item = (&Cid, &Location)>> {
+        let walk = self.walk()?;
+        Ok(walk.order.iter().map(|cid| (cid, &walk.blocks[cid])))
     }
 
-    /// Where `cid` sits, if the file holds it.
-    pub fn location(&self, cid: &Cid) -> Option<&Location> {
-        self.blocks.get(cid)
+    /// Where `cid` sits, if the file holds it: through the index when it leads there, else by
+    /// walking the file.
+    pub fn location(&self, cid: &Cid) -> Result<Option<Location>> {
+        if let (Some(Ok(index)), None) = (&self.index, self.walked.get()) {
+            for offset in index.offsets(cid.hash().digest()) {
+                let pos = self.payload_start.saturating_add(offset);
+                if pos < self.sections.0 || pos >= self.sections.1 {
+                    continue;
+                }
+                if let Ok((found, location)) = self.read_section_head(pos, self.sections.1) {
+                    if found == *cid {
+                        return Ok(Some(location));
+                    }
+                }
+            }
+        }
+        Ok(self.walk()?.blocks.get(cid).copied())
+    }
+
+    /// Checks the CARv2 index against the blocks: every block listed at its section, nothing
+    /// else listed. Returns the number of entries, or `None` if the file has no index.
+    pub fn check_index(&self) -> Result<Option<usize>> {
+        let name = &self.name;
+        let index = match &self.index {
+            None => return Ok(None),
+            Some(Err(e)) => bail!("{name}: the CARv2 index is unreadable: {e}"),
+            Some(Ok(index)) => index,
+        };
+        let walk = self.walk()?;
+        for (cid, location) in walk.order.iter().map(|cid| (cid, &walk.blocks[cid])) {
+            let section = location.section - self.payload_start;
+            if !index.offsets(cid.hash().digest()).any(|offset| offset == section) {
+                bail!(
+                    "{name}: the CARv2 index does not lead to block {cid} (byte {})",
+                    location.section
+                );
+            }
+        }
+        if index.count() != walk.order.len() {
+            bail!(
+                "{name}: the CARv2 index lists {} blocks but the file holds {}",
+                index.count(),
+                walk.order.len()
+            );
+        }
+        Ok(Some(index.count()))
     }
 
     /// The bytes of block `cid`, verified against its hash.
     pub fn block(&self, cid: &Cid) -> Result<Vec<u8>> {
-        let len = self.blocks.get(cid).map_or(0, |location| location.len);
-        let mut data = vec![0; len as usize];
-        self.read_block(cid, &mut data)?;
+        let location = self.find(cid)?;
+        let mut data = vec![0; location.len as usize];
+        self.read_at(cid, &location, &mut data)?;
         Ok(data)
     }
 
     /// Reads block `cid` into `buf`, which must be exactly as long as the block, and verifies it
     /// against its hash.
     pub fn read_block(&self, cid: &Cid, buf: &mut [u8]) -> Result<()> {
-        let Some(location) = self.blocks.get(cid) else {
-            bail!("{}: block {cid} is missing", self.name);
-        };
+        self.read_at(cid, &self.find(cid)?, buf)
+    }
+
+    /// Where `cid` sits; an error if the file lacks it.
+    fn find(&self, cid: &Cid) -> Result<Location> {
+        self.location(cid)?
+            .with_context(|| format!("{}: block {cid} is missing", self.name))
+    }
+
+    /// Reads block `cid` from `location` into `buf` and verifies it against its hash.
+    fn read_at(&self, cid: &Cid, location: &Location, buf: &mut [u8]) -> Result<()> {
         if buf.len() as u64 != location.len {
             bail!(
                 "{}: block {cid} is {} bytes; its link says {}",

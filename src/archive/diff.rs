@@ -76,9 +76,9 @@ pub fn diff(a: &Archive, b: &Archive) -> Result<Diff> {
             Some(_) => diff.unchanged += 1,
         }
     }
-    let b_blocks: HashSet<_> = b.car.sections().map(|(cid, _)| *cid).collect();
-    let a_blocks: HashSet<_> = a.car.sections().map(|(cid, _)| *cid).collect();
-    for (cid, location, role) in a.roles() {
+    let b_blocks: HashSet<_> = b.car.sections()?.map(|(cid, _)| *cid).collect();
+    let a_blocks: HashSet<_> = a.car.sections()?.map(|(cid, _)| *cid).collect();
+    for (cid, location, role) in a.roles()? {
         let split = diff.blocks.entry(role).or_default();
         let side = if b_blocks.contains(&cid) {
             &mut split.shared
@@ -87,7 +87,7 @@ pub fn diff(a: &Archive, b: &Archive) -> Result<Diff> {
         };
         side.add(location.len);
     }
-    for (cid, location, role) in b.roles() {
+    for (cid, location, role) in b.roles()? {
         if !a_blocks.contains(&cid) {
             diff.blocks.entry(role).or_default().only_b.add(location.len);
         }

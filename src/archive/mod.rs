@@ -4,6 +4,7 @@ pub mod block;
 pub mod build;
 pub mod bytes;
 pub mod car;
+pub mod car_index;
 pub mod chunking;
 pub mod diff;
 pub mod manifest;

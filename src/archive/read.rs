@@ -246,7 +246,7 @@ impl Role {
 
 impl Archive {
     /// Every block in file order, with its location and role.
-    pub fn roles(&self) -> Vec<(Cid, Location, Role)> {
+    pub fn roles(&self) -> Result<Vec<(Cid, Location, Role)>> {
         let mut roles = HashMap::from([(*self.car.root(), Role::Manifest)]);
         for (list, links, chunks) in [
             (&self.records, Role::RecordsLinks, Role::Records),
@@ -256,9 +256,10 @@ impl Archive {
             roles.extend(list.nodes.iter().map(|cid| (*cid, links)));
             roles.extend(list.chunks.iter().map(|c| (c.cid, chunks)));
         }
-        self.car
-            .sections()
+        Ok(self
+            .car
+            .sections()?
             .map(|(cid, loc)| (*cid, *loc, roles.get(cid).copied().unwrap_or(Role::Unreferenced)))
-            .collect()
+            .collect())
     }
 }

@@ -22,13 +22,15 @@ pub struct Report {
     pub bytes: u64,
     /// Number of records.
     pub records: u64,
+    /// Entries of the CARv2 block index, if the file has one (each checked against its block).
+    pub indexed: Option<usize>,
 }
 
 /// Verifies `car` and returns a report, or the first problem found.
 pub fn verify(car: CarFile) -> Result<Report> {
     let name = car.name().to_string();
     let mut links: HashMap<Cid, Vec<Cid>> = HashMap::new();
-    for (cid, _) in car.sections() {
+    for (cid, _) in car.sections()? {
         let data = car.block(cid)?;
         if cid.codec() == DAG_CBOR {
             let node: Ipld = decode_dag_cbor(&data).with_context(|| format!("{name}: block {cid}"))?;
@@ -39,12 +41,12 @@ pub fn verify(car: CarFile) -> Result<Report> {
     }
     let mut reached = HashSet::from([*car.root()]);
     let mut stack = vec![*car.root()];
-    if car.location(car.root()).is_none() {
+    if car.location(car.root())?.is_none() {
         bail!("{name}: the root block {} is missing", car.root());
     }
     while let Some(cid) = stack.pop() {
         for link in links.get(&cid).into_iter().flatten() {
-            if car.location(link).is_none() {
+            if car.location(link)?.is_none() {
                 bail!("{name}: block {cid} links to {link}, which is missing");
             }
             if reached.insert(*link) {
@@ -52,10 +54,11 @@ pub fn verify(car: CarFile) -> Result<Report> {
             }
         }
     }
-    if let Some((orphan, _)) = car.sections().find(|(cid, _)| !reached.contains(cid)) {
+    if let Some((orphan, _)) = car.sections()?.find(|(cid, _)| !reached.contains(cid)) {
         bail!("{name}: block {orphan} is not reachable from the root");
     }
 
+    let indexed = car.check_index()?;
     let archive = Archive::from_car(car)?;
     let m = &archive.manifest;
     let mut ids = HashSet::new();
@@ -78,5 +81,6 @@ pub fn verify(car: CarFile) -> Result<Report> {
         blocks: reached.len(),
         bytes: archive.car.file_len(),
         records: m.count,
+        indexed,
     })
 }

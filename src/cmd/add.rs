@@ -32,9 +32,9 @@ pub struct Args {
     base: PathBuf,
     /// JSONL records to add or replace; `-` reads standard input.
     input: PathBuf,
-    /// The CAR file to write (atomically); `-` writes to standard output.
-    #[arg(short, long)]
-    output: PathBuf,
+    /// Where to write the archive.
+    #[command(flatten)]
+    output: super::Output,
     /// Build a new index over every row instead of extending the base's.
     #[arg(long)]
     reindex: bool,

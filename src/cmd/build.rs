@@ -29,9 +29,9 @@ Examples:
 pub struct Args {
     /// JSONL input; `-` reads standard input.
     input: PathBuf,
-    /// The CAR file to write (atomically); `-` writes to standard output.
-    #[arg(short, long)]
-    output: PathBuf,
+    /// Where to write the archive.
+    #[command(flatten)]
+    output: super::Output,
     /// Distance metric.
     #[arg(long, value_enum, default_value_t = Metric::Cos)]
     metric: Metric,

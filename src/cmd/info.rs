@@ -30,7 +30,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let archive = Archive::open(&args.archive)?;
     let m = &archive.manifest;
     let mut by_role: BTreeMap<_, (u64, u64)> = BTreeMap::new();
-    for (_, location, role) in archive.roles() {
+    for (_, location, role) in archive.roles()? {
         let entry = by_role.entry(role).or_default();
         entry.0 += 1;
         entry.1 += location.len;

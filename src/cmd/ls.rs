@@ -32,7 +32,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<ExitCode> {
     let archive = Archive::open(&args.archive)?;
     let mut out = output::stdout();
-    for (cid, location, role) in archive.roles() {
+    for (cid, location, role) in archive.roles()? {
         let (codec, size) = (codec_name(cid.codec()), location.len);
         if args.json {
             let line = json!({"cid": cid.to_string(), "codec": codec, "size": size, "role": role.name(), "offset": location.section});

@@ -27,9 +27,9 @@ pub struct Args {
     /// The archives, at least two.
     #[arg(required = true, num_args = 2..)]
     archives: Vec<PathBuf>,
-    /// The CAR file to write (atomically); `-` writes to standard output.
-    #[arg(short, long)]
-    output: PathBuf,
+    /// Where to write the archive.
+    #[command(flatten)]
+    output: super::Output,
     /// What to do with an id present in several archives with different content.
     #[arg(long, value_enum, default_value_t = OnConflict::Error)]
     on_conflict: OnConflict,

@@ -1,9 +1,9 @@
 //! One module per subcommand: parse the arguments, call the library, print.
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use anyhow::Result;
-use vecar::archive::build::{assemble, write_car, Assembled};
+use vecar::archive::build::{assemble, write_car, Assembled, CarVersion};
 use vecar::archive::read::Archive;
 use vecar::archive::rows::Rows;
 use vecar::archive::update;
@@ -22,17 +22,31 @@ pub mod query;
 pub mod rm;
 pub mod verify;
 
-/// Writes `archive` to `output` (`-`: standard output; otherwise atomically, then its root CID
-/// goes to stdout and a line saying what it holds, starting with `summary`, to stderr).
-pub fn write_archive(archive: &Assembled, output: &Path, summary: &str) -> Result<()> {
-    if output.as_os_str() == "-" {
-        return write_car(archive, output::stdout());
+/// Where and how a command writes an archive.
+#[derive(clap::Args)]
+pub struct Output {
+    /// The CAR file to write (atomically); `-` writes to standard output.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Write a plain CARv1, without the CARv2 block index: for tools that read only CARv1. The
+    /// blocks and root CID are the same; only opening a large archive is slower.
+    #[arg(long)]
+    car_v1: bool,
+}
+
+/// Writes `archive` as `output` asks (to `-`: standard output; otherwise atomically, then its
+/// root CID goes to stdout and a line saying what it holds, starting with `summary`, to stderr).
+pub fn write_archive(archive: &Assembled, output: &Output, summary: &str) -> Result<()> {
+    let version = if output.car_v1 { CarVersion::V1 } else { CarVersion::V2 };
+    let path = &output.output;
+    if path.as_os_str() == "-" {
+        return write_car(archive, output::stdout(), version);
     }
-    output::write_atomically(output, |out| write_car(archive, out))?;
+    output::write_atomically(path, |out| write_car(archive, out, version))?;
     println!("{}", archive.root);
     eprintln!(
         "vecar: wrote {}: {summary}; {} blocks, {} bytes of blocks",
-        output.display(),
+        path.display(),
         archive.blocks,
         archive.bytes
     );
@@ -47,7 +61,7 @@ pub fn write_update(
     base_intact: bool,
     reindex: bool,
     threads: usize,
-    output: &Path,
+    output: &Output,
     summary: &str,
 ) -> Result<()> {
     let (index, made) = update::index_for(base, rows, base_intact, reindex, threads)?;

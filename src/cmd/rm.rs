@@ -30,9 +30,9 @@ pub struct Args {
     /// Also remove the ids listed in this file, one per line; `-` reads standard input.
     #[arg(long, value_name = "FILE")]
     ids_from: Option<PathBuf>,
-    /// The CAR file to write (atomically); `-` writes to standard output.
-    #[arg(short, long)]
-    output: PathBuf,
+    /// Where to write the archive.
+    #[command(flatten)]
+    output: super::Output,
     /// Skip ids that are not in the archive instead of stopping.
     #[arg(long)]
     ignore_missing: bool,

@@ -11,8 +11,9 @@ use vecar::archive::verify::verify;
 /// Arguments of `vecar verify`.
 #[derive(clap::Args)]
 #[command(after_help = "\
-Re-hashes every block, walks the DAG from the root (every link resolves, no orphan), and checks
-the manifest against the records, vectors and the index header. Exit 0 if sound; 1 with the
+Re-hashes every block, walks the DAG from the root (every link resolves, no orphan), checks that
+a CARv2 block index lists every block at its place, and checks the manifest against the records,
+vectors and the index header. Exit 0 if sound; 1 with the
 first problem otherwise.
 
 Example:
@@ -25,8 +26,12 @@ pub struct Args {
 /// Runs `vecar verify`.
 pub fn run(args: Args) -> Result<ExitCode> {
     let report = verify(CarFile::open(&args.archive)?)?;
+    let format = match report.indexed {
+        Some(_) => "CARv2 with its block index",
+        None => "CAR",
+    };
     println!(
-        "{}: ok, root {}, {} records, {} blocks, {} bytes",
+        "{}: ok, {format}, root {}, {} records, {} blocks, {} bytes",
         args.archive.display(),
         report.root,
         report.records,

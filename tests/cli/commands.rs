@@ -203,9 +203,9 @@ fn get_prints_records_by_id_and_fails_on_missing_ones() {
 #[test]
 fn verify_accepts_a_sound_archive_and_names_a_corrupt_block() {
     let dir = tempdir();
-    let car = build_fixture(dir.path(), "docs.car", &[]);
+    let car = build_fixture(dir.path(), "docs.car", &["--car-v1"]);
     let run = vecar(&["verify", s(&car)]).ok();
-    assert!(run.stdout.contains(": ok"), "{}", run.stdout);
+    assert!(run.stdout.contains(": ok, CAR, root"), "{}", run.stdout);
 
     let mut bytes = std::fs::read(&car).unwrap();
     let last = bytes.len() - 10;

@@ -94,7 +94,7 @@ fn a_root_that_is_not_in_the_file() {
 #[test]
 fn a_carv2_wrapper_is_read_through() {
     let dir = tempdir();
-    let car = build_fixture(dir.path(), "docs.car", &[]);
+    let car = build_fixture(dir.path(), "docs.car", &["--car-v1"]);
     let v1 = std::fs::read(&car).unwrap();
     let mut v2 = vec![0x0a, 0xa1, 0x67, 0x76, 0x65, 0x72, 0x73, 0x69, 0x6f, 0x6e, 0x02];
     v2.extend([0u8; 16]);
@@ -126,7 +126,11 @@ fn expect_verify_fails(bytes: &[u8], message: &str) {
 /// The fixture archive's root and blocks, in file order.
 fn fixture_blocks(dir: &Path) -> (Cid, Vec<(Cid, Vec<u8>)>) {
     let car = vecar::archive::car::CarFile::open(&build_fixture(dir, "docs.car", &[])).unwrap();
-    let blocks = car.sections().map(|(cid, _)| (*cid, car.block(cid).unwrap())).collect();
+    let blocks = car
+        .sections()
+        .unwrap()
+        .map(|(cid, _)| (*cid, car.block(cid).unwrap()))
+        .collect();
     (*car.root(), blocks)
 }
 

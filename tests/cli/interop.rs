@@ -37,7 +37,7 @@ fn javascript_reads_every_kind_of_archive() {
     let tree = build_fixture(
         dir.path(),
         "tree.car",
-        &["--max-links", "2", "--dtype", "i8", "--metric", "ip"],
+        &["--max-links", "2", "--dtype", "i8", "--metric", "ip", "--car-v1"],
     );
     let odd_input = dir.path().join("odd.jsonl");
     std::fs::write(
@@ -70,5 +70,8 @@ fn javascript_reads_every_kind_of_archive() {
         assert_eq!(report["root"], info["root"]);
         assert_eq!(report["blocks"], info["blocks"]);
         assert_eq!(report["bytes"], info["block_bytes"]);
+        let v1 = car == &tree;
+        assert_eq!(report["version"], if v1 { 1 } else { 2 }, "{report}");
+        assert_eq!(report["indexed"], if v1 { 0.into() } else { info["blocks"].clone() });
     }
 }

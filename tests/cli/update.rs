@@ -394,7 +394,11 @@ fn updates_of_100000_records_reuse_the_base_blocks() {
 /// Rewrites the manifest of the archive at `path` as `edit` says, re-hashing it.
 fn with_manifest(path: &Path, edit: impl Fn(&mut std::collections::BTreeMap<String, Ipld>)) -> Vec<u8> {
     let car = vecar::archive::car::CarFile::open(path).unwrap();
-    let mut blocks: Vec<_> = car.sections().map(|(cid, _)| (*cid, car.block(cid).unwrap())).collect();
+    let mut blocks: Vec<_> = car
+        .sections()
+        .unwrap()
+        .map(|(cid, _)| (*cid, car.block(cid).unwrap()))
+        .collect();
     assert_eq!(blocks[0].0, *car.root());
     let Ipld::Map(mut manifest) = serde_ipld_dagcbor::from_slice(&blocks[0].1).unwrap() else {
         panic!("a map")

@@ -1,9 +1,14 @@
 // Independent interop check for vecar's CAR files.
 //
-// vecar writes IPLD CAR v1 archives from Rust. This script re-reads them with the reference
-// JavaScript implementations (@ipld/car, @ipld/dag-cbor, multiformats) and shares no code with
-// vecar, so a pass shows that another implementation accepts the files. For each file it requires:
-//   - a CAR v1 header with exactly one root;
+// vecar writes IPLD CAR archives (CARv2 with a block index by default, CARv1 with --car-v1) from
+// Rust. This script re-reads them with the reference JavaScript implementations (@ipld/car,
+// @ipld/dag-cbor, multiformats) and shares no code with vecar, so a pass shows that another
+// implementation accepts the files. For each file it requires:
+//   - a CAR v1 or v2 header with exactly one root;
+//   - for CARv2: an index after the blocks, in the MultihashIndexSorted form of the CARv2 spec
+//     (parsed here from the spec, since @ipld/car does not read indexes), sorted, listing every
+//     block exactly once at the offset of its section (found by @ipld/car's CarIndexer) in the
+//     inner CARv1, and a data size that ends where the last block ends;
 //   - every block: CIDv1, sha2-256 multihash (32-byte digest) that matches the re-hashed bytes,
 //     codec raw (0x55) or dag-cbor (0x71), at most 1 MiB, and no CID seen twice;
 //   - every dag-cbor block: decodes with @ipld/dag-cbor's strict decoder and re-encodes, under
@@ -20,7 +25,8 @@
 // Prints one JSON line per file; exits 1 if any file failed.
 
 import { createReadStream } from 'node:fs'
-import { CarBlockIterator } from '@ipld/car'
+import { open, stat } from 'node:fs/promises'
+import { CarBlockIterator, CarIndexer } from '@ipld/car'
 import * as dagCbor from '@ipld/dag-cbor'
 import * as cborg from 'cborg'
 import { CID } from 'multiformats/cid'
@@ -63,9 +69,64 @@ function collectLinks (value, out = []) {
   return out
 }
 
+// Reads `length` bytes of `file` from `position`.
+async function readAt (file, position, length) {
+  const fd = await open(file)
+  try {
+    const buf = Buffer.alloc(length)
+    const { bytesRead } = await fd.read(buf, 0, length, position)
+    if (bytesRead !== length) throw new Error(`file ends before byte ${position + length}`)
+    return buf
+  } finally { await fd.close() }
+}
+
+// Checks a CARv2's index against its blocks; returns the number of entries.
+async function checkIndex (file, fileSize) {
+  const header = await readAt(file, 11, 40) // after the 11-byte pragma
+  const dataOffset = header.readBigUInt64LE(16)
+  const dataSize = header.readBigUInt64LE(24)
+  const indexOffset = Number(header.readBigUInt64LE(32))
+  if (indexOffset === 0) throw new Error('CARv2 without an index')
+  const index = await readAt(file, indexOffset, fileSize - indexOffset)
+  if (index[0] !== 0x81 || index[1] !== 0x08) throw new Error('CARv2 index is not MultihashIndexSorted (0x0401)')
+  const entries = new Map() // "multihash code:digest hex" -> section offset in the inner CARv1
+  let pos = 2
+  const codes = index.readInt32LE(pos); pos += 4
+  for (let c = 0; c < codes; c++) {
+    const code = index.readBigUInt64LE(pos); pos += 8
+    const widths = index.readInt32LE(pos); pos += 4
+    for (let w = 0; w < widths; w++) {
+      const width = index.readUInt32LE(pos); pos += 4
+      const length = Number(index.readBigInt64LE(pos)); pos += 8
+      let previous = null
+      for (let e = pos; e < pos + length; e += width) {
+        const digest = index.subarray(e, e + width - 8)
+        if (previous && Buffer.compare(previous, digest) >= 0) throw new Error('CARv2 index is not sorted')
+        previous = digest
+        entries.set(`${code}:${digest.toString('hex')}`, index.readBigUInt64LE(e + width - 8))
+      }
+      pos += length
+    }
+  }
+  if (pos !== index.length) throw new Error(`CARv2 index: ${index.length - pos} bytes after its entries`)
+  let blocks = 0
+  let end = dataOffset
+  for await (const { cid, offset, blockOffset, blockLength } of await CarIndexer.fromIterable(createReadStream(file))) {
+    const listed = entries.get(`${cid.multihash.code}:${Buffer.from(cid.multihash.digest).toString('hex')}`)
+    if (listed !== BigInt(offset) - dataOffset) {
+      throw new Error(`block ${cid}: the CARv2 index says offset ${listed}, its section is at ${BigInt(offset) - dataOffset}`)
+    }
+    blocks++
+    end = BigInt(blockOffset + blockLength)
+  }
+  if (entries.size !== blocks) throw new Error(`CARv2 index lists ${entries.size} blocks, the file holds ${blocks}`)
+  if (end !== dataOffset + dataSize) throw new Error(`CARv2 data size ${dataSize}, but the blocks end at ${end - dataOffset}`)
+  return blocks
+}
+
 async function check (file) {
   const car = await CarBlockIterator.fromIterable(createReadStream(file))
-  if (car.version !== 1) throw new Error(`CAR version ${car.version}, expected 1`)
+  if (car.version !== 1 && car.version !== 2) throw new Error(`CAR version ${car.version}, expected 1 or 2`)
   const roots = await car.getRoots()
   if (roots.length !== 1) throw new Error(`${roots.length} roots, expected exactly 1`)
   const root = roots[0].toString()
@@ -116,7 +177,9 @@ async function check (file) {
   }
   const orphan = [...links.keys()].find((id) => !seen.has(id))
   if (orphan) throw new Error(`block ${orphan}: orphan, not reachable from the root`)
-  return { root, ...stats }
+  const { size } = await stat(file)
+  const indexed = car.version === 2 ? await checkIndex(file, size) : 0
+  return { root, version: car.version, indexed, ...stats }
 }
 
 if (process.argv.length < 3) {
