@@ -99,6 +99,15 @@ impl Archive {
             .with_context(|| format!("{}: vectors block {}", self.car.name(), chunk.cid))
     }
 
+    /// The verified bytes of vector chunk `i`, checked to be as long as its rows need.
+    fn vector_bytes(&self, i: usize) -> Result<Vec<u8>> {
+        let chunk = &self.vectors.chunks[i];
+        let bytes = self.car.block(&chunk.cid)?;
+        vectors::check_size(&bytes, chunk.count, self.manifest.dimensions)
+            .with_context(|| format!("{}: vectors block {}", self.car.name(), chunk.cid))?;
+        Ok(bytes)
+    }
+
     /// Every vector, in row order.
     pub fn all_vectors(&self) -> Result<Vec<f32>> {
         let claimed = self.manifest.count * self.manifest.dimensions;
@@ -136,20 +145,24 @@ impl Archive {
     }
 
     /// `f(row, vector)` for each of the given rows, reading each chunk once (in parallel) and
-    /// dropping it after use, so memory holds results, not vectors.
+    /// dropping it after use, so memory holds results, not vectors. Only the given rows are
+    /// decoded (and checked to be finite).
     pub fn with_vectors<T: Send>(
         &self,
         rows: &BTreeSet<u64>,
         f: impl Fn(u64, &[f32]) -> T + Sync,
     ) -> Result<HashMap<u64, T>> {
-        let dims = self.manifest.dimensions as usize;
+        let dims = self.manifest.dimensions;
+        let width = dims as usize * 4;
         self.gather(
             &self.vectors,
             rows,
-            |i| self.vector_chunk(i),
-            |chunk, i, offset| {
+            |i| self.vector_bytes(i),
+            |bytes, i, offset| {
                 let row = self.vectors.chunks[i].start + offset as u64;
-                f(row, &chunk[offset * dims..(offset + 1) * dims])
+                let vector = vectors::decode(&bytes[offset * width..(offset + 1) * width], 1, dims)
+                    .with_context(|| format!("{}: vector of row {row}", self.car.name()))?;
+                Ok(f(row, &vector))
             },
         )
     }
@@ -160,9 +173,11 @@ impl Archive {
             &self.records,
             rows,
             |i| self.record_chunk(i),
-            |chunk, i, offset| Located {
-                record: chunk[offset].clone(),
-                cid: self.records.chunks[i].cid,
+            |chunk, i, offset| {
+                Ok(Located {
+                    record: chunk[offset].clone(),
+                    cid: self.records.chunks[i].cid,
+                })
             },
         )
     }
@@ -174,7 +189,7 @@ impl Archive {
         list: &ChunkList,
         rows: &BTreeSet<u64>,
         load: impl Fn(usize) -> Result<C> + Sync,
-        pick: impl Fn(&C, usize, usize) -> T + Sync,
+        pick: impl Fn(&C, usize, usize) -> Result<T> + Sync,
     ) -> Result<HashMap<u64, T>> {
         let mut by_chunk: Vec<(usize, Vec<u64>)> = Vec::new();
         for &row in rows {
@@ -191,10 +206,9 @@ impl Archive {
             .map(|(i, rows)| {
                 let chunk = load(i)?;
                 let start = list.chunks[i].start;
-                Ok(rows
-                    .into_iter()
-                    .map(|row| (row, pick(&chunk, i, (row - start) as usize)))
-                    .collect())
+                rows.into_iter()
+                    .map(|row| Ok((row, pick(&chunk, i, (row - start) as usize)?)))
+                    .collect()
             })
             .collect::<Result<_>>()?;
         Ok(found.into_iter().flatten().collect())

@@ -7,8 +7,8 @@ pub fn encode(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
-/// Decodes a chunk that must hold `rows` rows of `dimensions` finite values.
-pub fn decode(bytes: &[u8], rows: u64, dimensions: u64) -> Result<Vec<f32>> {
+/// Checks that a chunk is as long as `rows` rows of `dimensions` values.
+pub fn check_size(bytes: &[u8], rows: u64, dimensions: u64) -> Result<()> {
     if bytes.len() as u64 != rows * dimensions * 4 {
         bail!(
             "is {} bytes; {rows} rows of {dimensions} float32 values take {}",
@@ -16,6 +16,12 @@ pub fn decode(bytes: &[u8], rows: u64, dimensions: u64) -> Result<Vec<f32>> {
             rows * dimensions * 4
         );
     }
+    Ok(())
+}
+
+/// Decodes a chunk that must hold `rows` rows of `dimensions` finite values.
+pub fn decode(bytes: &[u8], rows: u64, dimensions: u64) -> Result<Vec<f32>> {
+    check_size(bytes, rows, dimensions)?;
     let values: Vec<f32> = bytes
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
