@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use cid::multihash::Multihash;
 use cid::Cid;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, DeserializeSeed};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -51,8 +51,17 @@ pub const MAX_NESTING: usize = 160;
 /// Decodes DAG-CBOR from untrusted bytes: the nesting depth is checked first, without recursion,
 /// so a hostile block cannot exhaust the stack of the recursive decoder.
 pub fn decode_dag_cbor<T: DeserializeOwned>(data: &[u8]) -> Result<T> {
+    decode_dag_cbor_with(data, std::marker::PhantomData::<T>)
+}
+
+/// Decodes DAG-CBOR from untrusted bytes, as [`decode_dag_cbor`] does, through `seed`.
+pub fn decode_dag_cbor_with<'de, S: DeserializeSeed<'de>>(data: &'de [u8], seed: S) -> Result<S::Value> {
     check_nesting(data)?;
-    serde_ipld_dagcbor::from_slice(data).map_err(|e| anyhow::anyhow!("invalid DAG-CBOR: {e}"))
+    let invalid = |e| anyhow::anyhow!("invalid DAG-CBOR: {e}");
+    let mut decoder = serde_ipld_dagcbor::de::Deserializer::from_slice(data);
+    let value = seed.deserialize(&mut decoder).map_err(invalid)?;
+    decoder.end().map_err(invalid)?;
+    Ok(value)
 }
 
 /// Walks the CBOR item heads iteratively and fails past [`MAX_NESTING`] levels, on indefinite

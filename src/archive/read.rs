@@ -154,42 +154,37 @@ impl Archive {
     ) -> Result<HashMap<u64, T>> {
         let dims = self.manifest.dimensions;
         let width = dims as usize * 4;
-        self.gather(
-            &self.vectors,
-            rows,
-            |i| self.vector_bytes(i),
-            |bytes, i, offset| {
-                let row = self.vectors.chunks[i].start + offset as u64;
-                let vector = vectors::decode(&bytes[offset * width..(offset + 1) * width], 1, dims)
-                    .with_context(|| format!("{}: vector of row {row}", self.car.name()))?;
-                Ok(f(row, &vector))
-            },
-        )
+        self.gather(&self.vectors, rows, |i, offsets| {
+            let bytes = self.vector_bytes(i)?;
+            let start = self.vectors.chunks[i].start;
+            let vector = |offset: &usize| {
+                let row = start + *offset as u64;
+                vectors::decode(&bytes[offset * width..(offset + 1) * width], 1, dims)
+                    .map(|vector| f(row, &vector))
+                    .with_context(|| format!("{}: vector of row {row}", self.car.name()))
+            };
+            offsets.iter().map(vector).collect()
+        })
     }
 
-    /// The records of the given rows, reading each chunk once.
+    /// The records of the given rows, reading each chunk once and decoding only those rows.
     pub fn records_of(&self, rows: &BTreeSet<u64>) -> Result<HashMap<u64, Located>> {
-        self.gather(
-            &self.records,
-            rows,
-            |i| self.record_chunk(i),
-            |chunk, i, offset| {
-                Ok(Located {
-                    record: chunk[offset].clone(),
-                    cid: self.records.chunks[i].cid,
-                })
-            },
-        )
+        self.gather(&self.records, rows, |i, offsets| {
+            let chunk = &self.records.chunks[i];
+            let records = records::decode_some(&self.car.block(&chunk.cid)?, chunk.count, offsets)
+                .with_context(|| format!("{}: records block {}", self.car.name(), chunk.cid))?;
+            let located = |record| Located { record, cid: chunk.cid };
+            Ok(records.into_iter().map(located).collect())
+        })
     }
 
-    /// For each of `rows`, `pick` applied to its loaded chunk (chunk index, offset in chunk).
-    /// Each chunk is loaded once, chunks in parallel.
-    fn gather<C, T: Send>(
+    /// For each of `rows`, its result from `read(chunk index, offsets in that chunk)`, which
+    /// returns one result per offset, in order. Chunks are read once each, in parallel.
+    fn gather<T: Send>(
         &self,
         list: &ChunkList,
         rows: &BTreeSet<u64>,
-        load: impl Fn(usize) -> Result<C> + Sync,
-        pick: impl Fn(&C, usize, usize) -> Result<T> + Sync,
+        read: impl Fn(usize, &[usize]) -> Result<Vec<T>> + Sync,
     ) -> Result<HashMap<u64, T>> {
         let mut by_chunk: Vec<(usize, Vec<u64>)> = Vec::new();
         for &row in rows {
@@ -204,11 +199,9 @@ impl Archive {
         let found: Vec<Vec<(u64, T)>> = by_chunk
             .into_par_iter()
             .map(|(i, rows)| {
-                let chunk = load(i)?;
                 let start = list.chunks[i].start;
-                rows.into_iter()
-                    .map(|row| Ok((row, pick(&chunk, i, (row - start) as usize)?)))
-                    .collect()
+                let offsets: Vec<usize> = rows.iter().map(|row| (row - start) as usize).collect();
+                Ok(rows.into_iter().zip(read(i, &offsets)?).collect())
             })
             .collect::<Result<_>>()?;
         Ok(found.into_iter().flatten().collect())
