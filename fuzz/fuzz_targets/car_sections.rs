@@ -1,4 +1,5 @@
-//! The CAR reader on arbitrary bytes: header, section headers, and every block's verified read.
+//! The CAR reader on arbitrary bytes: header, CARv2 index, section headers, and every block's
+//! verified read (through the index first, then after the walk).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -6,10 +7,12 @@ use vecar::archive::car::CarFile;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(car) = CarFile::from_bytes("fuzz.car", data.to_vec()) {
-        let cids: Vec<_> = car.sections().map(|(cid, _)| *cid).collect();
+        let _ = car.block(car.root());
+        let _ = car.check_index();
+        let Ok(sections) = car.sections() else { return };
+        let cids: Vec<_> = sections.map(|(cid, _)| *cid).collect();
         for cid in cids {
             let _ = car.block(&cid);
         }
-        let _ = car.block(car.root());
     }
 });

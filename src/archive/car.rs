@@ -312,15 +312,23 @@ impl CarFile {
             bail!("{name}: CARv2 header points at bytes {offset}+{size}, outside the file");
         };
         if index_offset != 0 {
-            self.index = Some(self.read_index(index_offset, payload_end));
+            self.index = Some(self.read_index(index_offset, (offset, payload_end)));
         }
         self.read_header(offset, payload_end)
     }
 
-    /// Reads the CARv2 index at `offset`, which must follow the payload.
-    fn read_index(&self, offset: u64, payload_end: u64) -> Result<BlockIndex, String> {
-        if offset < payload_end || offset >= self.file_len {
+    /// Reads the CARv2 index at `offset`, which must follow the payload (`start..end`) and be no
+    /// larger than an index of it can be (a section of at least 37 bytes per 40-byte entry).
+    fn read_index(&self, offset: u64, (start, end): (u64, u64)) -> Result<BlockIndex, String> {
+        if offset < end || offset >= self.file_len {
             return Err(format!("its offset {offset} is outside the space after the blocks"));
+        }
+        if self.file_len - offset > 2 * (end - start) + 64 {
+            return Err(format!(
+                "it is {} bytes, more than an index of {} bytes of blocks needs",
+                self.file_len - offset,
+                end - start
+            ));
         }
         let mut bytes = vec![0; (self.file_len - offset) as usize];
         self.source.read_at(offset, &mut bytes).map_err(|e| e.to_string())?;
@@ -396,7 +404,8 @@ impl CarFile {
     /// walking the file.
     pub fn location(&self, cid: &Cid) -> Result<Option<Location>> {
         if let (Some(Ok(index)), None) = (&self.index, self.walked.get()) {
-            for offset in index.offsets(cid.hash().digest()) {
+            // Blocks of two codecs can share a digest; more entries than that are not honest.
+            for offset in index.offsets(cid.hash().digest()).take(2) {
                 let pos = self.payload_start.saturating_add(offset);
                 if pos < self.sections.0 || pos >= self.sections.1 {
                     continue;
