@@ -1,11 +1,13 @@
 //! Printing hits in the format asked for: JSON lines, one JSON array, TSV, or an aligned table
 //! that fits the terminal.
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use anyhow::Result;
 use clap::ValueEnum;
-use serde_json::{Map, Value};
+use rayon::prelude::*;
+use serde_json::Value;
 
 /// Output formats of `query`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -20,6 +22,12 @@ pub enum Format {
     Table,
 }
 
+/// A row to print: the value of each field it has, by name.
+pub trait Row {
+    /// The value of `field`; `None` if the row lacks it (printed as null or empty).
+    fn get(&self, field: &str) -> Option<Cow<'_, Value>>;
+}
+
 /// Writes rows (JSON objects whose keys are the chosen fields) in a format.
 pub struct RowWriter<W: Write> {
     out: W,
@@ -30,8 +38,10 @@ pub struct RowWriter<W: Write> {
 }
 
 impl<W: Write> RowWriter<W> {
-    /// A writer of `fields`, in this order.
-    pub fn new(out: W, format: Format, fields: Vec<String>) -> Result<RowWriter<W>> {
+    /// A writer of `fields`, in this order (a field named twice is written once).
+    pub fn new(out: W, format: Format, mut fields: Vec<String>) -> Result<RowWriter<W>> {
+        let mut seen = std::collections::HashSet::new();
+        fields.retain(|f| seen.insert(f.clone()));
         let mut writer = RowWriter {
             out,
             format,
@@ -48,27 +58,25 @@ impl<W: Write> RowWriter<W> {
         Ok(writer)
     }
 
-    /// Writes one row.
-    pub fn write(&mut self, row: &Map<String, Value>) -> Result<()> {
-        let cells = self.fields.iter().map(|f| row.get(f).unwrap_or(&Value::Null));
-        match self.format {
-            Format::Jsonl | Format::Json => {
-                if self.format == Format::Json && self.rows > 0 {
-                    self.out.write_all(b",")?;
+    /// Writes rows in order, formatting them on all threads first.
+    pub fn write_rows(&mut self, rows: &[impl Row + Sync]) -> Result<()> {
+        let (format, fields) = (self.format, &self.fields);
+        let rendered: Vec<Rendered> = rows
+            .par_iter()
+            .map(|row| render(format, fields, row))
+            .collect::<Result<_>>()?;
+        for row in rendered {
+            match row {
+                Rendered::Text(bytes) => {
+                    if self.format == Format::Json && self.rows > 0 {
+                        self.out.write_all(b",")?;
+                    }
+                    self.out.write_all(&bytes)?;
                 }
-                let object: Map<String, Value> = self.fields.iter().cloned().zip(cells.cloned()).collect();
-                serde_json::to_writer(&mut self.out, &object)?;
-                if self.format == Format::Jsonl {
-                    self.out.write_all(b"\n")?;
-                }
+                Rendered::Cells(cells) => self.table.push(cells),
             }
-            Format::Tsv => {
-                let line: Vec<String> = cells.map(|v| escape_tsv(&plain(v))).collect();
-                writeln!(self.out, "{}", line.join("\t"))?;
-            }
-            Format::Table => self.table.push(cells.map(|v| one_line(&table_cell(v))).collect()),
+            self.rows += 1;
         }
-        self.rows += 1;
         Ok(())
     }
 
@@ -87,6 +95,44 @@ impl<W: Write> RowWriter<W> {
         }
         self.out.flush()?;
         Ok(())
+    }
+}
+
+/// A row in its format: text to write as it is, or the cells of a table row.
+enum Rendered {
+    Text(Vec<u8>),
+    Cells(Vec<String>),
+}
+
+/// `row`'s `fields` in `format`.
+fn render(format: Format, fields: &[String], row: &impl Row) -> Result<Rendered> {
+    let cells: Vec<Cow<Value>> = fields
+        .iter()
+        .map(|f| row.get(f).unwrap_or(Cow::Owned(Value::Null)))
+        .collect();
+    let cells = cells.iter().map(|cell| cell.as_ref());
+    Ok(match format {
+        Format::Jsonl | Format::Json => {
+            let mut text = serde_json::to_vec(&Object(fields.iter().zip(cells)))?;
+            if format == Format::Jsonl {
+                text.push(b'\n');
+            }
+            Rendered::Text(text)
+        }
+        Format::Tsv => {
+            let line: Vec<String> = cells.map(|v| escape_tsv(&plain(v))).collect();
+            Rendered::Text(format!("{}\n", line.join("\t")).into_bytes())
+        }
+        Format::Table => Rendered::Cells(cells.map(|v| one_line(&table_cell(v))).collect()),
+    })
+}
+
+/// Serializes as a JSON object the (name, value) pairs an iterator gives.
+struct Object<I>(I);
+
+impl<'a, I: Iterator<Item = (&'a String, &'a Value)> + Clone> serde::Serialize for Object<I> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.clone())
     }
 }
 

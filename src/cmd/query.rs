@@ -1,20 +1,21 @@
 //! `vecar query`: the nearest records to each query, from one or several archives.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::UsageError;
-use vecar::archive::read::Archive;
+use vecar::archive::read::{Archive, Located};
 use vecar::archive::records::id_text;
 use vecar::embed::{EmbeddingInfo, Filled, ProviderArgs};
-use vecar::format::{Format, RowWriter};
+use vecar::format::{Format, Row, RowWriter};
 use vecar::index::filter::Filter;
-use vecar::index::multi::{self, Found, Target};
+use vecar::index::multi::{self, Target};
 use vecar::index::search::{Allowed, SearchOptions, Searcher};
 use vecar::input::{self, Lines, Query};
 use vecar::output;
@@ -23,11 +24,6 @@ use vecar::output;
 const BATCH: usize = 1024;
 /// Output fields when --fields is not given.
 const DEFAULT_FIELDS: [&str; 8] = ["query", "rank", "id", "score", "distance", "text", "metadata", "cid"];
-/// Fields every hit has; any other --fields name picks a metadata field.
-const HIT_FIELDS: [&str; 9] = [
-    "query", "rank", "id", "score", "distance", "text", "metadata", "cid", "archive",
-];
-
 /// Arguments of `vecar query`.
 #[derive(clap::Args)]
 #[command(after_help = "\
@@ -258,36 +254,57 @@ impl Printer<'_> {
                 t.archive.records_of(&rows)
             })
             .collect::<Result<_>>()?;
-        for (query, hits) in queries.iter().zip(results) {
-            for (rank, Found { archive, hit }) in hits.iter().enumerate() {
-                let target = &self.targets[*archive];
-                let fields = &target.archive.manifest.fields;
-                let located = &records[*archive][&hit.row];
-                let mut metadata = located.record.clone();
-                let id = metadata.remove(&fields.id).unwrap_or(Value::Null);
-                let text = metadata.remove(&fields.text).unwrap_or(Value::Null);
-                let mut row = Map::new();
-                for (name, value) in [
-                    ("query", query.label.clone()),
-                    ("rank", json!(rank + 1)),
-                    ("id", id),
-                    ("score", json!(metric.score(hit.distance))),
-                    ("distance", json!(hit.distance)),
-                    ("text", text),
-                    ("cid", json!(located.cid.to_string())),
-                    ("archive", json!(target.archive.car.name())),
-                ] {
-                    row.insert(name.into(), value);
-                }
-                for (name, value) in &metadata {
-                    if !HIT_FIELDS.contains(&name.as_str()) {
-                        row.insert(name.clone(), value.clone());
-                    }
-                }
-                row.insert("metadata".into(), Value::Object(metadata));
-                writer.write(&row)?;
-            }
-        }
+        let rows: Vec<HitRow> = queries
+            .iter()
+            .zip(&results)
+            .flat_map(|(query, hits)| {
+                let records = &records;
+                hits.iter().enumerate().map(move |(rank, found)| HitRow {
+                    query,
+                    rank: rank + 1,
+                    distance: found.hit.distance,
+                    located: &records[found.archive][&found.hit.row],
+                    archive: self.targets[found.archive].archive,
+                })
+            })
+            .collect();
+        writer.write_rows(&rows)?;
         Ok(())
+    }
+}
+
+/// One hit as an output row, borrowing its record.
+struct HitRow<'a> {
+    query: &'a Query,
+    rank: usize,
+    distance: f64,
+    located: &'a Located,
+    archive: &'a Archive,
+}
+
+impl Row for HitRow<'_> {
+    /// The hit's own fields by their names; any other name picks a metadata field.
+    fn get(&self, field: &str) -> Option<Cow<'_, Value>> {
+        let manifest = &self.archive.manifest;
+        let (fields, record) = (&manifest.fields, &self.located.record);
+        let made = |value: Value| Some(Cow::Owned(value));
+        match field {
+            "query" => Some(Cow::Borrowed(&self.query.label)),
+            "rank" => made(json!(self.rank)),
+            "id" => record.get(&fields.id).map(Cow::Borrowed),
+            "score" => made(json!(manifest.index.params.metric.score(self.distance))),
+            "distance" => made(json!(self.distance)),
+            "text" => record.get(&fields.text).map(Cow::Borrowed),
+            "cid" => made(json!(self.located.cid.to_string())),
+            "archive" => made(json!(self.archive.car.name())),
+            "metadata" => {
+                let metadata = record
+                    .iter()
+                    .filter(|(name, _)| **name != fields.id && **name != fields.text);
+                made(Value::Object(metadata.map(|(n, v)| (n.clone(), v.clone())).collect()))
+            }
+            name if name == fields.id || name == fields.text => None,
+            name => record.get(name).map(Cow::Borrowed),
+        }
     }
 }

@@ -115,6 +115,11 @@ impl<'a, S: LineSource> Filled<'a, S> {
     /// The line's text and object when it has text and no vector; `None` for lines that pass
     /// unchanged (the reader after this one reports anything wrong with them).
     fn wants_vector(&self, line: u64, text: &str) -> Result<Option<Waiting>> {
+        // A line that never names the text field has no text. (A key may be spelled with
+        // escapes, so a line with a backslash is always read.)
+        if !text.contains(self.text_field.as_str()) && !text.contains('\\') {
+            return Ok(None);
+        }
         // Most lines have a vector: look at the two fields only, without parsing the numbers.
         let names = (self.vector_field.as_str(), self.text_field.as_str());
         let Ok((vector, content)) = two_fields::<Option<IgnoredAny>, Value>(text, names) else {

@@ -230,3 +230,22 @@ fn output_formats_and_fields() {
     assert!(widths.keys().all(|&w| w <= 80), "{table}");
     assert!(table.contains('…') && table.starts_with("query"), "{table}");
 }
+
+#[test]
+fn metadata_fields_come_in_the_archives_order_and_a_field_named_twice_once() {
+    // Records are canonical DAG-CBOR: keys sorted by length, then bytes.
+    let dir = tempdir();
+    let input = dir.path().join("meta.jsonl");
+    std::fs::write(
+        &input,
+        "{\"zeta\": 1, \"id\": \"a\", \"alpha\": 2, \"text\": \"t\", \"mid\": 3, \"vector\": [1, 0]}\n",
+    )
+    .unwrap();
+    let car = dir.path().join("meta.car");
+    vecar(&["build", s(&input), "-o", s(&car)]).ok();
+    let run = vecar(&["query", s(&car), "--vector", "[1, 0]", "--fields", "metadata,id,alpha,id,text"]).ok();
+    assert_eq!(
+        run.stdout,
+        "{\"metadata\":{\"mid\":3,\"zeta\":1,\"alpha\":2},\"id\":\"a\",\"alpha\":2,\"text\":\"t\"}\n"
+    );
+}
