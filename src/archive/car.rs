@@ -420,12 +420,22 @@ impl CarFile {
         Ok(self.walk()?.blocks.get(cid).copied())
     }
 
-    /// Checks the CARv2 index against the blocks: every block listed at its section, nothing
-    /// else listed. Returns the number of entries, or `None` if the file has no index.
-    pub fn check_index(&self) -> Result<Option<usize>> {
+    /// The CAR version and whether it has a block index vecar reads, in words.
+    pub fn kind(&self) -> &'static str {
+        match (self.payload_start, &self.index) {
+            (0, _) => "CARv1",
+            (_, None) => "CARv2 without a block index",
+            (_, Some(Ok(_))) => "CARv2 with a block index",
+            (_, Some(Err(_))) => "CARv2 with an unreadable block index",
+        }
+    }
+
+    /// Checks the CARv2 index, if there is one, against the blocks: every block listed at its
+    /// section, nothing else listed.
+    pub fn check_index(&self) -> Result<()> {
         let name = &self.name;
         let index = match &self.index {
-            None => return Ok(None),
+            None => return Ok(()),
             Some(Err(e)) => bail!("{name}: the CARv2 index is unreadable: {e}"),
             Some(Ok(index)) => index,
         };
@@ -446,7 +456,7 @@ impl CarFile {
                 walk.order.len()
             );
         }
-        Ok(Some(index.count()))
+        Ok(())
     }
 
     /// The bytes of block `cid`, verified against its hash.

@@ -49,6 +49,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         "engine": format!("{} {}", m.index.engine, m.index.engine_version),
         "fields": m.fields,
         "embedding": m.embedding,
+        "car": archive.car.kind(),
         "file_bytes": archive.car.file_len(),
         "blocks": by_role.values().map(|r| r.0).sum::<u64>(),
         "block_bytes": by_role.values().map(|r| r.1).sum::<u64>(),

@@ -26,13 +26,10 @@ pub struct Args {
 /// Runs `vecar verify`.
 pub fn run(args: Args) -> Result<ExitCode> {
     let report = verify(CarFile::open(&args.archive)?)?;
-    let format = match report.indexed {
-        Some(_) => "CARv2 with its block index",
-        None => "CAR",
-    };
     println!(
-        "{}: ok, {format}, root {}, {} records, {} blocks, {} bytes",
+        "{}: ok, {}, root {}, {} records, {} blocks, {} bytes",
         args.archive.display(),
+        report.kind,
         report.root,
         report.records,
         report.blocks,

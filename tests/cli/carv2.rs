@@ -37,7 +37,7 @@ fn default_output_is_a_carv2_around_the_carv1_byte_for_byte() {
     assert_eq!((index.len() - INDEX_PREAMBLE) / 40, blocks.as_u64().unwrap() as usize);
     let run = vecar(&["verify", s(&dir.path().join("v2.car"))]).ok();
     assert!(
-        run.stdout.contains(": ok, CARv2 with its block index, root"),
+        run.stdout.contains(": ok, CARv2 with a block index, root"),
         "{}",
         run.stdout
     );

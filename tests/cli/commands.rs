@@ -205,7 +205,7 @@ fn verify_accepts_a_sound_archive_and_names_a_corrupt_block() {
     let dir = tempdir();
     let car = build_fixture(dir.path(), "docs.car", &["--car-v1"]);
     let run = vecar(&["verify", s(&car)]).ok();
-    assert!(run.stdout.contains(": ok, CAR, root"), "{}", run.stdout);
+    assert!(run.stdout.contains(": ok, CARv1, root"), "{}", run.stdout);
 
     let mut bytes = std::fs::read(&car).unwrap();
     let last = bytes.len() - 10;

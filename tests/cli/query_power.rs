@@ -243,7 +243,15 @@ fn metadata_fields_come_in_the_archives_order_and_a_field_named_twice_once() {
     .unwrap();
     let car = dir.path().join("meta.car");
     vecar(&["build", s(&input), "-o", s(&car)]).ok();
-    let run = vecar(&["query", s(&car), "--vector", "[1, 0]", "--fields", "metadata,id,alpha,id,text"]).ok();
+    let run = vecar(&[
+        "query",
+        s(&car),
+        "--vector",
+        "[1, 0]",
+        "--fields",
+        "metadata,id,alpha,id,text",
+    ])
+    .ok();
     assert_eq!(
         run.stdout,
         "{\"metadata\":{\"mid\":3,\"zeta\":1,\"alpha\":2},\"id\":\"a\",\"alpha\":2,\"text\":\"t\"}\n"
