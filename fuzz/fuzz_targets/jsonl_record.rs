@@ -17,8 +17,10 @@ fuzz_target!(|data: &[u8]| {
         let Ok(encoded) = records::encode(&doc.record) else {
             continue;
         };
-        let chunks = records::pack(&[encoded]);
-        let back = records::decode(&chunks[0].0, 1).expect("an encoded record decodes");
+        let chunk = [records::packed_header(1), encoded].concat();
+        let back = records::decode(&chunk, 1).expect("an encoded record decodes");
         assert_eq!(back[0], doc.record);
+        let picked = records::decode_some(&chunk, 1, &[0]).expect("an encoded record decodes");
+        assert_eq!(picked, back);
     }
 });
