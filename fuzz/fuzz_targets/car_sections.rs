@@ -8,7 +8,7 @@ use vecar::archive::car::CarFile;
 fuzz_target!(|data: &[u8]| {
     if let Ok(car) = CarFile::from_bytes("fuzz.car", data.to_vec()) {
         let _ = car.block(car.root());
-        let _ = car.check_index();
+        let _ = car.check_carv2();
         let Ok(sections) = car.sections() else { return };
         let cids: Vec<_> = sections.map(|(cid, _)| *cid).collect();
         for cid in cids {

@@ -187,6 +187,8 @@ pub struct CarFile {
     sections: (u64, u64),
     /// The CARv2 index, if the file has one vecar reads; or why it could not be read.
     index: Option<Result<BlockIndex, String>>,
+    /// The CARv2 header's characteristics bits (zero for a CARv1).
+    characteristics: [u8; 16],
     /// Every section, found by walking the file (done on open without a usable index,
     /// otherwise when first needed).
     walked: OnceLock<Walk>,
@@ -228,6 +230,7 @@ impl CarFile {
             payload_start: 0,
             sections: (0, 0),
             index: None,
+            characteristics: [0; 16],
             walked: OnceLock::new(),
         };
         if file_len == 0 {
@@ -305,6 +308,7 @@ impl CarFile {
         }
         let field = |i: usize| u64::from_le_bytes(header[i..i + 8].try_into().expect("8 bytes"));
         let (offset, size, index_offset) = (field(16), field(24), field(32));
+        self.characteristics = header[..16].try_into().expect("16 bytes");
         let payload_end = offset
             .checked_add(size)
             .filter(|&e| offset >= CARV2_DATA_OFFSET && e <= self.file_len);
@@ -430,10 +434,16 @@ impl CarFile {
         }
     }
 
-    /// Checks the CARv2 index, if there is one, against the blocks: every block listed at its
-    /// section, nothing else listed.
-    pub fn check_index(&self) -> Result<()> {
+    /// Checks a CARv2's header and index: no characteristics but the spec's one ("fully
+    /// indexed", the first bit), and the index, if there is one, lists every block at its
+    /// section and nothing else.
+    pub fn check_carv2(&self) -> Result<()> {
         let name = &self.name;
+        let mut unknown = self.characteristics;
+        unknown[0] &= 0x7f;
+        if unknown != [0; 16] {
+            bail!("{name}: the CARv2 header sets characteristics the CARv2 spec does not define");
+        }
         let index = match &self.index {
             None => return Ok(()),
             Some(Err(e)) => bail!("{name}: the CARv2 index is unreadable: {e}"),

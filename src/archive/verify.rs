@@ -58,7 +58,7 @@ pub fn verify(car: CarFile) -> Result<Report> {
         bail!("{name}: block {orphan} is not reachable from the root");
     }
 
-    car.check_index()?;
+    car.check_carv2()?;
     let kind = car.kind();
     let archive = Archive::from_car(car)?;
     let m = &archive.manifest;

@@ -60,6 +60,8 @@ fn a_damaged_or_lying_index_changes_no_answer_and_verify_names_it() {
     let truncated = good[..good.len() - 5].to_vec();
     let mut beyond = good.clone();
     beyond[43..51].copy_from_slice(&(good.len() as u64 + 100).to_le_bytes());
+    let mut odd = good.clone();
+    odd[11 + 15] = 1;
     let mut bloated = good.clone();
     bloated.resize(3 * good.len(), 0);
     let mut lying = good.clone();
@@ -72,6 +74,7 @@ fn a_damaged_or_lying_index_changes_no_answer_and_verify_names_it() {
         ("truncated.car", truncated, "the CARv2 index is unreadable"),
         ("beyond.car", beyond, "the CARv2 index is unreadable"),
         ("bloated.car", bloated, "more than an index of"),
+        ("odd.car", odd, "sets characteristics the CARv2 spec does not define"),
         ("lying.car", lying, "the CARv2 index does not lead to block"),
     ] {
         let path = dir.path().join(name);
