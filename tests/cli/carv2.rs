@@ -2,7 +2,7 @@
 //! damaged or lie. An index is only a hint; every block is still checked against its CID, so
 //! answers never change, and `verify` names the bad index.
 
-use super::common::{build_fixture, fixture, s, tempdir, vecar, vecar_with_stdin};
+use super::common::{build_fixture, fixture, s, tempdir, vecar, vecar_with_stdin, xorshift};
 
 /// The CARv2 header's u64 field at `at` (0: characteristics, 16: data offset, 24: data size,
 /// 32: index offset), after the 11-byte pragma.
@@ -83,5 +83,37 @@ fn a_damaged_or_lying_index_changes_no_answer_and_verify_names_it() {
         let run = vecar(&["verify", s(&path)]);
         run.fails_with(problem);
         assert!(run.stderr.contains(name), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn no_flipped_bit_of_the_header_or_index_changes_an_answer_or_passes_verify() {
+    // The CARv2 header and index are outside the DAG's hashes, so verify checks them itself.
+    let dir = tempdir();
+    let car = build_fixture(dir.path(), "docs.car", &[]);
+    let good = std::fs::read(&car).unwrap();
+    let queries = std::fs::read(fixture("queries.jsonl")).unwrap();
+    let expected = vecar_with_stdin(&["query", s(&car), "-k", "3"], &queries).ok().stdout;
+    let index_at = header_field(&good, 32);
+    // Half the flips in the 51-byte CARv2 header, half in the index after the blocks.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    for trial in 0..120u64 {
+        let (start, len) = if trial % 2 == 0 {
+            (0, 51)
+        } else {
+            (index_at, good.len() as u64 - index_at)
+        };
+        let bit = start * 8 + xorshift(&mut state) % (len * 8);
+        if bit == 11 * 8 + 7 {
+            continue; // "fully indexed", the one characteristic the spec defines: true of this file
+        }
+        let mut flipped = good.clone();
+        flipped[(bit / 8) as usize] ^= 1 << (bit % 8);
+        let path = dir.path().join("flipped.car");
+        std::fs::write(&path, &flipped).unwrap();
+        assert_eq!(vecar(&["verify", s(&path)]).code, 1, "bit {bit} passed verify");
+        let run = vecar_with_stdin(&["query", s(&path), "-k", "3"], &queries);
+        assert!(run.code == 0 || run.code == 1, "bit {bit}: {}", run.stderr);
+        assert!(run.code == 1 || run.stdout == expected, "bit {bit} changed the answers");
     }
 }
