@@ -185,13 +185,19 @@ pub struct CarFile {
     payload_start: u64,
     /// The first section and the end of the payload.
     sections: (u64, u64),
-    /// The CARv2 index, if the file has one vecar reads; or why it could not be read.
-    index: Option<Result<BlockIndex, String>>,
-    /// The CARv2 header's characteristics bits (zero for a CARv1).
-    characteristics: [u8; 16],
+    /// What the CARv2 wrapper says; `None` for a CARv1.
+    carv2: Option<CarV2>,
     /// Every section, found by walking the file (done on open without a usable index,
     /// otherwise when first needed).
     walked: OnceLock<Walk>,
+}
+
+/// A CARv2's header fields beyond the payload's place, and its index.
+struct CarV2 {
+    /// The header's characteristics bits.
+    characteristics: [u8; 16],
+    /// The index, if the header points at one: decoded, or why it could not be.
+    index: Option<Result<BlockIndex, String>>,
 }
 
 /// Every section of a file, found by walking it.
@@ -229,15 +235,14 @@ impl CarFile {
             file_len,
             payload_start: 0,
             sections: (0, 0),
-            index: None,
-            characteristics: [0; 16],
+            carv2: None,
             walked: OnceLock::new(),
         };
         if file_len == 0 {
             bail!("{}: empty file, not a CAR", car.name);
         }
         car.sections = car.read_header(0, file_len)?;
-        if !matches!(car.index, Some(Ok(_))) {
+        if car.index().is_none() {
             car.walk()?;
         }
         Ok(car)
@@ -308,16 +313,16 @@ impl CarFile {
         }
         let field = |i: usize| u64::from_le_bytes(header[i..i + 8].try_into().expect("8 bytes"));
         let (offset, size, index_offset) = (field(16), field(24), field(32));
-        self.characteristics = header[..16].try_into().expect("16 bytes");
         let payload_end = offset
             .checked_add(size)
             .filter(|&e| offset >= CARV2_DATA_OFFSET && e <= self.file_len);
         let Some(payload_end) = payload_end else {
             bail!("{name}: CARv2 header points at bytes {offset}+{size}, outside the file");
         };
-        if index_offset != 0 {
-            self.index = Some(self.read_index(index_offset, (offset, payload_end)));
-        }
+        self.carv2 = Some(CarV2 {
+            characteristics: header[..16].try_into().expect("16 bytes"),
+            index: (index_offset != 0).then(|| self.read_index(index_offset, (offset, payload_end))),
+        });
         self.read_header(offset, payload_end)
     }
 
@@ -407,7 +412,7 @@ impl CarFile {
     /// Where `cid` sits, if the file holds it: through the index when it leads there, else by
     /// walking the file.
     pub fn location(&self, cid: &Cid) -> Result<Option<Location>> {
-        if let (Some(Ok(index)), None) = (&self.index, self.walked.get()) {
+        if let (Some(index), None) = (self.index(), self.walked.get()) {
             // Blocks of two codecs can share a digest; more entries than that are not honest.
             for offset in index.offsets(cid.hash().digest()).take(2) {
                 let pos = self.payload_start.saturating_add(offset);
@@ -424,13 +429,18 @@ impl CarFile {
         Ok(self.walk()?.blocks.get(cid).copied())
     }
 
+    /// The CARv2 index, when the file has one that could be read.
+    fn index(&self) -> Option<&BlockIndex> {
+        self.carv2.as_ref()?.index.as_ref()?.as_ref().ok()
+    }
+
     /// The CAR version and whether it has a block index vecar reads, in words.
     pub fn kind(&self) -> &'static str {
-        match (self.payload_start, &self.index) {
-            (0, _) => "CARv1",
-            (_, None) => "CARv2 without a block index",
-            (_, Some(Ok(_))) => "CARv2 with a block index",
-            (_, Some(Err(_))) => "CARv2 with an unreadable block index",
+        match self.carv2.as_ref().map(|v2| &v2.index) {
+            None => "CARv1",
+            Some(None) => "CARv2 without a block index",
+            Some(Some(Ok(_))) => "CARv2 with a block index",
+            Some(Some(Err(_))) => "CARv2 with an unreadable block index",
         }
     }
 
@@ -439,18 +449,22 @@ impl CarFile {
     /// section and nothing else.
     pub fn check_carv2(&self) -> Result<()> {
         let name = &self.name;
-        let mut unknown = self.characteristics;
+        let Some(v2) = &self.carv2 else {
+            return Ok(());
+        };
+        let mut unknown = v2.characteristics;
         unknown[0] &= 0x7f;
         if unknown != [0; 16] {
             bail!("{name}: the CARv2 header sets characteristics the CARv2 spec does not define");
         }
-        let index = match &self.index {
+        let index = match &v2.index {
             None => return Ok(()),
             Some(Err(e)) => bail!("{name}: the CARv2 index is unreadable: {e}"),
             Some(Ok(index)) => index,
         };
-        let walk = self.walk()?;
-        for (cid, location) in walk.order.iter().map(|cid| (cid, &walk.blocks[cid])) {
+        let mut blocks = 0;
+        for (cid, location) in self.sections()? {
+            blocks += 1;
             let section = location.section - self.payload_start;
             if !index.offsets(cid.hash().digest()).any(|offset| offset == section) {
                 bail!(
@@ -459,11 +473,10 @@ impl CarFile {
                 );
             }
         }
-        if index.count() != walk.order.len() {
+        if index.count() != blocks {
             bail!(
-                "{name}: the CARv2 index lists {} blocks but the file holds {}",
-                index.count(),
-                walk.order.len()
+                "{name}: the CARv2 index lists {} blocks but the file holds {blocks}",
+                index.count()
             );
         }
         Ok(())

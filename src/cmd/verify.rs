@@ -13,8 +13,7 @@ use vecar::archive::verify::verify;
 #[command(after_help = "\
 Re-hashes every block, walks the DAG from the root (every link resolves, no orphan), checks that
 a CARv2 block index lists every block at its place, and checks the manifest against the records,
-vectors and the index header. Exit 0 if sound; 1 with the
-first problem otherwise.
+vectors and the index header. Exit 0 if sound; 1 with the first problem otherwise.
 
 Example:
   vecar verify docs.car && ipfs dag import docs.car")]
