@@ -11,6 +11,7 @@ mod fake_server;
 mod hostile;
 mod input_errors;
 mod interop;
+mod kubo;
 mod query_power;
 mod recall;
 mod roundtrip;
