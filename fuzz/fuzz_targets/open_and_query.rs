@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(car) = CarFile::from_bytes("fuzz.car", data.to_vec()) else {
         return;
     };
-    let Ok(archive) = Archive::from_car(car) else { return };
+    let Ok(archive) = Archive::from_car(std::sync::Arc::new(car)) else { return };
     let query = vec![0.5f32; archive.manifest.dimensions as usize];
     let Ok(allowed) = Allowed::compute(&archive, None, None) else {
         return;

@@ -107,8 +107,8 @@ pub fn extend_index(base: &Archive, rows: &Rows, threads: usize) -> Result<Bytes
     let m = &base.manifest;
     let first = m.count as usize;
     let bytes = base.index_bytes()?;
-    let index = Hnsw::load(&bytes, m.dimensions, m.count, &m.index.params, threads)
-        .with_context(|| base.car.name().to_string())?;
+    let index =
+        Hnsw::load(&bytes, m.dimensions, m.count, &m.index.params, threads).with_context(|| base.name().to_string())?;
     if rows.len() == first {
         return Ok(Bytes::Memory(bytes.to_vec()));
     }

@@ -16,9 +16,10 @@ use anyhow::{bail, Context, Result};
 use cid::Cid;
 use serde::{Deserialize, Serialize};
 
-use super::block::{check_cid_kind, decode_dag_cbor, hash_matches, MAX_BLOCK_SIZE};
+use super::block::{check_cid_kind, decode_dag_cbor, MAX_BLOCK_SIZE};
 use super::bytes::Bytes;
 use super::car_index::{self, BlockIndex};
+use super::source::{self, BlockSource};
 
 /// Bytes that start every CARv2 file.
 const CARV2_PRAGMA: [u8; 11] = [0x0a, 0xa1, 0x67, 0x76, 0x65, 0x72, 0x73, 0x69, 0x6f, 0x6e, 0x02];
@@ -388,11 +389,6 @@ impl CarFile {
         Ok((cid, location))
     }
 
-    /// The file's name as given, for messages.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// The one root CID.
     pub fn root(&self) -> &Cid {
         &self.root
@@ -481,47 +477,48 @@ impl CarFile {
         }
         Ok(())
     }
+}
 
-    /// The bytes of block `cid`, verified against its hash.
-    pub fn block(&self, cid: &Cid) -> Result<Vec<u8>> {
-        let location = self.find(cid)?;
+/// A CAR file is a source of blocks: each is read in place from where its section says.
+impl BlockSource for CarFile {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn size(&self) -> u64 {
+        self.file_len()
+    }
+
+    fn get(&self, cid: &Cid) -> Result<Option<Vec<u8>>> {
+        let Some(location) = self.location(cid)? else {
+            return Ok(None);
+        };
         let mut data = vec![0; location.len as usize];
-        self.read_at(cid, &location, &mut data)?;
-        Ok(data)
+        self.read_data(cid, &location, &mut data)?;
+        Ok(Some(data))
     }
 
-    /// Reads block `cid` into `buf`, which must be exactly as long as the block, and verifies it
-    /// against its hash.
-    pub fn read_block(&self, cid: &Cid, buf: &mut [u8]) -> Result<()> {
-        self.read_at(cid, &self.find(cid)?, buf)
+    fn get_into(&self, cid: &Cid, buf: &mut [u8]) -> Result<bool> {
+        let Some(location) = self.location(cid)? else {
+            return Ok(false);
+        };
+        source::check_len(&self.name, cid, location.len, buf)?;
+        self.read_data(cid, &location, buf)?;
+        Ok(true)
+    }
+}
+
+impl CarFile {
+    /// The bytes of block `cid`, verified against its hash (as [`Blocks`](super::source::Blocks)
+    /// reads them).
+    pub fn block(&self, cid: &Cid) -> Result<Vec<u8>> {
+        source::verified(self, cid)
     }
 
-    /// Where `cid` sits; an error if the file lacks it.
-    fn find(&self, cid: &Cid) -> Result<Location> {
-        self.location(cid)?
-            .with_context(|| format!("{}: block {cid} is missing", self.name))
-    }
-
-    /// Reads block `cid` from `location` into `buf` and verifies it against its hash.
-    fn read_at(&self, cid: &Cid, location: &Location, buf: &mut [u8]) -> Result<()> {
-        if buf.len() as u64 != location.len {
-            bail!(
-                "{}: block {cid} is {} bytes; its link says {}",
-                self.name,
-                location.len,
-                buf.len()
-            );
-        }
+    /// Reads the data of block `cid` from `location` into `buf`, as long as the block.
+    fn read_data(&self, cid: &Cid, location: &Location, buf: &mut [u8]) -> Result<()> {
         self.source
             .read_at(location.offset, buf)
-            .with_context(|| format!("{}: reading block {cid}", self.name))?;
-        if !hash_matches(cid, buf) {
-            bail!(
-                "{}: byte {}: block {cid} is corrupt (its sha2-256 does not match its CID)",
-                self.name,
-                location.section
-            );
-        }
-        Ok(())
+            .with_context(|| format!("{}: reading block {cid}", self.name))
     }
 }

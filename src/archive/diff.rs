@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::car::CarFile;
 use super::read::{Archive, Role};
 use super::rows::read_archive;
 
@@ -52,8 +53,9 @@ impl Tally {
     }
 }
 
-/// Compares `a` and `b`, reading and verifying every record and vector of both.
-pub fn diff(a: &Archive, b: &Archive) -> Result<Diff> {
+/// Compares `a` and `b`, held in the CAR files `cars`, reading and verifying every record and
+/// vector of both.
+pub fn diff(a: &Archive, b: &Archive, cars: [&CarFile; 2]) -> Result<Diff> {
     let (a_rows, b_rows) = (digests(a)?, digests(b)?);
     let a_map: HashMap<&str, &[u8; 32]> = a_rows.iter().map(|(k, d)| (k.as_str(), d)).collect();
     let b_keys: HashSet<&str> = b_rows.iter().map(|(k, _)| k.as_str()).collect();
@@ -76,9 +78,9 @@ pub fn diff(a: &Archive, b: &Archive) -> Result<Diff> {
             Some(_) => diff.unchanged += 1,
         }
     }
-    let b_blocks: HashSet<_> = b.car.sections()?.map(|(cid, _)| *cid).collect();
-    let a_blocks: HashSet<_> = a.car.sections()?.map(|(cid, _)| *cid).collect();
-    for (cid, location, role) in a.roles()? {
+    let b_blocks: HashSet<_> = cars[1].sections()?.map(|(cid, _)| *cid).collect();
+    let a_blocks: HashSet<_> = cars[0].sections()?.map(|(cid, _)| *cid).collect();
+    for (cid, location, role) in a.roles(cars[0])? {
         let split = diff.blocks.entry(role).or_default();
         let side = if b_blocks.contains(&cid) {
             &mut split.shared
@@ -87,7 +89,7 @@ pub fn diff(a: &Archive, b: &Archive) -> Result<Diff> {
         };
         side.add(location.len);
     }
-    for (cid, location, role) in b.roles()? {
+    for (cid, location, role) in b.roles(cars[1])? {
         if !a_blocks.contains(&cid) {
             diff.blocks.entry(role).or_default().only_b.add(location.len);
         }
@@ -115,7 +117,7 @@ impl Diff {
 
 /// Every row's id key with a digest of its record and vector, in row order.
 fn digests(archive: &Archive) -> Result<Vec<(String, [u8; 32])>> {
-    let mut rows = Vec::with_capacity(archive.manifest.count.min(archive.car.file_len()) as usize);
+    let mut rows = Vec::with_capacity(archive.manifest.count.min(archive.blocks.size()) as usize);
     read_archive(archive, |row| {
         let mut hash = Sha256::new();
         hash.update(&row.record);

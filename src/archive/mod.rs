@@ -11,6 +11,7 @@ pub mod manifest;
 pub mod read;
 pub mod records;
 pub mod rows;
+pub mod source;
 pub mod spool;
 pub mod tree;
 pub mod update;

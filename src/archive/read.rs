@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use cid::Cid;
@@ -11,14 +12,17 @@ use rayon::prelude::*;
 use super::car::{CarFile, Location};
 use super::manifest::Manifest;
 use super::records::{self, Record};
+use super::source::{BlockSource, Blocks};
 use super::tree::ChunkList;
 use super::vectors;
 
 /// An open archive. Opening reads only the manifest and the link nodes; everything else is read,
 /// and verified, when asked for.
 pub struct Archive {
-    /// The CAR file.
-    pub car: CarFile,
+    /// Where its blocks come from, each verified as it is read.
+    pub blocks: Blocks,
+    /// The manifest's CID.
+    pub root: Cid,
     /// The decoded, checked manifest.
     pub manifest: Manifest,
     /// Record chunks, items are rows.
@@ -38,21 +42,36 @@ pub struct Located {
 }
 
 impl Archive {
-    /// Opens the archive at `path` (`-` for standard input).
+    /// Opens the archive in the CAR file at `path` (`-` for standard input).
     pub fn open(path: &Path) -> Result<Archive> {
-        Archive::from_car(CarFile::open(path)?)
+        Archive::from_car(Arc::new(CarFile::open(path)?))
     }
 
-    /// Reads the manifest and link nodes of an indexed CAR file.
-    pub fn from_car(car: CarFile) -> Result<Archive> {
-        let name = car.name().to_string();
-        let manifest = Manifest::decode(&car.block(car.root())?).with_context(|| name.clone())?;
-        manifest.check(car.file_len()).with_context(|| name.clone())?;
-        let records = ChunkList::load(&car, &manifest.records, "records")?;
-        let vectors = ChunkList::load(&car, &manifest.vectors.chunks, "vectors")?;
-        let index = ChunkList::load(&car, &manifest.index.chunks, "index")?;
+    /// Opens the archive in the CAR file at `path` and keeps the file at hand, for what only a
+    /// CAR has (its sections, its version).
+    pub fn open_car(path: &Path) -> Result<(Archive, Arc<CarFile>)> {
+        let car = Arc::new(CarFile::open(path)?);
+        Ok((Archive::from_car(car.clone())?, car))
+    }
+
+    /// Reads the manifest and link nodes of the archive a CAR file holds under its root.
+    pub fn from_car(car: Arc<CarFile>) -> Result<Archive> {
+        let root = *car.root();
+        Archive::from_source(car, root)
+    }
+
+    /// Reads the manifest `root` and the link nodes from `source`.
+    pub fn from_source(source: Arc<dyn BlockSource>, root: Cid) -> Result<Archive> {
+        let blocks = Blocks::new(source);
+        let name = blocks.name().to_string();
+        let manifest = Manifest::decode(&blocks.get(&root)?).with_context(|| name.clone())?;
+        manifest.check(blocks.size()).with_context(|| name.clone())?;
+        let records = ChunkList::load(&blocks, &manifest.records, "records")?;
+        let vectors = ChunkList::load(&blocks, &manifest.vectors.chunks, "vectors")?;
+        let index = ChunkList::load(&blocks, &manifest.index.chunks, "index")?;
         Ok(Archive {
-            car,
+            blocks,
+            root,
             manifest,
             records,
             vectors,
@@ -60,11 +79,16 @@ impl Archive {
         })
     }
 
+    /// The archive's name for messages: its source's.
+    pub fn name(&self) -> &str {
+        self.blocks.name()
+    }
+
     /// The records of chunk `i`, decoded.
     pub fn record_chunk(&self, i: usize) -> Result<Vec<Record>> {
         let chunk = &self.records.chunks[i];
-        records::decode(&self.car.block(&chunk.cid)?, chunk.count)
-            .with_context(|| format!("{}: records block {}", self.car.name(), chunk.cid))
+        records::decode(&self.blocks.get(&chunk.cid)?, chunk.count)
+            .with_context(|| format!("{}: records block {}", self.name(), chunk.cid))
     }
 
     /// Calls `f` with every record and its row number, in row order.
@@ -95,23 +119,23 @@ impl Archive {
     /// The vectors of chunk `i`, as one flat array of rows.
     pub fn vector_chunk(&self, i: usize) -> Result<Vec<f32>> {
         let chunk = &self.vectors.chunks[i];
-        vectors::decode(&self.car.block(&chunk.cid)?, chunk.count, self.manifest.dimensions)
-            .with_context(|| format!("{}: vectors block {}", self.car.name(), chunk.cid))
+        vectors::decode(&self.blocks.get(&chunk.cid)?, chunk.count, self.manifest.dimensions)
+            .with_context(|| format!("{}: vectors block {}", self.name(), chunk.cid))
     }
 
     /// The verified bytes of vector chunk `i`, checked to be as long as its rows need.
     fn vector_bytes(&self, i: usize) -> Result<Vec<u8>> {
         let chunk = &self.vectors.chunks[i];
-        let bytes = self.car.block(&chunk.cid)?;
+        let bytes = self.blocks.get(&chunk.cid)?;
         vectors::check_size(&bytes, chunk.count, self.manifest.dimensions)
-            .with_context(|| format!("{}: vectors block {}", self.car.name(), chunk.cid))?;
+            .with_context(|| format!("{}: vectors block {}", self.name(), chunk.cid))?;
         Ok(bytes)
     }
 
     /// Every vector, in row order.
     pub fn all_vectors(&self) -> Result<Vec<f32>> {
         let claimed = self.manifest.count * self.manifest.dimensions;
-        let mut all = Vec::with_capacity(claimed.min(self.car.file_len() / 4) as usize);
+        let mut all = Vec::with_capacity(claimed.min(self.blocks.size() / 4) as usize);
         for i in 0..self.vectors.chunks.len() {
             all.extend(self.vector_chunk(i)?);
         }
@@ -123,7 +147,7 @@ impl Archive {
     /// than a heap buffer of hundreds of megabytes).
     pub fn index_bytes(&self) -> Result<MmapMut> {
         let mut bytes = MmapMut::map_anon(self.manifest.index.chunks.items as usize)
-            .with_context(|| format!("{}: reserving memory for the index", self.car.name()))?;
+            .with_context(|| format!("{}: reserving memory for the index", self.name()))?;
         #[cfg(target_os = "linux")]
         let _ = bytes.advise(memmap2::Advice::HugePage);
         let mut parts = Vec::with_capacity(self.index.chunks.len());
@@ -135,7 +159,7 @@ impl Archive {
         }
         parts
             .into_par_iter()
-            .try_for_each(|(cid, part)| self.car.read_block(cid, part))?;
+            .try_for_each(|(cid, part)| self.blocks.get_into(cid, part))?;
         Ok(bytes)
     }
 
@@ -161,7 +185,7 @@ impl Archive {
                 let row = start + *offset as u64;
                 vectors::decode(&bytes[offset * width..(offset + 1) * width], 1, dims)
                     .map(|vector| f(row, &vector))
-                    .with_context(|| format!("{}: vector of row {row}", self.car.name()))
+                    .with_context(|| format!("{}: vector of row {row}", self.name()))
             };
             offsets.iter().map(vector).collect()
         })
@@ -171,8 +195,8 @@ impl Archive {
     pub fn records_of(&self, rows: &BTreeSet<u64>) -> Result<HashMap<u64, Located>> {
         self.gather(&self.records, rows, |i, offsets| {
             let chunk = &self.records.chunks[i];
-            let records = records::decode_some(&self.car.block(&chunk.cid)?, chunk.count, offsets)
-                .with_context(|| format!("{}: records block {}", self.car.name(), chunk.cid))?;
+            let records = records::decode_some(&self.blocks.get(&chunk.cid)?, chunk.count, offsets)
+                .with_context(|| format!("{}: records block {}", self.name(), chunk.cid))?;
             let located = |record| Located { record, cid: chunk.cid };
             Ok(records.into_iter().map(located).collect())
         })
@@ -189,7 +213,7 @@ impl Archive {
         let mut by_chunk: Vec<(usize, Vec<u64>)> = Vec::new();
         for &row in rows {
             let Some(i) = list.find(row) else {
-                bail!("{}: row {row} is past the end of the archive", self.car.name());
+                bail!("{}: row {row} is past the end of the archive", self.name());
             };
             match by_chunk.last_mut() {
                 Some((last, rows)) if *last == i => rows.push(row),
@@ -252,9 +276,10 @@ impl Role {
 }
 
 impl Archive {
-    /// Every block in file order, with its location and role.
-    pub fn roles(&self) -> Result<Vec<(Cid, Location, Role)>> {
-        let mut roles = HashMap::from([(*self.car.root(), Role::Manifest)]);
+    /// Every block of `car`, which holds this archive, in file order, with its location and
+    /// role.
+    pub fn roles(&self, car: &CarFile) -> Result<Vec<(Cid, Location, Role)>> {
+        let mut roles = HashMap::from([(self.root, Role::Manifest)]);
         for (list, links, chunks) in [
             (&self.records, Role::RecordsLinks, Role::Records),
             (&self.vectors, Role::VectorsLinks, Role::Vectors),
@@ -263,8 +288,7 @@ impl Archive {
             roles.extend(list.nodes.iter().map(|cid| (*cid, links)));
             roles.extend(list.chunks.iter().map(|c| (c.cid, chunks)));
         }
-        Ok(self
-            .car
+        Ok(car
             .sections()?
             .map(|(cid, loc)| (*cid, *loc, roles.get(cid).copied().unwrap_or(Role::Unreferenced)))
             .collect())

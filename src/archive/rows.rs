@@ -38,7 +38,7 @@ impl Row {
 
 /// Calls `f` with every row of `archive`, in order, each block verified on the way.
 pub fn read_archive(archive: &Archive, mut f: impl FnMut(Row) -> Result<()>) -> Result<()> {
-    let (name, id_field) = (archive.car.name(), &archive.manifest.fields.id);
+    let (name, id_field) = (archive.name(), &archive.manifest.fields.id);
     archive.for_each_row(|row, record, vector| {
         let id = record
             .get(id_field)
@@ -102,7 +102,7 @@ impl Rows {
         let mut rows = Rows::new(archive.manifest.dimensions as usize)?;
         read_archive(archive, |row| match rows.push(row)? {
             None => Ok(()),
-            Some(key) => bail!("{}: duplicate record id {key}", archive.car.name()),
+            Some(key) => bail!("{}: duplicate record id {key}", archive.name()),
         })?;
         Ok(rows)
     }

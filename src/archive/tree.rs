@@ -9,7 +9,7 @@ use cid::Cid;
 use serde::{Deserialize, Serialize};
 
 use super::block::{decode_dag_cbor, Block};
-use super::car::CarFile;
+use super::source::Blocks;
 
 /// Links per node by default: 16,384 pairs of at most 51 bytes stay under 1 MiB.
 pub const DEFAULT_MAX_LINKS: usize = 16_384;
@@ -81,8 +81,8 @@ pub struct ChunkList {
 impl ChunkList {
     /// Reads and checks the link nodes of `collection`: every node verified, every count
     /// consistent with its parent's, the totals equal to what the manifest says.
-    pub fn load(car: &CarFile, collection: &Collection, what: &str) -> Result<ChunkList> {
-        let name = car.name();
+    pub fn load(blocks: &Blocks, collection: &Collection, what: &str) -> Result<ChunkList> {
+        let name = blocks.name();
         if collection.height == 0 || collection.height > MAX_HEIGHT {
             bail!(
                 "{name}: {what} tree has height {}; expected 1 to {MAX_HEIGHT}",
@@ -94,7 +94,7 @@ impl ChunkList {
         for _ in 0..collection.height {
             let mut next = Vec::new();
             for (cid, count) in level {
-                let entries: Vec<(Cid, u64)> = decode_dag_cbor(&car.block(&cid)?)
+                let entries: Vec<(Cid, u64)> = decode_dag_cbor(&blocks.get(&cid)?)
                     .with_context(|| format!("{name}: {what} link node {cid} is malformed"))?;
                 let sum = entries.iter().try_fold(0u64, |acc, e| acc.checked_add(e.1));
                 if entries.is_empty() || sum != Some(count) {

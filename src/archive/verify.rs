@@ -2,6 +2,7 @@
 //! agreement with the records, vectors and index it names.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use cid::Cid;
@@ -10,6 +11,7 @@ use ipld_core::ipld::Ipld;
 use super::block::{decode_dag_cbor, DAG_CBOR};
 use super::car::CarFile;
 use super::read::Archive;
+use super::source::BlockSource;
 use crate::index::hnsw::Hnsw;
 
 /// What a sound archive holds.
@@ -27,7 +29,7 @@ pub struct Report {
 }
 
 /// Verifies `car` and returns a report, or the first problem found.
-pub fn verify(car: CarFile) -> Result<Report> {
+pub fn verify(car: Arc<CarFile>) -> Result<Report> {
     let name = car.name().to_string();
     let mut links: HashMap<Cid, Vec<Cid>> = HashMap::new();
     for (cid, _) in car.sections()? {
@@ -60,7 +62,7 @@ pub fn verify(car: CarFile) -> Result<Report> {
 
     car.check_carv2()?;
     let kind = car.kind();
-    let archive = Archive::from_car(car)?;
+    let archive = Archive::from_car(car.clone())?;
     let m = &archive.manifest;
     let mut ids = HashSet::new();
     archive.for_each_record(|row, record| match record.get(&m.fields.id) {
@@ -78,9 +80,9 @@ pub fn verify(car: CarFile) -> Result<Report> {
     Hnsw::view(archive.index_bytes()?, m.dimensions, m.count, &m.index.params, 1)
         .map_err(|e| e.context(name.clone()))?;
     Ok(Report {
-        root: *archive.car.root(),
+        root: archive.root,
         blocks: reached.len(),
-        bytes: archive.car.file_len(),
+        bytes: car.file_len(),
         records: m.count,
         kind,
     })

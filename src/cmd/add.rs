@@ -49,8 +49,8 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     let mut rows = Rows::from_archive(&base)?;
     let fields = &base.manifest.fields;
     let open = || match &base.manifest.embedding {
-        Some(info) => args.provider.open_for(Some(info), base.car.name()),
-        None => bail!("{} records no embedding model", base.car.name()),
+        Some(info) => args.provider.open_for(Some(info), base.name()),
+        None => bail!("{} records no embedding model", base.name()),
     };
     let mut lines = Filled::lazy(Lines::open(&args.input)?, Box::new(open), &fields.text, &fields.vector);
     let new = read_docs(&mut lines, fields, Some(rows.dimensions))?;

@@ -35,8 +35,8 @@ pub struct Args {
 
 /// Runs `vecar diff`.
 pub fn run(args: Args) -> Result<ExitCode> {
-    let (a, b) = (Archive::open(&args.a)?, Archive::open(&args.b)?);
-    let diff = diff(&a, &b)?;
+    let ((a, a_car), (b, b_car)) = (Archive::open_car(&args.a)?, Archive::open_car(&args.b)?);
+    let diff = diff(&a, &b, [&a_car, &b_car])?;
     let mut out = output::stdout();
     if args.json {
         output::json_line(&mut out, &diff)?;
@@ -56,7 +56,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         diff.changed.len(),
         diff.unchanged
     )?;
-    let (a_name, b_name) = (a.car.name(), b.car.name());
+    let (a_name, b_name) = (a.name(), b.name());
     for (role, split) in &diff.blocks {
         writeln!(
             out,

@@ -27,17 +27,17 @@ pub struct Args {
 
 /// Runs `vecar info`.
 pub fn run(args: Args) -> Result<ExitCode> {
-    let archive = Archive::open(&args.archive)?;
+    let (archive, car) = Archive::open_car(&args.archive)?;
     let m = &archive.manifest;
     let mut by_role: BTreeMap<_, (u64, u64)> = BTreeMap::new();
-    for (_, location, role) in archive.roles()? {
+    for (_, location, role) in archive.roles(&car)? {
         let entry = by_role.entry(role).or_default();
         entry.0 += 1;
         entry.1 += location.len;
     }
     let p = &m.index.params;
     let info = json!({
-        "root": archive.car.root().to_string(),
+        "root": archive.root.to_string(),
         "format": format!("{} v{}", m.format, m.version),
         "count": m.count,
         "dimensions": m.dimensions,
@@ -49,8 +49,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         "engine": format!("{} {}", m.index.engine, m.index.engine_version),
         "fields": m.fields,
         "embedding": m.embedding,
-        "car": archive.car.kind(),
-        "file_bytes": archive.car.file_len(),
+        "car": car.kind(),
+        "file_bytes": car.file_len(),
         "blocks": by_role.values().map(|r| r.0).sum::<u64>(),
         "block_bytes": by_role.values().map(|r| r.1).sum::<u64>(),
         "by_role": by_role.iter().map(|(role, (n, bytes))| (role.name().to_string(), json!({"blocks": n, "bytes": bytes}))).collect::<serde_json::Map<_, _>>(),

@@ -30,9 +30,9 @@ pub struct Args {
 
 /// Runs `vecar ls`.
 pub fn run(args: Args) -> Result<ExitCode> {
-    let archive = Archive::open(&args.archive)?;
+    let (archive, car) = Archive::open_car(&args.archive)?;
     let mut out = output::stdout();
-    for (cid, location, role) in archive.roles()? {
+    for (cid, location, role) in archive.roles(&car)? {
         let (codec, size) = (codec_name(cid.codec()), location.len);
         if args.json {
             let line = json!({"cid": cid.to_string(), "codec": codec, "size": size, "role": role.name(), "offset": location.section});

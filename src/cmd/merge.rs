@@ -51,9 +51,9 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         if other.manifest.fields != first.manifest.fields {
             bail!(
                 "{} names its fields {:?}, but {} names them {:?}: they cannot be merged",
-                other.car.name(),
+                other.name(),
                 other.manifest.fields,
-                first.car.name(),
+                first.name(),
                 first.manifest.fields
             );
         }
@@ -65,7 +65,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         read_archive(other, |row| {
             let upserted = rows
                 .upsert(row, args.on_conflict)
-                .with_context(|| other.car.name().to_string())?;
+                .with_context(|| other.name().to_string())?;
             first_intact &= !matches!(upserted, Upserted::Replaced(at) if at < base_rows);
             Ok(())
         })?;

@@ -148,7 +148,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
             vector: like.vector,
         };
         printer.answer(&[query], args.k, &mut writer)?;
-    } else if let Some(vector) = one_query(&args, &m.embedding, archives[0].car.name())? {
+    } else if let Some(vector) = one_query(&args, &m.embedding, archives[0].name())? {
         if vector.len() != dims {
             let what = if args.text.is_some() {
                 "--text: the model gave"
@@ -163,7 +163,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         };
         printer.answer(&[query], args.k, &mut writer)?;
     } else {
-        let open = || args.provider.open_for(m.embedding.as_ref(), archives[0].car.name());
+        let open = || args.provider.open_for(m.embedding.as_ref(), archives[0].name());
         let stdin = Lines::open(Path::new("-"))?;
         let mut lines = Filled::lazy(stdin, Box::new(open), &m.fields.text, &m.fields.vector);
         loop {
@@ -221,7 +221,7 @@ fn find_id(archives: &[Archive], id: &str) -> Result<Like> {
             });
         }
     }
-    let names: Vec<&str> = archives.iter().map(|a| a.car.name()).collect();
+    let names: Vec<&str> = archives.iter().map(|a| a.name()).collect();
     bail!("--like: no record with id {id} in {}", names.join(", "))
 }
 
@@ -296,7 +296,7 @@ impl Row for HitRow<'_> {
             "distance" => made(json!(self.distance)),
             "text" => record.get(&fields.text).map(Cow::Borrowed),
             "cid" => made(json!(self.located.cid.to_string())),
-            "archive" => made(json!(self.archive.car.name())),
+            "archive" => made(json!(self.archive.name())),
             "metadata" => {
                 let metadata = record
                     .iter()

@@ -66,7 +66,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         let shown = missing.iter().take(5).copied().collect::<Vec<_>>().join(", ");
         bail!(
             "{}: {} ids given are not in the archive: {shown}{} (--ignore-missing skips them)",
-            base.car.name(),
+            base.name(),
             missing.len(),
             if missing.len() > 5 { ", ..." } else { "" }
         );

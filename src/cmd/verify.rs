@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Result;
 
@@ -24,7 +25,7 @@ pub struct Args {
 
 /// Runs `vecar verify`.
 pub fn run(args: Args) -> Result<ExitCode> {
-    let report = verify(CarFile::open(&args.archive)?)?;
+    let report = verify(Arc::new(CarFile::open(&args.archive)?))?;
     println!(
         "{}: ok, {}, root {}, {} records, {} blocks, {} bytes",
         args.archive.display(),

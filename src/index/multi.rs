@@ -35,9 +35,9 @@ pub fn check_compatible(archives: &[Archive], what: &str) -> Result<()> {
         if (d, m) != (dims, metric) {
             bail!(
                 "{} has {d} dimensions and metric {}, but {} has {dims} and {}: they cannot be {what}",
-                other.car.name(),
+                other.name(),
                 m.name(),
-                first.car.name(),
+                first.name(),
                 metric.name()
             );
         }
@@ -45,10 +45,10 @@ pub fn check_compatible(archives: &[Archive], what: &str) -> Result<()> {
             if a != b {
                 bail!(
                     "{} was embedded with {} model {:?} and {} with {} model {:?}: they cannot be {what}",
-                    first.car.name(),
+                    first.name(),
                     a.provider,
                     a.model,
-                    other.car.name(),
+                    other.name(),
                     b.provider,
                     b.model
                 );

@@ -105,7 +105,7 @@ impl<'a> Searcher<'a> {
             Method::Exact(archive.all_vectors()?)
         } else {
             let index = Hnsw::view(archive.index_bytes()?, m.dimensions, m.count, &m.index.params, threads)
-                .map_err(|e| e.context(archive.car.name().to_string()))?;
+                .map_err(|e| e.context(archive.name().to_string()))?;
             index.set_expansion(ef);
             Method::Hnsw(index)
         };
