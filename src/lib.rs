@@ -3,8 +3,8 @@
 
 pub mod archive;
 pub mod embed;
-pub mod format;
 pub mod index;
 pub mod input;
+pub mod ops;
 pub mod output;
 pub mod progress;

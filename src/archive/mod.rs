@@ -14,6 +14,5 @@ pub mod rows;
 pub mod source;
 pub mod spool;
 pub mod tree;
-pub mod update;
 pub mod vectors;
 pub mod verify;

@@ -6,7 +6,7 @@ use anyhow::Result;
 use vecar::archive::build::{assemble, write_car, Assembled, CarVersion};
 use vecar::archive::read::Archive;
 use vecar::archive::rows::Rows;
-use vecar::archive::update;
+use vecar::ops::update;
 use vecar::output;
 
 pub mod add;
@@ -18,6 +18,7 @@ pub mod get;
 pub mod info;
 pub mod ls;
 pub mod merge;
+pub mod printer;
 pub mod query;
 pub mod rm;
 pub mod verify;

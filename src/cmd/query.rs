@@ -13,7 +13,7 @@ use super::UsageError;
 use vecar::archive::read::{Archive, Located};
 use vecar::archive::records::id_text;
 use vecar::embed::{EmbeddingInfo, Filled, ProviderArgs};
-use vecar::format::{Format, Row, RowWriter};
+use super::printer::{Format, Row, RowWriter};
 use vecar::index::filter::Filter;
 use vecar::index::multi::{self, Target};
 use vecar::index::search::{Allowed, SearchOptions, Searcher};

@@ -4,11 +4,11 @@
 
 use anyhow::{bail, Result};
 
-use super::build::{extend_index, index_rows, BuildOptions};
-use super::bytes::Bytes;
-use super::read::Archive;
-use super::rows::Rows;
-use super::tree::DEFAULT_MAX_LINKS;
+use crate::archive::build::{extend_index, index_rows, BuildOptions};
+use crate::archive::bytes::Bytes;
+use crate::archive::read::Archive;
+use crate::archive::rows::Rows;
+use crate::archive::tree::DEFAULT_MAX_LINKS;
 
 /// How the new archive's index was made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

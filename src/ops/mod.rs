@@ -1,0 +1,4 @@
+//! Operations: build, update, search and verify, joining the archive, the index and the embedding
+//! providers. Commands call one of these; the layers below never call up.
+
+pub mod update;
