@@ -12,11 +12,12 @@ use std::marker::PhantomData;
 use serde::de::{DeserializeOwned, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::archive::records::Record;
-
 /// The longest line accepted: a record must fit a 1 MiB block, and its vector written as JSON
 /// takes at most about 25 bytes a number.
 pub const MAX_LINE_BYTES: u64 = 32 << 20;
+
+/// A record: the input line's fields, less the vector.
+pub type Record = Map<String, Value>;
 
 /// A source of JSONL lines: a file ([`Lines`]) or lines given vectors on the way
 /// ([`crate::embed::Filled`]).

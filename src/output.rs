@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use anyhow::{Context, Result};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use crate::archive::records::Record;
+use crate::input::Record;
 
 /// Buffered, locked standard output.
 pub fn stdout() -> BufWriter<std::io::StdoutLock<'static>> {

@@ -5,8 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::block::decode_dag_cbor;
 use super::tree::Collection;
-use crate::embed::EmbeddingInfo;
-use crate::index::IndexParams;
+use crate::params::{EmbeddingInfo, IndexParams, Metric};
 
 /// Format name written in every manifest.
 pub const FORMAT_NAME: &str = "vecar";
@@ -150,7 +149,7 @@ impl Manifest {
                 index.chunks
             );
         }
-        if self.index.params.normalized && self.index.params.metric != crate::index::Metric::Cos {
+        if self.index.params.normalized && self.index.params.metric != Metric::Cos {
             bail!("manifest: only a cos index holds normalized vectors");
         }
         if self.index.engine != "usearch" {

@@ -11,10 +11,11 @@ use rayon::prelude::*;
 
 use super::car::{CarFile, Location};
 use super::manifest::Manifest;
-use super::records::{self, Record};
+use super::records;
 use super::source::{BlockSource, Blocks};
 use super::tree::ChunkList;
 use super::vectors;
+use crate::input::Record;
 
 /// An open archive. Opening reads only the manifest and the link nodes; everything else is read,
 /// and verified, when asked for.

@@ -2,12 +2,10 @@
 
 use anyhow::{bail, Result};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, SeqAccess, Visitor};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::block::{decode_dag_cbor_with, MAX_BLOCK_SIZE};
-
-/// A record: the input line's fields, less the vector.
-pub type Record = Map<String, Value>;
+use crate::input::Record;
 
 /// The largest encoded record: a chunk of one record must fit a block.
 pub const MAX_RECORD_SIZE: usize = MAX_BLOCK_SIZE - 9;

@@ -4,13 +4,13 @@
 use std::collections::{HashMap, HashSet};
 
 use anyhow::{bail, Context, Result};
-use clap::ValueEnum;
 use serde_json::Value;
 
 use super::chunking::ends_chunk;
 use super::read::Archive;
-use super::records::{self, Record};
+use super::records;
 use super::spool::Spool;
+use crate::input::Record;
 
 /// One row: a record and its vector.
 pub struct Row {
@@ -48,7 +48,7 @@ pub fn read_archive(archive: &Archive, mut f: impl FnMut(Row) -> Result<()>) -> 
 }
 
 /// What to keep when an id is present twice with different content.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OnConflict {
     /// Stop with an error naming the id.
     Error,

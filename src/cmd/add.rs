@@ -5,11 +5,13 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 
-use vecar::archive::build::read_docs;
+use super::ProviderArgs;
 use vecar::archive::read::Archive;
 use vecar::archive::rows::{OnConflict, Rows, Upserted};
-use vecar::embed::{Filled, ProviderArgs};
+use vecar::embed::Filled;
 use vecar::input::Lines;
+use vecar::ops::build::read_docs;
+use vecar::ops::update::IndexPlan;
 
 /// Arguments of `vecar add`.
 #[derive(clap::Args)]
@@ -49,7 +51,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     let mut rows = Rows::from_archive(&base)?;
     let fields = &base.manifest.fields;
     let open = || match &base.manifest.embedding {
-        Some(info) => args.provider.open_for(Some(info), base.name()),
+        Some(info) => args.provider.get().open_for(Some(info), base.name()),
         None => bail!("{} records no embedding model", base.name()),
     };
     let mut lines = Filled::lazy(Lines::open(&args.input)?, Box::new(open), &fields.text, &fields.vector);
@@ -63,14 +65,11 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         }
     }
     let summary = format!("{added} added, {replaced} replaced, {kept} unchanged");
-    super::write_update(
-        &base,
-        &rows,
-        replaced == 0,
-        args.reindex,
-        threads,
-        &args.output,
-        &summary,
-    )?;
+    let plan = if replaced == 0 && !args.reindex {
+        IndexPlan::Extend
+    } else {
+        IndexPlan::Rebuild
+    };
+    super::write_update(&base, &rows, plan, threads, &args.output, &summary)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -5,12 +5,15 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 
-use vecar::archive::build::{assemble, index_rows, read_docs, BuildOptions};
+use super::ProviderArgs;
+use vecar::archive::build::{assemble, BuildOptions};
 use vecar::archive::manifest::Fields;
 use vecar::archive::tree::DEFAULT_MAX_LINKS;
-use vecar::embed::{self, Filled, ProviderArgs};
-use vecar::index::{Dtype, IndexParams, Metric};
+use vecar::embed::{self, Filled};
+use vecar::index::hnsw;
 use vecar::input::{LineSource, Lines};
+use vecar::ops::build::{index_rows, read_docs};
+use vecar::params::{Dtype, IndexParams, Metric};
 
 /// Arguments of `vecar build`.
 #[derive(clap::Args)]
@@ -33,12 +36,12 @@ pub struct Args {
     #[command(flatten)]
     output: super::Output,
     /// Distance metric.
-    #[arg(long, value_enum, default_value_t = Metric::Cos)]
-    metric: Metric,
+    #[arg(long, value_enum, default_value_t = MetricArg::Cos)]
+    metric: MetricArg,
     /// Scalar kind of the index's copy of the vectors (the archive also keeps exact float32)
     /// [default: i8 for cos, bf16 otherwise].
     #[arg(long, value_enum)]
-    dtype: Option<Dtype>,
+    dtype: Option<DtypeArg>,
     /// HNSW links per node (M).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(2..=1024))]
     connectivity: u64,
@@ -65,6 +68,51 @@ pub struct Args {
     provider: ProviderArgs,
 }
 
+/// `--metric`: the choices of [`Metric`].
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum MetricArg {
+    /// Cosine: distance = 1 − cos(a, b); score = cos(a, b).
+    Cos,
+    /// Squared Euclidean: distance = Σ(a−b)²; score = −distance.
+    L2,
+    /// Inner product: distance = 1 − a·b; score = a·b.
+    Ip,
+}
+
+impl From<MetricArg> for Metric {
+    fn from(arg: MetricArg) -> Metric {
+        match arg {
+            MetricArg::Cos => Metric::Cos,
+            MetricArg::L2 => Metric::L2,
+            MetricArg::Ip => Metric::Ip,
+        }
+    }
+}
+
+/// `--dtype`: the choices of [`Dtype`].
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DtypeArg {
+    /// 32-bit floats: exact, largest.
+    F32,
+    /// IEEE half precision: half the size; values beyond ±65504 overflow.
+    F16,
+    /// bfloat16: half the size, float32's range.
+    Bf16,
+    /// 8-bit integers: a quarter of the size; usearch normalises for cos, so it suits cos.
+    I8,
+}
+
+impl From<DtypeArg> for Dtype {
+    fn from(arg: DtypeArg) -> Dtype {
+        match arg {
+            DtypeArg::F32 => Dtype::F32,
+            DtypeArg::F16 => Dtype::F16,
+            DtypeArg::Bf16 => Dtype::Bf16,
+            DtypeArg::I8 => Dtype::I8,
+        }
+    }
+}
+
 /// Runs `vecar build`.
 pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     let fields = Fields {
@@ -74,7 +122,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     };
     let mut lines = Lines::open(&args.input)?;
     let name = lines.name().to_string();
-    let (rows, embedding) = match args.provider.open()? {
+    let (rows, embedding) = match args.provider.get().open()? {
         None => (read_docs(&mut lines, &fields, None)?, None),
         Some(embedder) => {
             let mut filled = Filled::new(lines, embedder, &fields.text, &fields.vector);
@@ -87,18 +135,20 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     if rows.is_empty() {
         bail!("{name}: no records (the input is empty or only blank lines)");
     }
+    let metric = Metric::from(args.metric);
     let options = BuildOptions {
         fields,
         params: IndexParams {
-            metric: args.metric,
-            dtype: args.dtype.unwrap_or(Dtype::default_for(args.metric)),
+            metric,
+            dtype: args.dtype.map_or(Dtype::default_for(metric), Dtype::from),
             connectivity: args.connectivity,
             expansion_add: args.expansion_add,
             expansion_search: args.expansion_search,
-            normalized: args.metric == Metric::Cos,
+            normalized: metric == Metric::Cos,
         },
         max_links: args.max_links as usize,
         embedding,
+        engine_version: hnsw::version().into(),
     };
     let index = index_rows(&rows, &options.params, threads)?;
     let archive = assemble(&rows, &index, &options)?;

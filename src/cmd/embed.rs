@@ -6,8 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
+use super::ProviderArgs;
 use super::UsageError;
-use vecar::embed::{Filled, ProviderArgs};
+use vecar::embed::Filled;
 use vecar::input::{LineSource, Lines};
 use vecar::output;
 
@@ -38,7 +39,7 @@ pub struct Args {
 
 /// Runs `vecar embed`.
 pub fn run(args: Args) -> Result<ExitCode> {
-    let Some(embedder) = args.provider.open()? else {
+    let Some(embedder) = args.provider.get().open()? else {
         let msg = "give a provider: --model DIR, --endpoint URL --model NAME, or --embed-cmd CMD";
         return Err(UsageError(msg.into()).into());
     };

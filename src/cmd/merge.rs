@@ -7,7 +7,8 @@ use anyhow::{bail, Context, Result};
 
 use vecar::archive::read::Archive;
 use vecar::archive::rows::{read_archive, OnConflict, Rows, Upserted};
-use vecar::index::multi::check_compatible;
+use vecar::ops::search::check_compatible;
+use vecar::ops::update::IndexPlan;
 
 /// Arguments of `vecar merge`.
 #[derive(clap::Args)]
@@ -31,11 +32,32 @@ pub struct Args {
     #[command(flatten)]
     output: super::Output,
     /// What to do with an id present in several archives with different content.
-    #[arg(long, value_enum, default_value_t = OnConflict::Error)]
-    on_conflict: OnConflict,
+    #[arg(long, value_enum, default_value_t = OnConflictArg::Error)]
+    on_conflict: OnConflictArg,
     /// Build a new index over every row instead of extending the first archive's.
     #[arg(long)]
     reindex: bool,
+}
+
+/// `--on-conflict`: the choices of [`OnConflict`].
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum OnConflictArg {
+    /// Stop with an error naming the id.
+    Error,
+    /// Keep the row seen first.
+    First,
+    /// Keep the row seen last, at the first one's position.
+    Last,
+}
+
+impl From<OnConflictArg> for OnConflict {
+    fn from(arg: OnConflictArg) -> OnConflict {
+        match arg {
+            OnConflictArg::Error => OnConflict::Error,
+            OnConflictArg::First => OnConflict::First,
+            OnConflictArg::Last => OnConflict::Last,
+        }
+    }
 }
 
 /// Runs `vecar merge`.
@@ -64,21 +86,18 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     for other in &archives[1..] {
         read_archive(other, |row| {
             let upserted = rows
-                .upsert(row, args.on_conflict)
+                .upsert(row, args.on_conflict.into())
                 .with_context(|| other.name().to_string())?;
             first_intact &= !matches!(upserted, Upserted::Replaced(at) if at < base_rows);
             Ok(())
         })?;
     }
     let summary = format!("{} archives merged", archives.len());
-    super::write_update(
-        first,
-        &rows,
-        first_intact,
-        args.reindex,
-        threads,
-        &args.output,
-        &summary,
-    )?;
+    let plan = if first_intact && !args.reindex {
+        IndexPlan::Extend
+    } else {
+        IndexPlan::Rebuild
+    };
+    super::write_update(first, &rows, plan, threads, &args.output, &summary)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,8 @@ use anyhow::Result;
 use vecar::archive::build::{assemble, write_car, Assembled, CarVersion};
 use vecar::archive::read::Archive;
 use vecar::archive::rows::Rows;
-use vecar::ops::update;
+use vecar::embed::Provider;
+use vecar::ops::update::{self, IndexPlan};
 use vecar::output;
 
 pub mod add;
@@ -59,16 +60,43 @@ pub fn write_archive(archive: &Assembled, output: &Output, summary: &str) -> Res
 pub fn write_update(
     base: &Archive,
     rows: &Rows,
-    base_intact: bool,
-    reindex: bool,
+    plan: IndexPlan,
     threads: usize,
     output: &Output,
     summary: &str,
 ) -> Result<()> {
-    let (index, made) = update::index_for(base, rows, base_intact, reindex, threads)?;
+    let (index, made) = update::index_for(base, rows, plan, threads)?;
     let archive = assemble(rows, &index, &update::options(base))?;
     let summary = format!("{summary}, {} records, {}", rows.len(), made.describe());
     write_archive(&archive, output, &summary)
+}
+
+/// The provider flags shared by `embed`, `build` and `query`.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct ProviderArgs {
+    /// A local sentence-transformers model directory (`query` also reads VECAR_MODEL); with
+    /// --endpoint, the model name to ask for.
+    #[arg(long, value_name = "DIR|NAME")]
+    model: Option<String>,
+    /// An OpenAI-compatible embeddings endpoint (`http://host:port/v1` or the full
+    /// `.../v1/embeddings` URL). The API key, if any, is read from VECAR_API_KEY.
+    #[arg(long, value_name = "URL", conflicts_with = "embed_cmd")]
+    endpoint: Option<String>,
+    /// A command (run by `sh -c`) that reads `{"text": ...}` lines on stdin and writes one JSON
+    /// array of numbers per line on stdout.
+    #[arg(long, value_name = "CMD", conflicts_with = "model")]
+    embed_cmd: Option<String>,
+}
+
+impl ProviderArgs {
+    /// The provider the flags name.
+    pub fn get(&self) -> Provider {
+        Provider {
+            model: self.model.clone(),
+            endpoint: self.endpoint.clone(),
+            embed_cmd: self.embed_cmd.clone(),
+        }
+    }
 }
 
 /// A mistake in the command line found after parsing (a malformed `--filter`, say): exit 2.

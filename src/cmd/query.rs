@@ -1,7 +1,6 @@
 //! `vecar query`: the nearest records to each query, from one or several archives.
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,16 +8,18 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
+use super::printer::{Format, Row, RowWriter};
+use super::ProviderArgs;
 use super::UsageError;
 use vecar::archive::read::{Archive, Located};
-use vecar::archive::records::id_text;
-use vecar::embed::{EmbeddingInfo, Filled, ProviderArgs};
-use super::printer::{Format, Row, RowWriter};
+use vecar::embed::Filled;
 use vecar::index::filter::Filter;
 use vecar::index::multi::{self, Target};
 use vecar::index::search::{Allowed, SearchOptions, Searcher};
 use vecar::input::{self, Lines, Query};
+use vecar::ops::search::{check_compatible, find_id};
 use vecar::output;
+use vecar::params::EmbeddingInfo;
 
 /// Queries searched together.
 const BATCH: usize = 1024;
@@ -104,7 +105,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         .iter()
         .map(|path| Archive::open(path))
         .collect::<Result<Vec<_>>>()?;
-    multi::check_compatible(&archives, "searched together")?;
+    check_compatible(&archives, "searched together")?;
     let several = archives.len() > 1;
     let fields = match args.fields.clone() {
         Some(fields) => fields,
@@ -163,7 +164,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         };
         printer.answer(&[query], args.k, &mut writer)?;
     } else {
-        let open = || args.provider.open_for(m.embedding.as_ref(), archives[0].name());
+        let open = || args.provider.get().open_for(m.embedding.as_ref(), archives[0].name());
         let stdin = Lines::open(Path::new("-"))?;
         let mut lines = Filled::lazy(stdin, Box::new(open), &m.fields.text, &m.fields.vector);
         loop {
@@ -188,45 +189,13 @@ fn one_query(args: &Args, recorded: &Option<EmbeddingInfo>, archive: &str) -> Re
     let Some(text) = &args.text else {
         return Ok(None);
     };
-    let mut embedder = args.provider.open_for(recorded.as_ref(), archive)?;
+    let mut embedder = args.provider.get().open_for(recorded.as_ref(), archive)?;
     let vector = embedder.embed(std::slice::from_ref(text)).context("--text")?.pop();
     Ok(vector)
 }
 
-/// The record named by --like: where it is and its stored vector.
-struct Like {
-    archive: usize,
-    row: u64,
-    vector: Vec<f32>,
-}
-
-fn find_id(archives: &[Archive], id: &str) -> Result<Like> {
-    for (i, archive) in archives.iter().enumerate() {
-        let mut found = None;
-        archive.for_each_record(|row, record| {
-            if found.is_none() && record.get(&archive.manifest.fields.id).and_then(id_text).as_deref() == Some(id) {
-                found = Some(row);
-            }
-            Ok(())
-        })?;
-        if let Some(row) = found {
-            let vector = archive
-                .vectors_of(&BTreeSet::from([row]))?
-                .remove(&row)
-                .expect("the row was read");
-            return Ok(Like {
-                archive: i,
-                row,
-                vector,
-            });
-        }
-    }
-    let names: Vec<&str> = archives.iter().map(|a| a.name()).collect();
-    bail!("--like: no record with id {id} in {}", names.join(", "))
-}
-
 struct Printer<'a> {
-    targets: &'a [Target<'a>],
+    targets: &'a [Target<'a, Archive>],
     min_score: Option<f64>,
 }
 

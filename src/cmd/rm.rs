@@ -10,6 +10,7 @@ use super::UsageError;
 use vecar::archive::read::Archive;
 use vecar::archive::rows::Rows;
 use vecar::input::{LineSource, Lines};
+use vecar::ops::update::IndexPlan;
 
 /// Arguments of `vecar rm`.
 #[derive(clap::Args)]
@@ -73,6 +74,11 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     }
     let removed = rows.remove(&keys);
     let summary = format!("{removed} removed");
-    super::write_update(&base, &rows, removed == 0, false, threads, &args.output, &summary)?;
+    let plan = if removed == 0 {
+        IndexPlan::Extend
+    } else {
+        IndexPlan::Rebuild
+    };
+    super::write_update(&base, &rows, plan, threads, &args.output, &summary)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Result;
 
 use vecar::archive::car::CarFile;
-use vecar::archive::verify::verify;
+use vecar::ops::verify::verify;
 
 /// Arguments of `vecar verify`.
 #[derive(clap::Args)]

@@ -12,26 +12,10 @@ pub mod local;
 use std::path::Path;
 
 use anyhow::{bail, Result};
-use serde::{Deserialize, Serialize};
 
 pub use fill::Filled;
 
-/// What an archive's manifest records about the provider that embedded its texts, so that
-/// queries by text can use the same model.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EmbeddingInfo {
-    /// "local", "http" or "command".
-    pub provider: String,
-    /// The model: a local model directory's name, the model name sent to an endpoint, or the
-    /// command line.
-    pub model: String,
-    /// Length of every vector; unknown for a remote provider until it has answered.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dimensions: Option<u64>,
-    /// Local models: the CID (raw codec, sha2-256) of the weights file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub weights: Option<String>,
-}
+use crate::params::EmbeddingInfo;
 
 /// A provider of vectors for texts.
 pub trait Embedder {
@@ -41,26 +25,21 @@ pub trait Embedder {
     fn info(&self) -> EmbeddingInfo;
 }
 
-/// The provider flags shared by `embed`, `build` and `query`.
-#[derive(clap::Args, Clone, Debug, Default)]
-pub struct ProviderArgs {
-    /// A local sentence-transformers model directory (`query` also reads VECAR_MODEL); with
-    /// --endpoint, the model name to ask for.
-    #[arg(long, value_name = "DIR|NAME")]
+/// Which provider to use, as the command line names it: a local model's directory, an
+/// endpoint and its model name, or a command.
+#[derive(Clone, Debug, Default)]
+pub struct Provider {
+    /// A local model's directory; with `endpoint`, the model name to ask for.
     pub model: Option<String>,
-    /// An OpenAI-compatible embeddings endpoint (`http://host:port/v1` or the full
-    /// `.../v1/embeddings` URL). The API key, if any, is read from VECAR_API_KEY.
-    #[arg(long, value_name = "URL", conflicts_with = "embed_cmd")]
+    /// An OpenAI-compatible embeddings endpoint.
     pub endpoint: Option<String>,
-    /// A command (run by `sh -c`) that reads `{"text": ...}` lines on stdin and writes one JSON
-    /// array of numbers per line on stdout.
-    #[arg(long, value_name = "CMD", conflicts_with = "model")]
+    /// A command (run by `sh -c`) that embeds `{"text": ...}` lines.
     pub embed_cmd: Option<String>,
 }
 
-impl ProviderArgs {
-    /// The kind of provider the flags name: "local", "http" or "command".
-    fn provider(&self) -> Option<&'static str> {
+impl Provider {
+    /// The kind of provider named: "local", "http" or "command".
+    fn kind(&self) -> Option<&'static str> {
         match (&self.endpoint, &self.embed_cmd, &self.model) {
             (Some(_), _, _) => Some("http"),
             (None, Some(_), _) => Some("command"),
@@ -69,7 +48,7 @@ impl ProviderArgs {
         }
     }
 
-    /// Opens the provider the flags name, if any.
+    /// Opens the provider named, if any.
     pub fn open(&self) -> Result<Option<Box<dyn Embedder>>> {
         Ok(match (&self.endpoint, &self.embed_cmd, &self.model) {
             (Some(url), _, Some(model)) => Some(Box::new(http::Endpoint::new(url, model)?)),
@@ -89,7 +68,7 @@ impl ProviderArgs {
         let mut args = self.clone();
         if let Some(info) = recorded {
             match info.provider.as_str() {
-                "local" if args.provider().is_none() => match std::env::var("VECAR_MODEL") {
+                "local" if args.kind().is_none() => match std::env::var("VECAR_MODEL") {
                     Ok(dir) if !dir.is_empty() => args.model = Some(dir),
                     _ => bail!(
                         "{archive} was embedded with the local model {:?}: give its directory with --model DIR or VECAR_MODEL",
@@ -97,18 +76,18 @@ impl ProviderArgs {
                     ),
                 },
                 "http" if args.endpoint.is_some() && args.model.is_none() => args.model = Some(info.model.clone()),
-                "http" if args.provider().is_none() => bail!(
+                "http" if args.kind().is_none() => bail!(
                     "{archive} was embedded by an endpoint with model {:?}: give it with --endpoint URL",
                     info.model
                 ),
-                "command" if args.provider().is_none() => bail!(
+                "command" if args.kind().is_none() => bail!(
                     "{archive} was embedded by the command {:?}: give it with --embed-cmd (vecar never runs a command an archive names)",
                     info.model
                 ),
                 _ => {}
             }
         }
-        if let (Some(info), Some(kind)) = (recorded, args.provider()) {
+        if let (Some(info), Some(kind)) = (recorded, args.kind()) {
             if info.provider != kind {
                 bail!(
                     "{archive} was embedded by a {} provider ({:?}), not a {kind} one",

@@ -16,7 +16,7 @@ use std::fmt;
 
 use serde_json::{Number, Value};
 
-use crate::archive::records::Record;
+use crate::input::Record;
 
 /// A parsed filter expression.
 #[derive(Clone, Debug, PartialEq)]

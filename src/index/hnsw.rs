@@ -1,6 +1,7 @@
 //! The usearch HNSW index: building it from vectors, and loading verified bytes back.
 
 use std::borrow::Cow;
+use std::fs::File;
 
 use anyhow::{bail, Context, Result};
 use indicatif::ProgressBar;
@@ -9,19 +10,24 @@ use rayon::prelude::*;
 use usearch::{Index, IndexOptions};
 
 use super::layout;
-use super::params::{unit, IndexParams};
-use crate::archive::bytes::Bytes;
+use super::params::unit;
+use crate::params::IndexParams;
+
+/// Version of usearch, which writes the index bytes, as the manifest records it.
+pub fn version() -> &'static str {
+    usearch::version()
+}
 
 /// Builds an HNSW index over `vectors` (rows of `dimensions` values, keyed by row number) and
-/// returns its serialized bytes. `threads` must match rayon's pool. With one thread the bytes
-/// are reproducible; with more, the graph depends on scheduling.
+/// returns its serialized bytes in an unnamed temporary file. `threads` must match rayon's
+/// pool. With one thread the bytes are reproducible; with more, the graph depends on scheduling.
 pub fn build(
     vectors: &[f32],
     dimensions: usize,
     params: &IndexParams,
     threads: usize,
     progress: &ProgressBar,
-) -> Result<Bytes> {
+) -> Result<File> {
     let index = new_index(dimensions, params)?;
     index
         .reserve_capacity_and_threads(vectors.len() / dimensions, threads)
@@ -35,7 +41,7 @@ pub fn build(
         .to_str()
         .context("the temporary folder's path is not UTF-8")?;
     index.save(path).context("saving the index")?;
-    Ok(Bytes::File(file.into_file()))
+    Ok(file.into_file())
 }
 
 /// Adds rows of `index.dimensions()` values, keyed by row number from `first_row` on.

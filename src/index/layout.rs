@@ -14,7 +14,7 @@
 
 use anyhow::{bail, ensure, Result};
 
-use super::Dtype;
+use crate::params::Dtype;
 
 /// usearch's scalar-kind codes for the u64 keys and u32 slots vecar's index uses.
 const KIND_U64: u8 = 14;

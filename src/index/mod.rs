@@ -6,5 +6,3 @@ pub mod layout;
 pub mod multi;
 pub mod params;
 pub mod search;
-
-pub use params::{Dtype, IndexParams, Metric};

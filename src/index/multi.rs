@@ -1,18 +1,17 @@
 //! Searching several archives as one: each is searched in parallel and the hits merged into a
 //! global top-k by exact distance.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use rayon::prelude::*;
 
-use super::search::{Allowed, Hit, Searcher};
-use crate::archive::read::Archive;
+use super::search::{Allowed, Hit, Searcher, Store};
 
 /// One archive ready for search, with the rows it may return.
-pub struct Target<'a> {
+pub struct Target<'a, S> {
     /// The archive.
-    pub archive: &'a Archive,
+    pub archive: &'a S,
     /// Its searcher.
-    pub searcher: Searcher<'a>,
+    pub searcher: Searcher<'a, S>,
     /// The rows that pass the filter.
     pub allowed: Allowed,
 }
@@ -25,41 +24,8 @@ pub struct Found {
     pub hit: Hit,
 }
 
-/// Checks that archives share dimensions and metric, so their distances compare; `what` ends the
-/// error ("searched together").
-pub fn check_compatible(archives: &[Archive], what: &str) -> Result<()> {
-    let first = &archives[0];
-    let (dims, metric) = (first.manifest.dimensions, first.manifest.index.params.metric);
-    for other in &archives[1..] {
-        let (d, m) = (other.manifest.dimensions, other.manifest.index.params.metric);
-        if (d, m) != (dims, metric) {
-            bail!(
-                "{} has {d} dimensions and metric {}, but {} has {dims} and {}: they cannot be {what}",
-                other.name(),
-                m.name(),
-                first.name(),
-                metric.name()
-            );
-        }
-        if let (Some(a), Some(b)) = (&first.manifest.embedding, &other.manifest.embedding) {
-            if a != b {
-                bail!(
-                    "{} was embedded with {} model {:?} and {} with {} model {:?}: they cannot be {what}",
-                    first.name(),
-                    a.provider,
-                    a.model,
-                    other.name(),
-                    b.provider,
-                    b.model
-                );
-            }
-        }
-    }
-    Ok(())
-}
-
 /// The `k` best hits of every query across all targets, best first (ties by archive, then row).
-pub fn search(targets: &[Target], queries: &[&[f32]], k: usize) -> Result<Vec<Vec<Found>>> {
+pub fn search<S: Store>(targets: &[Target<S>], queries: &[&[f32]], k: usize) -> Result<Vec<Vec<Found>>> {
     let per_archive: Vec<Vec<Vec<Hit>>> = targets
         .par_iter()
         .map(|t| t.searcher.search(queries, k, &t.allowed))

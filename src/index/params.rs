@@ -1,20 +1,9 @@
-//! The index's settings: distance metric, scalar kind and HNSW parameters.
+//! What the index does with its settings ([`crate::params`]): distances and scores by metric,
+//! and the usearch kinds that the metric and scalar kind name.
 
-use clap::ValueEnum;
-use serde::{Deserialize, Serialize};
 use usearch::{MetricKind, ScalarKind};
 
-/// Distance metric between vectors.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Metric {
-    /// Cosine: distance = 1 − cos(a, b); score = cos(a, b).
-    Cos,
-    /// Squared Euclidean: distance = Σ(a−b)²; score = −distance.
-    L2,
-    /// Inner product: distance = 1 − a·b; score = a·b.
-    Ip,
-}
+use crate::params::{Dtype, IndexParams, Metric};
 
 impl Metric {
     /// The usearch metric of the same name.
@@ -60,20 +49,6 @@ impl Metric {
     }
 }
 
-/// Scalar kind the index stores its copy of the vectors in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Dtype {
-    /// 32-bit floats: exact, largest.
-    F32,
-    /// IEEE half precision: half the size; values beyond ±65504 overflow.
-    F16,
-    /// bfloat16: half the size, float32's range.
-    Bf16,
-    /// 8-bit integers: a quarter of the size; usearch normalises for cos, so it suits cos.
-    I8,
-}
-
 impl Dtype {
     /// The default for `metric`: i8 for cos (usearch scales each vector to unit length before
     /// quantizing, and queries re-rank 2k candidates by exact distance, so recall holds), bf16
@@ -104,26 +79,6 @@ impl Dtype {
             Dtype::I8 => "i8",
         }
     }
-}
-
-/// Everything that shapes an HNSW index, as recorded in the manifest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IndexParams {
-    /// Distance metric.
-    pub metric: Metric,
-    /// Scalar kind of the index's vectors.
-    pub dtype: Dtype,
-    /// HNSW M: links per node.
-    pub connectivity: u64,
-    /// HNSW ef_construction.
-    pub expansion_add: u64,
-    /// HNSW ef_search used when a query gives no --ef.
-    pub expansion_search: u64,
-    /// The index holds unit-length copies of the vectors under usearch's inner product, which
-    /// ranks as cosine does at less cost; queries are scaled the same way. Set for cos from
-    /// format version 2 on; absent (false) in version 1, whose cos indexes use usearch's cos.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub normalized: bool,
 }
 
 impl IndexParams {

@@ -3,16 +3,42 @@
 //! search may return: inside the HNSW traversal when many rows pass, by a scan of the passing
 //! rows when few do, so `k` hits come back whenever `k` rows pass.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::OnceLock;
 
 use anyhow::Result;
+use memmap2::MmapMut;
 use rayon::prelude::*;
 
 use super::filter::Filter;
 use super::hnsw::Hnsw;
-use super::Metric;
-use crate::archive::read::Archive;
+use crate::input::Record;
+use crate::params::{IndexParams, Metric};
+
+/// What a search reads: the rows' records and vectors, and the serialized index. An archive is
+/// one (see `ops::search`); rows held in memory could be another.
+pub trait Store: Sync {
+    /// The store's name, for messages.
+    fn name(&self) -> &str;
+    /// Number of rows.
+    fn count(&self) -> u64;
+    /// Length of every vector.
+    fn dimensions(&self) -> u64;
+    /// The index's settings.
+    fn params(&self) -> &IndexParams;
+    /// The serialized index, verified.
+    fn index_bytes(&self) -> Result<MmapMut>;
+    /// Every vector, in row order.
+    fn all_vectors(&self) -> Result<Vec<f32>>;
+    /// Calls `f` with every record and its row number, in row order.
+    fn for_each_record(&self, f: impl FnMut(u64, &Record) -> Result<()>) -> Result<()>;
+    /// `f(row, vector)` for each of the given rows.
+    fn with_vectors<T: Send>(
+        &self,
+        rows: &BTreeSet<u64>,
+        f: impl Fn(u64, &[f32]) -> T + Sync,
+    ) -> Result<HashMap<u64, T>>;
+}
 
 /// One result: a row of the archive and its exact distance to the query.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -31,8 +57,8 @@ pub struct Allowed {
 
 impl Allowed {
     /// The rows of `archive` that pass `filter` (all rows without one), less `exclude`.
-    pub fn compute(archive: &Archive, filter: Option<&Filter>, exclude: Option<u64>) -> Result<Allowed> {
-        let mut rows = vec![true; archive.manifest.count as usize];
+    pub fn compute(archive: &impl Store, filter: Option<&Filter>, exclude: Option<u64>) -> Result<Allowed> {
+        let mut rows = vec![true; archive.count() as usize];
         if let Some(filter) = filter {
             archive.for_each_record(|row, record| {
                 rows[row as usize] = filter.matches(record);
@@ -85,8 +111,8 @@ pub struct SearchOptions {
 }
 
 /// Answers queries against one archive.
-pub struct Searcher<'a> {
-    archive: &'a Archive,
+pub struct Searcher<'a, S> {
+    archive: &'a S,
     method: Method,
     metric: Metric,
     ef: usize,
@@ -95,16 +121,17 @@ pub struct Searcher<'a> {
     subset: OnceLock<Result<RowVectors, String>>,
 }
 
-impl<'a> Searcher<'a> {
+impl<'a, S: Store> Searcher<'a, S> {
     /// Loads what the search needs: the index (verified, header and graph checked, searched in
     /// place) or, for an exact search, every vector.
-    pub fn open(archive: &'a Archive, options: SearchOptions, threads: usize) -> Result<Searcher<'a>> {
-        let m = &archive.manifest;
-        let ef = options.ef.unwrap_or(m.index.params.expansion_search as usize);
+    pub fn open(archive: &'a S, options: SearchOptions, threads: usize) -> Result<Searcher<'a, S>> {
+        let params = archive.params();
+        let ef = options.ef.unwrap_or(params.expansion_search as usize);
         let method = if options.exact {
             Method::Exact(archive.all_vectors()?)
         } else {
-            let index = Hnsw::view(archive.index_bytes()?, m.dimensions, m.count, &m.index.params, threads)
+            let bytes = archive.index_bytes()?;
+            let index = Hnsw::view(bytes, archive.dimensions(), archive.count(), params, threads)
                 .map_err(|e| e.context(archive.name().to_string()))?;
             index.set_expansion(ef);
             Method::Hnsw(index)
@@ -112,7 +139,7 @@ impl<'a> Searcher<'a> {
         Ok(Searcher {
             archive,
             method,
-            metric: m.index.params.metric,
+            metric: params.metric,
             ef,
             rescore: options.rescore.max(1),
             subset: OnceLock::new(),
@@ -121,8 +148,8 @@ impl<'a> Searcher<'a> {
 
     /// The `k` best hits of every query among the `allowed` rows, best first (ties by row).
     pub fn search(&self, queries: &[&[f32]], k: usize, allowed: &Allowed) -> Result<Vec<Vec<Hit>>> {
-        let dims = self.archive.manifest.dimensions as usize;
-        let all = allowed.count() == self.archive.manifest.count as usize;
+        let dims = self.archive.dimensions() as usize;
+        let all = allowed.count() == self.archive.count() as usize;
         let index = match &self.method {
             Method::Exact(vectors) => {
                 return Ok(queries
@@ -137,7 +164,7 @@ impl<'a> Searcher<'a> {
             Method::Hnsw(index) => index,
         };
         // Few allowed rows: scanning them beats a filtered traversal (cost n·s against ef/s).
-        let scan = !all && allowed.count().pow(2) <= 16 * self.ef * self.archive.manifest.count as usize;
+        let scan = !all && allowed.count().pow(2) <= 16 * self.ef * self.archive.count() as usize;
         let wanted = k * self.rescore;
         let candidates: Vec<Vec<u64>> = queries
             .par_iter()

@@ -1,4 +1,7 @@
 //! Operations: build, update, search and verify, joining the archive, the index and the embedding
 //! providers. Commands call one of these; the layers below never call up.
 
+pub mod build;
+pub mod search;
 pub mod update;
+pub mod verify;

@@ -4,11 +4,13 @@
 
 use anyhow::{bail, Result};
 
-use crate::archive::build::{extend_index, index_rows, BuildOptions};
+use super::build::{extend_index, index_rows};
+use crate::archive::build::BuildOptions;
 use crate::archive::bytes::Bytes;
 use crate::archive::read::Archive;
 use crate::archive::rows::Rows;
 use crate::archive::tree::DEFAULT_MAX_LINKS;
+use crate::index::hnsw;
 
 /// How the new archive's index was made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,23 +41,27 @@ pub fn options(base: &Archive) -> BuildOptions {
         params: base.manifest.index.params,
         max_links: DEFAULT_MAX_LINKS,
         embedding: base.manifest.embedding.clone(),
+        engine_version: hnsw::version().into(),
     }
 }
 
-/// The index over `rows`, whose first rows are `base`'s rows, unchanged and in order, when
-/// `base_intact`: then `base`'s index is reused or extended, unless `reindex` asks for a new one.
-pub fn index_for(
-    base: &Archive,
-    rows: &Rows,
-    base_intact: bool,
-    reindex: bool,
-    threads: usize,
-) -> Result<(Bytes, IndexMade)> {
+/// Whether an update may start from the base's index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IndexPlan {
+    /// The new rows start with the base's rows, unchanged and in order: the base's index is
+    /// reused, or extended with the rows after them.
+    Extend,
+    /// A new index over every row: the base's rows changed, or a new index was asked for.
+    Rebuild,
+}
+
+/// The index over `rows`, an update of `base`, made as `plan` says.
+pub fn index_for(base: &Archive, rows: &Rows, plan: IndexPlan, threads: usize) -> Result<(Bytes, IndexMade)> {
     if rows.is_empty() {
         bail!("no records would be left; an archive holds at least one");
     }
     let params = &base.manifest.index.params;
-    Ok(if reindex || !base_intact {
+    Ok(if plan == IndexPlan::Rebuild {
         (index_rows(rows, params, threads)?, IndexMade::Rebuilt)
     } else if rows.len() as u64 == base.manifest.count {
         (extend_index(base, rows, threads)?, IndexMade::Reused)

@@ -1,0 +1,97 @@
+//! Building: JSONL documents read into rows, and the HNSW index built over them (or extended
+//! from a base archive's).
+
+use anyhow::{anyhow, Context, Result};
+use rayon::prelude::*;
+
+use crate::archive::block::MAX_BLOCK_SIZE;
+use crate::archive::bytes::Bytes;
+use crate::archive::manifest::Fields;
+use crate::archive::read::Archive;
+use crate::archive::rows::{Row, Rows};
+use crate::index::hnsw::{self, Hnsw};
+use crate::input::{parse_doc, LineSource};
+use crate::params::IndexParams;
+use crate::progress;
+
+/// The longest vector: one float32 row must fit a 1 MiB block.
+pub const MAX_DIMENSIONS: usize = MAX_BLOCK_SIZE / 4;
+/// Lines parsed together in parallel.
+const PARSE_BATCH: usize = 4096;
+
+/// Reads and checks every document: valid JSON objects, ids present and unique, vectors of one
+/// length (`dimensions` if given, else the first line's). The first problem is reported with
+/// file, line and field.
+pub fn read_docs(lines: &mut impl LineSource, fields: &Fields, dimensions: Option<usize>) -> Result<Rows> {
+    let bar = progress::counter("parse", "lines");
+    let mut rows = Rows::new(dimensions.unwrap_or(0))?;
+    loop {
+        let mut batch = Vec::with_capacity(PARSE_BATCH);
+        while batch.len() < PARSE_BATCH {
+            match lines.next_line()? {
+                Some(line) => batch.push(line),
+                None => break,
+            }
+        }
+        if batch.is_empty() {
+            break;
+        }
+        let parsed: Vec<_> = batch
+            .par_iter()
+            .map(|(_, text)| {
+                let doc = parse_doc(text, &fields.id, &fields.vector)?;
+                Row::new(&doc.record[&fields.id], &doc.record, doc.vector).map_err(|e| e.to_string())
+            })
+            .collect();
+        for ((line, _), result) in batch.iter().zip(parsed) {
+            let at = |msg: String| anyhow!("{}:{line}: {msg}", lines.name());
+            let row = result.map_err(at)?;
+            let found = row.vector.len();
+            if found > MAX_DIMENSIONS {
+                let msg = format!(
+                    "{} has {found} numbers; at most {MAX_DIMENSIONS} fit a block",
+                    fields.vector
+                );
+                return Err(at(msg));
+            }
+            if rows.dimensions == 0 {
+                rows.dimensions = found;
+            } else if found != rows.dimensions {
+                let msg = format!("{} has {found} numbers, expected {}", fields.vector, rows.dimensions);
+                return Err(at(msg));
+            }
+            if let Some(key) = rows.push(row)? {
+                return Err(at(format!("duplicate {} {key}", fields.id)));
+            }
+        }
+        bar.inc(batch.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok(rows)
+}
+
+/// Builds the HNSW index over every row and returns its serialized bytes.
+pub fn index_rows(rows: &Rows, params: &IndexParams, threads: usize) -> Result<Bytes> {
+    let bar = progress::bar(rows.len() as u64, "index", "vectors");
+    let bytes = Bytes::File(hnsw::build(&rows.vectors, rows.dimensions, params, threads, &bar)?);
+    bar.finish_and_clear();
+    Ok(bytes)
+}
+
+/// Extends the index of `base`, whose rows are the first rows of `rows` unchanged, with the
+/// rows after them, and returns its serialized bytes (the base's own bytes, checked, when there
+/// are no rows after them).
+pub fn extend_index(base: &Archive, rows: &Rows, threads: usize) -> Result<Bytes> {
+    let m = &base.manifest;
+    let first = m.count as usize;
+    let bytes = base.index_bytes()?;
+    let index =
+        Hnsw::load(&bytes, m.dimensions, m.count, &m.index.params, threads).with_context(|| base.name().to_string())?;
+    if rows.len() == first {
+        return Ok(Bytes::Memory(bytes.to_vec()));
+    }
+    let bar = progress::bar((rows.len() - first) as u64, "index", "vectors");
+    let bytes = index.extend(&rows.vectors[first * rows.dimensions..], first, threads, &bar)?;
+    bar.finish_and_clear();
+    Ok(Bytes::Memory(bytes))
+}

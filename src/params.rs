@@ -1,0 +1,69 @@
+//! The settings an archive records: the index's metric, scalar kind and HNSW parameters, and
+//! the provider that embedded its texts. Plain data, below every layer: `archive/` stores it in
+//! the manifest, `index/` builds and searches by it (its distances, scores and usearch kinds are
+//! in `index/params.rs`), `embed/` describes its providers with it.
+
+use serde::{Deserialize, Serialize};
+
+/// Distance metric between vectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Metric {
+    /// Cosine: distance = 1 − cos(a, b); score = cos(a, b).
+    Cos,
+    /// Squared Euclidean: distance = Σ(a−b)²; score = −distance.
+    L2,
+    /// Inner product: distance = 1 − a·b; score = a·b.
+    Ip,
+}
+
+/// Scalar kind the index stores its copy of the vectors in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dtype {
+    /// 32-bit floats: exact, largest.
+    F32,
+    /// IEEE half precision: half the size; values beyond ±65504 overflow.
+    F16,
+    /// bfloat16: half the size, float32's range.
+    Bf16,
+    /// 8-bit integers: a quarter of the size; usearch normalises for cos, so it suits cos.
+    I8,
+}
+
+/// Everything that shapes an HNSW index, as recorded in the manifest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexParams {
+    /// Distance metric.
+    pub metric: Metric,
+    /// Scalar kind of the index's vectors.
+    pub dtype: Dtype,
+    /// HNSW M: links per node.
+    pub connectivity: u64,
+    /// HNSW ef_construction.
+    pub expansion_add: u64,
+    /// HNSW ef_search used when a query gives no --ef.
+    pub expansion_search: u64,
+    /// The index holds unit-length copies of the vectors under usearch's inner product, which
+    /// ranks as cosine does at less cost; queries are scaled the same way. Set for cos from
+    /// format version 2 on; absent (false) in version 1, whose cos indexes use usearch's cos.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub normalized: bool,
+}
+
+/// What an archive's manifest records about the provider that embedded its texts, so that
+/// queries by text can use the same model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmbeddingInfo {
+    /// "local", "http" or "command".
+    pub provider: String,
+    /// The model: a local model directory's name, the model name sent to an endpoint, or the
+    /// command line.
+    pub model: String,
+    /// Length of every vector; unknown for a remote provider until it has answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dimensions: Option<u64>,
+    /// Local models: the CID (raw codec, sha2-256) of the weights file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<String>,
+}
