@@ -117,7 +117,7 @@ pub fn parse_doc(text: &str, id_field: &str, vector_field: &str) -> Result<Doc, 
         Some(other) => {
             return Err(format!(
                 "{id_field} must be a string or an integer, not {}",
-                kind(other)
+                json_type(other)
             ))
         }
     }
@@ -132,7 +132,7 @@ pub fn parse_doc(text: &str, id_field: &str, vector_field: &str) -> Result<Doc, 
 pub fn parse_object(text: &str) -> Result<Map<String, Value>, String> {
     match serde_json::from_str(text) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(format!("expected a JSON object, found {}", kind(&other))),
+        Ok(other) => Err(format!("expected a JSON object, found {}", json_type(&other))),
         Err(e) => Err(format!("invalid JSON: {e}")),
     }
 }
@@ -140,7 +140,7 @@ pub fn parse_object(text: &str) -> Result<Map<String, Value>, String> {
 /// Reads a JSON array of finite numbers as float32 values.
 pub fn parse_vector(value: &Value, field: &str) -> Result<Vec<f32>, String> {
     let Value::Array(items) = value else {
-        return Err(format!("{field} must be an array of numbers, not {}", kind(value)));
+        return Err(format!("{field} must be an array of numbers, not {}", json_type(value)));
     };
     if items.is_empty() {
         return Err(format!("{field} is empty"));
@@ -151,13 +151,13 @@ pub fn parse_vector(value: &Value, field: &str) -> Result<Vec<f32>, String> {
         .map(|(i, item)| match item.as_f64() {
             Some(x) if (x as f32).is_finite() => Ok(x as f32),
             Some(x) => Err(format!("{field}[{i}] = {x:e} is out of float32 range")),
-            None => Err(format!("{field}[{i}] must be a number, not {}", kind(item))),
+            None => Err(format!("{field}[{i}] must be a number, not {}", json_type(item))),
         })
         .collect()
 }
 
-/// A JSON value's kind, for messages.
-pub fn kind(value: &Value) -> &'static str {
+/// A JSON value's type ("string", "array", ...), for messages.
+pub fn json_type(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -257,7 +257,7 @@ fn parse_query_slowly(text: &str, label: Value, id_field: &str, vector_field: &s
             let label = map.get(id_field).filter(|v| !v.is_null()).cloned().unwrap_or(label);
             Ok(Query { label, vector })
         }
-        other => Err(format!("expected a JSON object or array, found {}", kind(&other))),
+        other => Err(format!("expected a JSON object or array, found {}", json_type(&other))),
     }
 }
 

@@ -10,7 +10,7 @@ use cid::Cid;
 use rayon::prelude::*;
 
 use super::block::{cid_for, Block, DAG_CBOR, RAW};
-use super::bytes::Bytes;
+use super::bytes::ByteSource;
 use super::car::CarWriter;
 use super::chunking;
 use super::manifest::{Fields, IndexInfo, Manifest, Vectors, FORMAT_NAME, FORMAT_VERSION, INDEX_CHUNK_SIZE};
@@ -59,7 +59,7 @@ pub struct Assembled<'a> {
     pub bytes: u64,
     contents: Vec<(Cid, Content)>,
     rows: &'a Rows,
-    index: &'a Bytes,
+    index: &'a ByteSource,
 }
 
 impl Assembled<'_> {
@@ -82,7 +82,7 @@ impl Assembled<'_> {
 
 /// Chunks the rows and the serialized index into blocks under a new manifest, hashing every
 /// chunk in parallel.
-pub fn assemble<'a>(rows: &'a Rows, index: &'a Bytes, options: &BuildOptions) -> Result<Assembled<'a>> {
+pub fn assemble<'a>(rows: &'a Rows, index: &'a ByteSource, options: &BuildOptions) -> Result<Assembled<'a>> {
     let sizes: Vec<usize> = (0..rows.len()).map(|row| rows.records.size(row)).collect();
     let ranges = chunking::chunk_rows(&rows.ends, &sizes, rows.dimensions);
     let index_len = index.size()?;

@@ -5,28 +5,29 @@ use std::os::unix::fs::FileExt;
 
 use anyhow::Result;
 
-/// Where bytes come from: a file read in place, or bytes read whole (stdin, an index in memory).
-pub enum Bytes {
+/// Bytes read by position (as a [`BlockSource`](super::source::BlockSource) gives blocks by CID):
+/// a file read in place, or bytes read whole (stdin, an index in memory).
+pub enum ByteSource {
     /// An open file.
     File(File),
     /// Bytes in memory.
     Memory(Vec<u8>),
 }
 
-impl Bytes {
+impl ByteSource {
     /// How many bytes there are.
     pub fn size(&self) -> Result<u64> {
         Ok(match self {
-            Bytes::File(f) => f.metadata()?.len(),
-            Bytes::Memory(v) => v.len() as u64,
+            ByteSource::File(f) => f.metadata()?.len(),
+            ByteSource::Memory(v) => v.len() as u64,
         })
     }
 
     /// Fills `buf` with the bytes from `offset` on; an error if they run out first.
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
         match self {
-            Bytes::File(f) => f.read_exact_at(buf, offset),
-            Bytes::Memory(v) => {
+            ByteSource::File(f) => f.read_exact_at(buf, offset),
+            ByteSource::Memory(v) => {
                 let start = usize::try_from(offset).unwrap_or(usize::MAX);
                 match v.get(start..).and_then(|rest| rest.get(..buf.len())) {
                     Some(bytes) => {

@@ -23,7 +23,7 @@ pub enum Format {
 }
 
 /// A row to print: the value of each field it has, by name.
-pub trait Row {
+pub trait Printable {
     /// The value of `field`; `None` if the row lacks it (printed as null or empty).
     fn get(&self, field: &str) -> Option<Cow<'_, Value>>;
 }
@@ -59,7 +59,7 @@ impl<W: Write> RowWriter<W> {
     }
 
     /// Writes rows in order, formatting them on all threads first.
-    pub fn write_rows(&mut self, rows: &[impl Row + Sync]) -> Result<()> {
+    pub fn write_rows(&mut self, rows: &[impl Printable + Sync]) -> Result<()> {
         let (format, fields) = (self.format, &self.fields);
         let rendered: Vec<Rendered> = rows
             .par_iter()
@@ -105,7 +105,7 @@ enum Rendered {
 }
 
 /// `row`'s `fields` in `format`.
-fn render(format: Format, fields: &[String], row: &impl Row) -> Result<Rendered> {
+fn render(format: Format, fields: &[String], row: &impl Printable) -> Result<Rendered> {
     let cells: Vec<Cow<Value>> = fields
         .iter()
         .map(|f| row.get(f).unwrap_or(Cow::Owned(Value::Null)))

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-use super::printer::{Format, Row, RowWriter};
+use super::printer::{Format, Printable, RowWriter};
 use super::ProviderArgs;
 use super::UsageError;
 use vecar::archive::read::{Archive, Located};
@@ -251,7 +251,7 @@ struct HitRow<'a> {
     archive: &'a Archive,
 }
 
-impl Row for HitRow<'_> {
+impl Printable for HitRow<'_> {
     /// The hit's own fields by their names; any other name picks a metadata field.
     fn get(&self, field: &str) -> Option<Cow<'_, Value>> {
         let manifest = &self.archive.manifest;

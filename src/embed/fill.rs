@@ -9,7 +9,7 @@ use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use super::{Embedder, TextError};
-use crate::input::{kind, parse_object, two_fields, LineSource};
+use crate::input::{json_type, parse_object, two_fields, LineSource};
 use crate::progress;
 
 /// Texts sent to the provider together (it may split them further). Large, so a local model can
@@ -132,7 +132,7 @@ impl<'a, S: LineSource> Filled<'a, S> {
                 "{}:{line}: {} must be a string to be embedded, not {}",
                 self.source.name(),
                 self.text_field,
-                kind(&other)
+                json_type(&other)
             ),
         };
         let object = if vector.is_some() {

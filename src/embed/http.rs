@@ -19,7 +19,7 @@ use ureq::http::{header, StatusCode};
 use ureq::Agent;
 
 use super::{Embedder, EmbeddingInfo, TextError};
-use crate::input::{kind, parse_vector};
+use crate::input::{json_type, parse_vector};
 
 /// Most texts sent in one request.
 pub const BATCH: usize = 64;
@@ -216,7 +216,7 @@ impl Endpoint {
             .map_err(|e| anyhow!("{shown}: the answer is not valid JSON ({e}): {}", self.snippet(answer)))?;
         let data = match value.get("data") {
             Some(Value::Array(data)) => data,
-            Some(other) => bail!("{shown}: the answer's \"data\" is {}, not an array", kind(other)),
+            Some(other) => bail!("{shown}: the answer's \"data\" is {}, not an array", json_type(other)),
             None => match error_message(&value) {
                 Some(message) => bail!("{shown}: the server answered with an error: {}", self.masked(message)),
                 None => bail!("{shown}: the answer has no \"data\": {}", self.snippet(answer)),
@@ -230,7 +230,7 @@ impl Endpoint {
             if !item.is_object() {
                 bail!(
                     "{shown}: the answer's data[{position}] is {}, not an object",
-                    kind(item)
+                    json_type(item)
                 );
             }
             let index = match item.get("index") {

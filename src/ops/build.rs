@@ -5,7 +5,7 @@ use anyhow::{anyhow, Context, Result};
 use rayon::prelude::*;
 
 use crate::archive::block::MAX_BLOCK_SIZE;
-use crate::archive::bytes::Bytes;
+use crate::archive::bytes::ByteSource;
 use crate::archive::manifest::Fields;
 use crate::archive::read::Archive;
 use crate::archive::rows::{Row, Rows};
@@ -71,9 +71,9 @@ pub fn read_docs(lines: &mut impl LineSource, fields: &Fields, dimensions: Optio
 }
 
 /// Builds the HNSW index over every row and returns its serialized bytes.
-pub fn index_rows(rows: &Rows, params: &IndexParams, threads: usize) -> Result<Bytes> {
+pub fn index_rows(rows: &Rows, params: &IndexParams, threads: usize) -> Result<ByteSource> {
     let bar = progress::bar(rows.len() as u64, "index", "vectors");
-    let bytes = Bytes::File(hnsw::build(&rows.vectors, rows.dimensions, params, threads, &bar)?);
+    let bytes = ByteSource::File(hnsw::build(&rows.vectors, rows.dimensions, params, threads, &bar)?);
     bar.finish_and_clear();
     Ok(bytes)
 }
@@ -81,17 +81,17 @@ pub fn index_rows(rows: &Rows, params: &IndexParams, threads: usize) -> Result<B
 /// Extends the index of `base`, whose rows are the first rows of `rows` unchanged, with the
 /// rows after them, and returns its serialized bytes (the base's own bytes, checked, when there
 /// are no rows after them).
-pub fn extend_index(base: &Archive, rows: &Rows, threads: usize) -> Result<Bytes> {
+pub fn extend_index(base: &Archive, rows: &Rows, threads: usize) -> Result<ByteSource> {
     let m = &base.manifest;
     let first = m.count as usize;
     let bytes = base.index_bytes()?;
     let index =
         Hnsw::load(&bytes, m.dimensions, m.count, &m.index.params, threads).with_context(|| base.name().to_string())?;
     if rows.len() == first {
-        return Ok(Bytes::Memory(bytes.to_vec()));
+        return Ok(ByteSource::Memory(bytes.to_vec()));
     }
     let bar = progress::bar((rows.len() - first) as u64, "index", "vectors");
     let bytes = index.extend(&rows.vectors[first * rows.dimensions..], first, threads, &bar)?;
     bar.finish_and_clear();
-    Ok(Bytes::Memory(bytes))
+    Ok(ByteSource::Memory(bytes))
 }

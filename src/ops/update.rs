@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 
 use super::build::{extend_index, index_rows};
 use crate::archive::build::BuildOptions;
-use crate::archive::bytes::Bytes;
+use crate::archive::bytes::ByteSource;
 use crate::archive::read::Archive;
 use crate::archive::rows::Rows;
 use crate::archive::tree::DEFAULT_MAX_LINKS;
@@ -56,7 +56,7 @@ pub enum IndexPlan {
 }
 
 /// The index over `rows`, an update of `base`, made as `plan` says.
-pub fn index_for(base: &Archive, rows: &Rows, plan: IndexPlan, threads: usize) -> Result<(Bytes, IndexMade)> {
+pub fn index_for(base: &Archive, rows: &Rows, plan: IndexPlan, threads: usize) -> Result<(ByteSource, IndexMade)> {
     if rows.is_empty() {
         bail!("no records would be left; an archive holds at least one");
     }

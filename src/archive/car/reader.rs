@@ -1,169 +1,24 @@
-//! CAR files: a streaming writer (CARv2 with a block index, or plain CARv1) and a random-access
-//! reader (CARv1, or the CARv1 payload inside a CARv2) that verifies every block it returns.
-//!
-//! The reader finds blocks through a CARv2 index when the file has one it can read, so opening
-//! costs the same however many blocks the file holds; otherwise, or when the index does not
-//! lead to a block, it walks every section head once. An index is only a hint: every block is
-//! still checked against its CID.
+//! Reading a CAR file in place: its header (following a CARv2 wrapper to the CARv1 payload),
+//! where each block sits (through the CARv2 index, or by walking the section heads), and each
+//! block's bytes, as a [`BlockSource`].
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 use std::sync::OnceLock;
 
 use anyhow::{bail, Context, Result};
 use cid::Cid;
-use serde::{Deserialize, Serialize};
 
-use super::block::{check_cid_kind, decode_dag_cbor, MAX_BLOCK_SIZE};
-use super::bytes::Bytes;
-use super::car_index::{self, BlockIndex};
-use super::source::{self, BlockSource};
-
-/// Bytes that start every CARv2 file.
-const CARV2_PRAGMA: [u8; 11] = [0x0a, 0xa1, 0x67, 0x76, 0x65, 0x72, 0x73, 0x69, 0x6f, 0x6e, 0x02];
-/// Size of the CARv2 header that follows the pragma.
-const CARV2_HEADER_LEN: u64 = 40;
-/// Where the CARv1 payload starts in a CARv2 that vecar writes: right after its header.
-const CARV2_DATA_OFFSET: u64 = CARV2_PRAGMA.len() as u64 + CARV2_HEADER_LEN;
-/// The largest CARv1 header accepted (one root needs about 50 bytes).
-const MAX_HEADER_LEN: u64 = 64 * 1024;
-/// The largest section accepted: a full block plus a CID.
-const MAX_SECTION_LEN: u64 = MAX_BLOCK_SIZE as u64 + 128;
-/// Bytes read to decode a section's length and CID.
-const SECTION_HEAD_WINDOW: usize = 9 + 128;
-
-#[derive(Serialize)]
-struct HeaderOut<'a> {
-    roots: [&'a Cid; 1],
-    version: u64,
-}
-
-#[derive(Deserialize)]
-struct HeaderIn {
-    version: u64,
-    #[serde(default)]
-    roots: Option<Vec<Cid>>,
-}
-
-/// Writes a CAR file with one root, block by block.
-pub struct CarWriter<W: Write> {
-    out: W,
-    /// Bytes of the CARv1 payload written so far.
-    written: u64,
-    /// For a CARv2: the payload's planned size and the index that follows it.
-    index: Option<(u64, Vec<u8>)>,
-}
-
-impl<W: Write> CarWriter<W> {
-    /// Writes a CARv1 header naming `root` and returns a writer for the blocks.
-    pub fn new(out: W, root: &Cid) -> Result<Self> {
-        let mut car = CarWriter {
-            out,
-            written: 0,
-            index: None,
-        };
-        car.write_v1_header(root)?;
-        Ok(car)
-    }
-
-    /// Writes a CARv2 header and the CARv1 header naming `root`, for exactly the blocks
-    /// `blocks` (CID and data length) in this order; [`finish`](Self::finish) appends their index.
-    pub fn with_index(mut out: W, root: &Cid, blocks: impl IntoIterator<Item = (Cid, u64)>) -> Result<Self> {
-        let mut size = v1_header(root)?.len() as u64;
-        let mut entries = Vec::new();
-        for (cid, len) in blocks {
-            let digest = cid
-                .hash()
-                .digest()
-                .try_into()
-                .context("CAR index: CID is not sha2-256")?;
-            entries.push((digest, size));
-            size += section_len(&cid, len);
-        }
-        out.write_all(&CARV2_PRAGMA)?;
-        out.write_all(&[0; 16])?; // characteristics: none claimed
-        for field in [CARV2_DATA_OFFSET, size, CARV2_DATA_OFFSET + size] {
-            out.write_all(&field.to_le_bytes())?;
-        }
-        let mut car = CarWriter {
-            out,
-            written: 0,
-            index: Some((size, car_index::encode(entries))),
-        };
-        car.write_v1_header(root)?;
-        Ok(car)
-    }
-
-    fn write_v1_header(&mut self, root: &Cid) -> Result<()> {
-        let header = v1_header(root)?;
-        self.out.write_all(&header)?;
-        self.written += header.len() as u64;
-        Ok(())
-    }
-
-    /// Appends one block as a section: its CID and its bytes.
-    pub fn write(&mut self, cid: &Cid, data: &[u8]) -> Result<()> {
-        let cid_bytes = cid.to_bytes();
-        write_varint(&mut self.out, (cid_bytes.len() + data.len()) as u64)?;
-        self.out.write_all(&cid_bytes)?;
-        self.out.write_all(data)?;
-        self.written += section_len(cid, data.len() as u64);
-        Ok(())
-    }
-
-    /// Appends the index (for a CARv2), flushes and returns the underlying writer.
-    pub fn finish(mut self) -> Result<W> {
-        if let Some((size, index)) = &self.index {
-            if *size != self.written {
-                bail!(
-                    "CAR index planned {size} bytes of blocks but {} were written",
-                    self.written
-                );
-            }
-            self.out.write_all(index)?;
-        }
-        self.out.flush()?;
-        Ok(self.out)
-    }
-}
-
-/// The CARv1 header naming `root`, with its length varint.
-fn v1_header(root: &Cid) -> Result<Vec<u8>> {
-    let header = serde_ipld_dagcbor::to_vec(&HeaderOut {
-        roots: [root],
-        version: 1,
-    })?;
-    let mut out = Vec::with_capacity(header.len() + 2);
-    write_varint(&mut out, header.len() as u64)?;
-    out.extend_from_slice(&header);
-    Ok(out)
-}
-
-/// Bytes of the section holding a block of `len` bytes named `cid`.
-fn section_len(cid: &Cid, len: u64) -> u64 {
-    let body = cid.encoded_len() as u64 + len;
-    let mut varint = unsigned_varint::encode::u64_buffer();
-    unsigned_varint::encode::u64(body, &mut varint).len() as u64 + body
-}
-
-fn write_varint(out: &mut impl Write, n: u64) -> std::io::Result<()> {
-    let mut buf = unsigned_varint::encode::u64_buffer();
-    out.write_all(unsigned_varint::encode::u64(n, &mut buf))
-}
-
-/// Decodes the varint at the start of `bytes` (read from byte `pos` of `name`): its value and
-/// its length. Fewer than 10 bytes means the file ends there.
-fn decode_varint(bytes: &[u8], pos: u64, name: &str, what: &str) -> Result<(u64, u64)> {
-    match unsigned_varint::decode::u64(&bytes[..bytes.len().min(10)]) {
-        Ok((value, rest)) => Ok((value, (bytes.len().min(10) - rest.len()) as u64)),
-        Err(unsigned_varint::decode::Error::Insufficient) if bytes.len() < 10 => {
-            bail!("{name}: byte {pos}: file is truncated inside the {what}")
-        }
-        Err(e) => bail!("{name}: byte {pos}: invalid {what}: {e}"),
-    }
-}
+use super::header::{
+    decode_varint, HeaderIn, CARV2_DATA_OFFSET, CARV2_HEADER_LEN, CARV2_PRAGMA, MAX_HEADER_LEN, MAX_SECTION_LEN,
+    SECTION_HEAD_WINDOW,
+};
+use crate::archive::block::{check_cid_kind, decode_dag_cbor, MAX_BLOCK_SIZE};
+use crate::archive::bytes::ByteSource;
+use crate::archive::car_index::BlockIndex;
+use crate::archive::source::{self, BlockSource};
 
 /// Where one block's bytes sit in the file.
 #[derive(Clone, Copy, Debug)]
@@ -179,7 +34,7 @@ pub struct Location {
 /// An open CAR file: its root, and where each block is. Blocks are read and verified on demand.
 pub struct CarFile {
     name: String,
-    source: Bytes,
+    source: ByteSource,
     root: Cid,
     file_len: u64,
     /// Where the CARv1 payload starts: its header, which index offsets count from.
@@ -219,15 +74,15 @@ impl CarFile {
         }
         let name = path.display().to_string();
         let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
-        CarFile::read(name, Bytes::File(file))
+        CarFile::read(name, ByteSource::File(file))
     }
 
     /// Opens a CAR held in memory; `name` is used in messages.
     pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Result<CarFile> {
-        CarFile::read(name.to_string(), Bytes::Memory(bytes))
+        CarFile::read(name.to_string(), ByteSource::Memory(bytes))
     }
 
-    fn read(name: String, source: Bytes) -> Result<CarFile> {
+    fn read(name: String, source: ByteSource) -> Result<CarFile> {
         let file_len = source.size()?;
         let mut car = CarFile {
             name,
