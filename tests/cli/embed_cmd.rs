@@ -41,6 +41,7 @@ fn embed_adds_a_vector_to_lines_with_text_and_keeps_the_rest() {
 }
 
 #[test]
+#[ignore = "needs Node: npm ci --prefix tests/interop"]
 fn build_from_texts_records_the_provider_and_queries_by_text() {
     let dir = tempdir();
     let (input, _) = texts_only(dir.path(), 100);

@@ -62,6 +62,7 @@ fn dev_sample() -> Vec<(String, String, Vec<f32>)> {
 }
 
 #[test]
+#[ignore = "needs the model and the dev set: tests/model/fetch.sh, ../shared"]
 fn vectors_match_sentence_transformers_on_dev_texts() {
     let sample = dev_sample();
     assert!(sample.len() > 350);
@@ -82,6 +83,7 @@ fn vectors_match_sentence_transformers_on_dev_texts() {
 }
 
 #[test]
+#[ignore = "needs the model and the dev set: tests/model/fetch.sh, ../shared"]
 fn a_text_gets_the_same_vector_alone_or_in_a_batch() {
     let sample = dev_sample();
     let texts: Vec<String> = sample.iter().take(70).map(|(_, text, _)| text.clone()).collect();
@@ -95,6 +97,7 @@ fn a_text_gets_the_same_vector_alone_or_in_a_batch() {
 }
 
 #[test]
+#[ignore = "needs the model: tests/model/fetch.sh"]
 fn info_names_the_model_its_dimensions_and_the_weights_cid() {
     let info = open().info();
     assert_eq!(info.provider, "local");
@@ -105,6 +108,7 @@ fn info_names_the_model_its_dimensions_and_the_weights_cid() {
 }
 
 #[test]
+#[ignore = "needs the model: tests/model/fetch.sh"]
 fn hostile_texts_give_unit_vectors_without_panicking() {
     let long = "lorem ipsum dolor sit amet ".repeat(20_000);
     let texts: Vec<String> = vec![
@@ -163,6 +167,7 @@ fn open_error(dir: &Path) -> String {
 }
 
 #[test]
+#[ignore = "needs the model: tests/model/fetch.sh"]
 fn a_missing_file_is_named() {
     for name in [
         "config.json",
@@ -180,6 +185,7 @@ fn a_missing_file_is_named() {
 }
 
 #[test]
+#[ignore = "needs the model: tests/model/fetch.sh"]
 fn malformed_files_and_unsupported_models_are_named() {
     let config = std::fs::read_to_string(model_dir().join("config.json")).unwrap();
     let t5 = config.replace(r#""model_type": "bert""#, r#""model_type": "t5""#);
@@ -205,6 +211,7 @@ fn malformed_files_and_unsupported_models_are_named() {
 }
 
 #[test]
+#[ignore = "needs the model: tests/model/fetch.sh"]
 fn cli_builds_from_text_and_queries_by_text_with_the_recorded_model() {
     let model = model_dir();
     let dir = tempdir();
@@ -247,6 +254,7 @@ fn cli_builds_from_text_and_queries_by_text_with_the_recorded_model() {
 }
 
 #[test]
+#[ignore = "needs the model: tests/model/fetch.sh"]
 fn cli_refuses_a_model_whose_weights_differ() {
     let model = model_dir();
     let dir = tempdir();

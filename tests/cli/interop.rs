@@ -31,6 +31,7 @@ pub fn js_check(cars: &[&Path]) -> Vec<Value> {
 }
 
 #[test]
+#[ignore = "needs Node: npm ci --prefix tests/interop"]
 fn javascript_reads_every_kind_of_archive() {
     let dir = tempdir();
     let plain = build_fixture(dir.path(), "plain.car", &[]);

@@ -114,6 +114,7 @@ fn block_cids(car: &Path) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs Kubo: tests/kubo/install.sh"]
 fn kubo_imports_every_kind_of_archive_and_exports_the_same_blocks() {
     let dir = tempdir();
     let kubo = Kubo::init();
