@@ -14,10 +14,9 @@ use super::UsageError;
 use vecar::archive::read::{Archive, Located};
 use vecar::embed::Filled;
 use vecar::index::filter::Filter;
-use vecar::index::multi::{self, Target};
-use vecar::index::search::{Allowed, SearchOptions, Searcher};
+use vecar::index::search::SearchOptions;
 use vecar::input::{self, Lines, Query};
-use vecar::ops::search::{check_compatible, find_id};
+use vecar::ops::search::{check_compatible, find_id, Search};
 use vecar::output;
 use vecar::params::EmbeddingInfo;
 
@@ -117,38 +116,28 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         None => DEFAULT_FIELDS.iter().map(|f| f.to_string()).collect(),
     };
     let like = args.like.as_deref().map(|id| find_id(&archives, id)).transpose()?;
-    let targets = archives
-        .iter()
-        .enumerate()
-        .map(|(i, archive)| {
-            let options = SearchOptions {
-                exact: args.exact,
-                ef: args.ef.map(|ef| ef as usize),
-                rescore: args.rescore as usize,
-            };
-            let searcher = Searcher::open(archive, options, threads)?;
-            let exclude = like.as_ref().filter(|l| l.archive == i).map(|l| l.row);
-            Ok(Target {
-                archive,
-                searcher,
-                allowed: Allowed::compute(archive, filter.as_ref(), exclude)?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-
+    let options = SearchOptions {
+        exact: args.exact,
+        ef: args.ef.map(|ef| ef as usize),
+        rescore: args.rescore as usize,
+    };
+    let search = Search::open(
+        &archives,
+        options,
+        filter.as_ref(),
+        like.as_ref(),
+        args.min_score,
+        threads,
+    )?;
     let m = &archives[0].manifest;
     let dims = m.dimensions as usize;
-    let printer = Printer {
-        targets: &targets,
-        min_score: args.min_score,
-    };
     let mut writer = RowWriter::new(output::stdout(), args.format, fields)?;
     if let Some(like) = like {
         let query = Query {
             label: Value::String(args.like.unwrap_or_default()),
             vector: like.vector,
         };
-        printer.answer(&[query], args.k, &mut writer)?;
+        answer(&search, &[query], args.k, &mut writer)?;
     } else if let Some(vector) = one_query(&args, &m.embedding, archives[0].name())? {
         if vector.len() != dims {
             let what = if args.text.is_some() {
@@ -162,7 +151,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
             label: json!(0),
             vector,
         };
-        printer.answer(&[query], args.k, &mut writer)?;
+        answer(&search, &[query], args.k, &mut writer)?;
     } else {
         let open = || args.provider.get().open_for(m.embedding.as_ref(), archives[0].name());
         let stdin = Lines::open(Path::new("-"))?;
@@ -172,7 +161,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
             if batch.is_empty() {
                 break;
             }
-            printer.answer(&batch, args.k, &mut writer)?;
+            answer(&search, &batch, args.k, &mut writer)?;
         }
     }
     writer.finish()?;
@@ -194,52 +183,25 @@ fn one_query(args: &Args, recorded: &Option<EmbeddingInfo>, archive: &str) -> Re
     Ok(vector)
 }
 
-struct Printer<'a> {
-    targets: &'a [Target<'a, Archive>],
-    min_score: Option<f64>,
-}
-
-impl Printer<'_> {
-    fn answer(&self, queries: &[Query], k: usize, writer: &mut RowWriter<impl Write>) -> Result<()> {
-        let vectors: Vec<&[f32]> = queries.iter().map(|q| q.vector.as_slice()).collect();
-        let metric = self.targets[0].archive.manifest.index.params.metric;
-        let mut results = multi::search(self.targets, &vectors, k)?;
-        if let Some(min) = self.min_score {
-            results
-                .iter_mut()
-                .for_each(|hits| hits.retain(|f| metric.score(f.hit.distance) >= min));
-        }
-        let records: Vec<_> = self
-            .targets
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                let rows = results
-                    .iter()
-                    .flatten()
-                    .filter(|f| f.archive == i)
-                    .map(|f| f.hit.row)
-                    .collect();
-                t.archive.records_of(&rows)
+/// Answers `queries` and prints their hits.
+fn answer(search: &Search, queries: &[Query], k: usize, writer: &mut RowWriter<impl Write>) -> Result<()> {
+    let vectors: Vec<&[f32]> = queries.iter().map(|q| q.vector.as_slice()).collect();
+    let answers = search.answer(&vectors, k)?;
+    let rows: Vec<HitRow> = queries
+        .iter()
+        .zip(&answers.hits)
+        .flat_map(|(query, hits)| {
+            let answers = &answers;
+            hits.iter().enumerate().map(move |(rank, found)| HitRow {
+                query,
+                rank: rank + 1,
+                distance: found.hit.distance,
+                located: answers.record(found),
+                archive: answers.archive(found),
             })
-            .collect::<Result<_>>()?;
-        let rows: Vec<HitRow> = queries
-            .iter()
-            .zip(&results)
-            .flat_map(|(query, hits)| {
-                let records = &records;
-                hits.iter().enumerate().map(move |(rank, found)| HitRow {
-                    query,
-                    rank: rank + 1,
-                    distance: found.hit.distance,
-                    located: &records[found.archive][&found.hit.row],
-                    archive: self.targets[found.archive].archive,
-                })
-            })
-            .collect();
-        writer.write_rows(&rows)?;
-        Ok(())
-    }
+        })
+        .collect();
+    writer.write_rows(&rows)
 }
 
 /// One hit as an output row, borrowing its record.

@@ -1,14 +1,16 @@
 //! Searching archives: an archive as the index's [`Store`], the checks that let archives be
-//! searched together, and the record a query `--like` names.
+//! searched together, the record a query `--like` names, and the hits joined to their records.
 
 use std::collections::{BTreeSet, HashMap};
 
 use anyhow::{bail, Result};
 use memmap2::MmapMut;
 
-use crate::archive::read::Archive;
+use crate::archive::read::{Archive, Located};
 use crate::archive::records::id_text;
-use crate::index::search::Store;
+use crate::index::filter::Filter;
+use crate::index::multi::{self, Found, Target};
+use crate::index::search::{Allowed, SearchOptions, Searcher, Store};
 use crate::input::Record;
 use crate::params::IndexParams;
 
@@ -119,4 +121,89 @@ pub fn find_id(archives: &[Archive], id: &str) -> Result<Like> {
     }
     let names: Vec<&str> = archives.iter().map(|a| a.name()).collect();
     bail!("--like: no record with id {id} in {}", names.join(", "))
+}
+
+/// Archives searched as one: each with its searcher and the rows it may return.
+pub struct Search<'a> {
+    targets: Vec<Target<'a, Archive>>,
+    min_score: Option<f64>,
+}
+
+/// The hits of a batch of queries, joined to their records.
+pub struct Answers<'a> {
+    /// Each query's hits, best first.
+    pub hits: Vec<Vec<Found>>,
+    archives: Vec<&'a Archive>,
+    records: Vec<HashMap<u64, Located>>,
+}
+
+impl<'a> Search<'a> {
+    /// Opens `archives` (checked by [`check_compatible`]) for search: only rows that pass
+    /// `filter`, less the record `like` names, and only hits scoring at least `min_score`.
+    pub fn open(
+        archives: &'a [Archive],
+        options: SearchOptions,
+        filter: Option<&Filter>,
+        like: Option<&Like>,
+        min_score: Option<f64>,
+        threads: usize,
+    ) -> Result<Search<'a>> {
+        let targets = archives
+            .iter()
+            .enumerate()
+            .map(|(i, archive)| {
+                let searcher = Searcher::open(archive, options, threads)?;
+                let exclude = like.filter(|l| l.archive == i).map(|l| l.row);
+                Ok(Target {
+                    archive,
+                    searcher,
+                    allowed: Allowed::compute(archive, filter, exclude)?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Search { targets, min_score })
+    }
+
+    /// The `k` best hits of every query across the archives, with their records (each records
+    /// chunk read once for the batch).
+    pub fn answer(&self, queries: &[&[f32]], k: usize) -> Result<Answers<'a>> {
+        let metric = self.targets[0].archive.manifest.index.params.metric;
+        let mut hits = multi::search(&self.targets, queries, k)?;
+        if let Some(min) = self.min_score {
+            hits.iter_mut()
+                .for_each(|hits| hits.retain(|f| metric.score(f.hit.distance) >= min));
+        }
+        let records = self
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let rows = hits
+                    .iter()
+                    .flatten()
+                    .filter(|f| f.archive == i)
+                    .map(|f| f.hit.row)
+                    .collect();
+                t.archive.records_of(&rows)
+            })
+            .collect::<Result<_>>()?;
+        let archives = self.targets.iter().map(|t| t.archive).collect();
+        Ok(Answers {
+            hits,
+            archives,
+            records,
+        })
+    }
+}
+
+impl<'a> Answers<'a> {
+    /// The archive that holds `found`.
+    pub fn archive(&self, found: &Found) -> &'a Archive {
+        self.archives[found.archive]
+    }
+
+    /// The record of `found` and the CID of its chunk.
+    pub fn record(&self, found: &Found) -> &Located {
+        &self.records[found.archive][&found.hit.row]
+    }
 }
