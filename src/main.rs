@@ -17,7 +17,7 @@ Examples:
   vecar query notes.car --text 'how do I mount a disk' --model all-MiniLM-L6-v2/
   vecar query docs.car --filter 'source = fortune and year >= 2020' --format table < q.jsonl
   vecar query a.car b.car --like doc-42 --fields archive,id,score
-  vecar verify docs.car && ipfs dag import docs.car
+  vecar verify docs.car && vecar push docs.car    # publish on your IPFS node; prints the root CID
   vecar export docs.car | head -1             # the records back, vectors included
   vecar add docs.car new.jsonl -o docs-v2.car # upsert by id; unchanged blocks keep their CIDs
   vecar diff docs.car docs-v2.car             # ids added/removed/changed, blocks shared";
@@ -63,6 +63,10 @@ enum Command {
     Merge(cmd::merge::Args),
     /// Show the ids and blocks that differ between two archives.
     Diff(cmd::diff::Args),
+    /// Import an archive into an IPFS node (its RPC API) and print its root CID.
+    Push(cmd::push::Args),
+    /// Fetch an archive by its root CID from gateways or a node, verify it, write a CARv2.
+    Pull(cmd::pull::Args),
 }
 
 fn main() -> ExitCode {
@@ -92,6 +96,8 @@ fn main() -> ExitCode {
             Command::Rm(args) => cmd::rm::run(args, threads),
             Command::Merge(args) => cmd::merge::run(args, threads),
             Command::Diff(args) => cmd::diff::run(args),
+            Command::Push(args) => cmd::push::run(args),
+            Command::Pull(args) => cmd::pull::run(args),
         });
     match result {
         Ok(code) => code,

@@ -20,6 +20,8 @@ pub mod info;
 pub mod ls;
 pub mod merge;
 pub mod printer;
+pub mod pull;
+pub mod push;
 pub mod query;
 pub mod rm;
 pub mod verify;

@@ -1,7 +1,9 @@
 //! Operations: build, update, search and verify, joining the archive, the index and the embedding
-//! providers. Commands call one of these; the layers below never call up.
+//! providers, and the network (push and pull through IPFS nodes and gateways). Commands call one
+//! of these; the layers below never call up.
 
 pub mod build;
+pub mod remote;
 pub mod search;
 pub mod update;
 pub mod verify;

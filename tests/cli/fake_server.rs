@@ -42,6 +42,7 @@ impl Request {
 }
 
 /// What the server answers.
+#[derive(Clone)]
 pub struct Response {
     status: u16,
     headers: Vec<(String, String)>,
@@ -61,6 +62,16 @@ impl Response {
             status,
             headers: Vec::new(),
             body: body.as_bytes().to_vec(),
+            hang_up: false,
+        }
+    }
+
+    /// `status` with a binary body.
+    pub fn bytes(status: u16, body: Vec<u8>) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body,
             hang_up: false,
         }
     }
@@ -92,6 +103,11 @@ impl Server {
     /// The base URL to give as `--endpoint`: `http://127.0.0.1:PORT/v1`.
     pub fn url(&self) -> String {
         format!("http://{}/v1", self.addr)
+    }
+
+    /// The server's base URL: `http://127.0.0.1:PORT`.
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
     /// The requests received so far, in order of arrival.

@@ -148,3 +148,68 @@ fn kubo_imports_every_kind_of_archive_and_exports_the_same_blocks() {
         );
     }
 }
+
+/// A Kubo daemon on a repo, offline, its RPC API and gateway on free ports of 127.0.0.1 (the test
+/// profile asks for port 0); killed when dropped, also when a test fails.
+pub struct Daemon {
+    child: std::process::Child,
+    /// The RPC API's base URL.
+    pub api: String,
+    /// The gateway's base URL.
+    pub gateway: String,
+}
+
+impl Kubo {
+    /// Starts `ipfs daemon --offline` and waits (at most 60 s) until it is ready.
+    pub fn daemon(&self) -> Daemon {
+        use std::io::BufRead;
+        let mut child = self
+            .command(&["daemon", "--offline"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("ipfs daemon starts");
+        let stdout = child.stdout.take().unwrap();
+        let (lines, received) = std::sync::mpsc::channel();
+        // Reads stdout to its end, so that the daemon never writes to a closed pipe.
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+        let mut daemon = Daemon {
+            child,
+            api: String::new(),
+            gateway: String::new(),
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let url = |line: &str| {
+            let port = line.rsplit("/tcp/").next().unwrap().trim();
+            format!("http://127.0.0.1:{port}")
+        };
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = received
+                .recv_timeout(left)
+                .expect("the Kubo daemon is ready within 60 s");
+            if line.starts_with("RPC API server listening on /ip4/127.0.0.1/tcp/") {
+                daemon.api = url(&line);
+            } else if line.starts_with("Gateway server listening on /ip4/127.0.0.1/tcp/") {
+                daemon.gateway = url(&line);
+            } else if line.contains("Daemon is ready") {
+                assert!(
+                    !daemon.api.is_empty() && !daemon.gateway.is_empty(),
+                    "no API or gateway address"
+                );
+                return daemon;
+            }
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

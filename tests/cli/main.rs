@@ -12,6 +12,7 @@ mod hostile;
 mod input_errors;
 mod interop;
 mod kubo;
+mod push_pull;
 mod query_power;
 mod recall;
 mod roundtrip;

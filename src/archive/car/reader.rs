@@ -82,6 +82,12 @@ impl CarFile {
         CarFile::read(name.to_string(), ByteSource::Memory(bytes))
     }
 
+    /// Opens a CAR from a file already open (an unnamed temporary file, say); `name` is used in
+    /// messages.
+    pub fn from_file(name: &str, file: File) -> Result<CarFile> {
+        CarFile::read(name.to_string(), ByteSource::File(file))
+    }
+
     fn read(name: String, source: ByteSource) -> Result<CarFile> {
         let file_len = source.size()?;
         let mut car = CarFile {

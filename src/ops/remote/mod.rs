@@ -1,0 +1,12 @@
+//! Archives on the IPFS network: `push` imports an archive into an IPFS node through its RPC API
+//! (Kubo's `/api/v0`), `pull` fetches one by its root CID from trustless gateways or a node and
+//! writes it as a CARv2 after checking every block, link and count.
+//!
+//! One blocking HTTP client (ureq, as for embeddings) and no async runtime: an archive moves as
+//! one streamed request or response.
+
+pub mod api;
+mod http;
+pub mod pull;
+pub mod push;
+mod stream;
