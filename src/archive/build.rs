@@ -35,6 +35,15 @@ pub struct BuildOptions {
     pub engine_version: String,
 }
 
+/// A serialized index and the rows its graph cannot lead a search to.
+pub struct IndexBytes {
+    /// The serialized index.
+    pub bytes: ByteSource,
+    /// The rows no search through the graph returns, ascending: the manifest lists them, and
+    /// every search takes them as candidates too.
+    pub unreachable: Vec<u64>,
+}
+
 /// Where a block's bytes come from when the archive is written.
 enum Content {
     /// A block kept whole: the manifest or a link node.
@@ -82,7 +91,8 @@ impl Assembled<'_> {
 
 /// Chunks the rows and the serialized index into blocks under a new manifest, hashing every
 /// chunk in parallel.
-pub fn assemble<'a>(rows: &'a Rows, index: &'a ByteSource, options: &BuildOptions) -> Result<Assembled<'a>> {
+pub fn assemble<'a>(rows: &'a Rows, built: &'a IndexBytes, options: &BuildOptions) -> Result<Assembled<'a>> {
+    let index = &built.bytes;
     let sizes: Vec<usize> = (0..rows.len()).map(|row| rows.records.size(row)).collect();
     let ranges = chunking::chunk_rows(&rows.ends, &sizes, rows.dimensions);
     let index_len = index.size()?;
@@ -137,6 +147,7 @@ pub fn assemble<'a>(rows: &'a Rows, index: &'a ByteSource, options: &BuildOption
         engine_version: options.engine_version.clone(),
         params: options.params,
         chunks: collection(index_chunks)?,
+        unreachable: built.unreachable.clone(),
     };
     let manifest = Block::dag_cbor(&Manifest {
         format: FORMAT_NAME.into(),

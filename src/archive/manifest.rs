@@ -75,6 +75,10 @@ pub struct IndexInfo {
     pub params: IndexParams,
     /// The serialized index in raw chunks; items are bytes.
     pub chunks: Collection,
+    /// Rows no search through the index's graph can return, ascending; every search scans them
+    /// too. Absent when there are none, and in archives written before vecar checked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreachable: Vec<u64>,
 }
 
 #[derive(Deserialize)]
@@ -151,6 +155,11 @@ impl Manifest {
         }
         if self.index.params.normalized && self.index.params.metric != Metric::Cos {
             bail!("manifest: only a cos index holds normalized vectors");
+        }
+        if !self.index.unreachable.windows(2).all(|w| w[0] < w[1])
+            || self.index.unreachable.last().is_some_and(|&row| row >= rows)
+        {
+            bail!("manifest: index.unreachable must list rows below {rows} in ascending order, once each");
         }
         if self.index.engine != "usearch" {
             bail!("manifest: unknown index engine {:?}", self.index.engine);

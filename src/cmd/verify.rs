@@ -14,7 +14,9 @@ use vecar::ops::verify::verify;
 #[command(after_help = "\
 Re-hashes every block, walks the DAG from the root (every link resolves, no orphan), checks that
 a CARv2 block index lists every block at its place, and checks the manifest against the records,
-vectors and the index header. Exit 0 if sound; 1 with the first problem otherwise.
+vectors and the index header. Walks the index graph: every record a search through it cannot
+reach must be in the manifest's list of those (which every search scans), or verify fails with
+their count. Exit 0 if sound; 1 with the first problem otherwise.
 
 Example:
   vecar verify docs.car && ipfs dag import docs.car")]

@@ -76,6 +76,13 @@ fn serialize(index: &Index) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The rows of hash-verified index bytes that no search through the graph returns, ascending,
+/// once the bytes pass the header and structure checks (see [`layout::unreachable`]).
+pub fn unreachable(bytes: &[u8], dimensions: u64, count: u64, params: &IndexParams) -> Result<Vec<u64>> {
+    check_header(bytes, dimensions, count, params)?;
+    layout::unreachable(bytes, dimensions, count, params.dtype)
+}
+
 /// A new, empty index for `bytes` once they pass the header and structure checks.
 fn checked_index(bytes: &[u8], dimensions: u64, count: u64, params: &IndexParams) -> Result<Index> {
     check_header(bytes, dimensions, count, params)?;

@@ -49,6 +49,30 @@ impl Reader<'_> {
 
 /// Checks that `bytes` are a well-formed index of `count` vectors of `dimensions` values.
 pub fn check_structure(bytes: &[u8], dimensions: u64, count: u64, dtype: Dtype) -> Result<()> {
+    parse(bytes, dimensions, count, dtype).map(|_| ())
+}
+
+/// The rows of a well-formed index (as [`check_structure`] checks) that a search may never
+/// return, ascending; see [`Graph::unreachable`].
+pub fn unreachable(bytes: &[u8], dimensions: u64, count: u64, dtype: Dtype) -> Result<Vec<u64>> {
+    Ok(parse(bytes, dimensions, count, dtype)?.unreachable())
+}
+
+/// The base-layer (level 0) graph of a checked index, read in place.
+struct Graph<'a> {
+    bytes: &'a [u8],
+    /// The slot every search starts from.
+    entry: usize,
+    /// Per slot: whether it is on a level above the base (a search may descend to it).
+    upper: Vec<bool>,
+    /// Per slot: its key (the row).
+    keys: Vec<u64>,
+    /// Per slot: the offset of its base-layer neighbour count.
+    base_lists: Vec<usize>,
+}
+
+/// Walks the layout of `bytes`, checking every field, and returns its base-layer graph.
+fn parse(bytes: &[u8], dimensions: u64, count: u64, dtype: Dtype) -> Result<Graph<'_>> {
     let mut r = Reader { bytes, pos: 0 };
     let scalar_bytes = match dtype {
         Dtype::F32 => 4,
@@ -90,6 +114,13 @@ pub fn check_structure(bytes: &[u8], dimensions: u64, count: u64, dtype: Dtype) 
     );
 
     let mut seen = vec![false; size as usize];
+    let mut graph = Graph {
+        bytes,
+        entry: entry as usize,
+        upper: levels.iter().map(|&level| level > 0).collect(),
+        keys: Vec::with_capacity(size as usize),
+        base_lists: Vec::with_capacity(size as usize),
+    };
     for (slot, &level) in levels.iter().enumerate() {
         ensure!(
             level <= max_level,
@@ -101,6 +132,8 @@ pub fn check_structure(bytes: &[u8], dimensions: u64, count: u64, dtype: Dtype) 
             "index node {slot} has a bad key {key}"
         );
         ensure!(r.uint(2)? == level, "index node {slot} disagrees about its level");
+        graph.keys.push(key);
+        graph.base_lists.push(r.pos);
         for layer in 0..=level {
             let capacity = if layer == 0 { base } else { connectivity };
             let neighbours = r.uint(4)?;
@@ -123,5 +156,98 @@ pub fn check_structure(bytes: &[u8], dimensions: u64, count: u64, dtype: Dtype) 
         "index has {} bytes after its last node",
         bytes.len() - r.pos
     );
-    Ok(())
+    Ok(graph)
+}
+
+/// Most walks from upper-layer slots that cannot reach the entry point; past it, every row
+/// counts as unreachable, so a hostile index cannot make the check quadratic.
+const MAX_EXTRA_WALKS: usize = 64;
+
+impl Graph<'_> {
+    /// The rows whose slots are not reachable on the base layer from every slot a search may
+    /// start its base-layer walk at, ascending.
+    ///
+    /// A search descends the upper layers greedily to one of their slots (the entry point alone
+    /// when there are none), then walks the base layer from it; with `ef` at least the count it
+    /// visits every slot reachable from there, and with any `ef` no other. A start that reaches
+    /// the entry point reaches whatever the entry point reaches, so only upper-layer slots that
+    /// cannot reach it need walks of their own (built graphs have none).
+    fn unreachable(&self) -> Vec<u64> {
+        let mut safe = self.reached_from(self.entry);
+        let to_entry = self.reaching(self.entry);
+        let starts: Vec<usize> = (0..self.keys.len())
+            .filter(|&slot| self.upper[slot] && !to_entry[slot])
+            .collect();
+        if starts.len() > MAX_EXTRA_WALKS {
+            safe.fill(false);
+        } else {
+            for start in starts {
+                let reached = self.reached_from(start);
+                safe.iter_mut()
+                    .zip(reached)
+                    .for_each(|(safe, reached)| *safe &= reached);
+            }
+        }
+        let mut rows: Vec<u64> = (0..self.keys.len())
+            .filter(|&slot| !safe[slot])
+            .map(|slot| self.keys[slot])
+            .collect();
+        rows.sort_unstable();
+        rows
+    }
+
+    /// The base-layer slots that `slot` links to.
+    fn neighbours(&self, slot: usize) -> impl Iterator<Item = usize> + '_ {
+        let at = self.base_lists[slot];
+        let b = &self.bytes[at..at + 4];
+        let count = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+        self.bytes[at + 4..at + 4 + 4 * count]
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    }
+
+    /// Per slot: whether a walk along base-layer links from `start` gets there.
+    fn reached_from(&self, start: usize) -> Vec<bool> {
+        walk(self.keys.len(), start, |slot| self.neighbours(slot))
+    }
+
+    /// Per slot: whether a walk along base-layer links from there gets to `end`.
+    fn reaching(&self, end: usize) -> Vec<bool> {
+        let slots = self.keys.len();
+        // Links reversed, in compressed rows: the slots linking to `s` are
+        // `sources[starts[s]..starts[s + 1]]`.
+        let mut starts = vec![0usize; slots + 1];
+        for slot in 0..slots {
+            self.neighbours(slot).for_each(|to| starts[to + 1] += 1);
+        }
+        for s in 0..slots {
+            starts[s + 1] += starts[s];
+        }
+        let mut filled = starts.clone();
+        let mut sources = vec![0u32; starts[slots]];
+        for slot in 0..slots {
+            for to in self.neighbours(slot) {
+                sources[filled[to]] = slot as u32;
+                filled[to] += 1;
+            }
+        }
+        walk(slots, end, |slot| {
+            sources[starts[slot]..starts[slot + 1]].iter().map(|&s| s as usize)
+        })
+    }
+}
+
+/// Per slot of `slots`: whether following `next` from `start` gets there.
+fn walk<I: IntoIterator<Item = usize>>(slots: usize, start: usize, next: impl Fn(usize) -> I) -> Vec<bool> {
+    let mut reached = vec![false; slots];
+    reached[start] = true;
+    let mut stack = vec![start];
+    while let Some(slot) = stack.pop() {
+        for to in next(slot) {
+            if !std::mem::replace(&mut reached[to], true) {
+                stack.push(to);
+            }
+        }
+    }
+    reached
 }

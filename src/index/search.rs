@@ -28,6 +28,9 @@ pub trait Store: Sync {
     fn params(&self) -> &IndexParams;
     /// The serialized index, verified.
     fn index_bytes(&self) -> Result<MmapMut>;
+    /// The rows no search through the index's graph returns (see `layout::unreachable`),
+    /// ascending: every search takes them as candidates too.
+    fn unreachable(&self) -> &[u64];
     /// Every vector, in row order.
     fn all_vectors(&self) -> Result<Vec<f32>>;
     /// Calls `f` with every record and its row number, in row order.
@@ -166,19 +169,31 @@ impl<'a, S: Store> Searcher<'a, S> {
         // Few allowed rows: scanning them beats a filtered traversal (cost n·s against ef/s).
         let scan = !all && allowed.count().pow(2) <= 16 * self.ef * self.archive.count() as usize;
         let wanted = k * self.rescore;
+        let find = |q: &[f32]| {
+            if all {
+                return index.search(q, wanted);
+            }
+            if !scan {
+                let rows = index.filtered_search(q, wanted, |row| allowed.contains(row))?;
+                if rows.len() >= k.min(allowed.count()) {
+                    return Ok(rows);
+                }
+            }
+            self.scan_subset(index, allowed, q, wanted.max(2 * k))
+        };
+        // The rows the graph cannot lead to are candidates of every query.
+        let unreachable = self.archive.unreachable();
         let candidates: Vec<Vec<u64>> = queries
             .par_iter()
             .map(|q| {
-                if all {
-                    return index.search(q, wanted);
-                }
-                if !scan {
-                    let rows = index.filtered_search(q, wanted, |row| allowed.contains(row))?;
-                    if rows.len() >= k.min(allowed.count()) {
-                        return Ok(rows);
-                    }
-                }
-                self.scan_subset(index, allowed, q, wanted.max(2 * k))
+                let mut rows = find(q)?;
+                let missing: Vec<u64> = unreachable
+                    .iter()
+                    .filter(|&&row| allowed.contains(row) && !rows.contains(&row))
+                    .copied()
+                    .collect();
+                rows.extend(missing);
+                Ok(rows)
             })
             .collect::<Result<_>>()?;
         self.rescore(queries, candidates, k)

@@ -5,6 +5,7 @@ use anyhow::{anyhow, Context, Result};
 use rayon::prelude::*;
 
 use crate::archive::block::MAX_BLOCK_SIZE;
+use crate::archive::build::IndexBytes;
 use crate::archive::bytes::ByteSource;
 use crate::archive::manifest::Fields;
 use crate::archive::read::Archive;
@@ -70,28 +71,40 @@ pub fn read_docs(lines: &mut impl LineSource, fields: &Fields, dimensions: Optio
     Ok(rows)
 }
 
-/// Builds the HNSW index over every row and returns its serialized bytes.
-pub fn index_rows(rows: &Rows, params: &IndexParams, threads: usize) -> Result<ByteSource> {
+/// Builds the HNSW index over every row, and finds the rows its graph cannot lead to.
+pub fn index_rows(rows: &Rows, params: &IndexParams, threads: usize) -> Result<IndexBytes> {
     let bar = progress::bar(rows.len() as u64, "index", "vectors");
-    let bytes = ByteSource::File(hnsw::build(&rows.vectors, rows.dimensions, params, threads, &bar)?);
+    let file = hnsw::build(&rows.vectors, rows.dimensions, params, threads, &bar)?;
     bar.finish_and_clear();
-    Ok(bytes)
+    // SAFETY: the unnamed temporary file is this build's alone and not changed while mapped.
+    let saved = unsafe { memmap2::Mmap::map(&file) }.context("mapping the saved index")?;
+    let unreachable = hnsw::unreachable(&saved, rows.dimensions as u64, rows.len() as u64, params)?;
+    Ok(IndexBytes {
+        bytes: ByteSource::File(file),
+        unreachable,
+    })
 }
 
 /// Extends the index of `base`, whose rows are the first rows of `rows` unchanged, with the
-/// rows after them, and returns its serialized bytes (the base's own bytes, checked, when there
-/// are no rows after them).
-pub fn extend_index(base: &Archive, rows: &Rows, threads: usize) -> Result<ByteSource> {
+/// rows after them (the base's own index, checked, when there are no rows after them), and
+/// finds the rows its graph cannot lead to.
+pub fn extend_index(base: &Archive, rows: &Rows, threads: usize) -> Result<IndexBytes> {
     let m = &base.manifest;
     let first = m.count as usize;
     let bytes = base.index_bytes()?;
     let index =
         Hnsw::load(&bytes, m.dimensions, m.count, &m.index.params, threads).with_context(|| base.name().to_string())?;
-    if rows.len() == first {
-        return Ok(ByteSource::Memory(bytes.to_vec()));
-    }
-    let bar = progress::bar((rows.len() - first) as u64, "index", "vectors");
-    let bytes = index.extend(&rows.vectors[first * rows.dimensions..], first, threads, &bar)?;
-    bar.finish_and_clear();
-    Ok(ByteSource::Memory(bytes))
+    let bytes = if rows.len() == first {
+        bytes.to_vec()
+    } else {
+        let bar = progress::bar((rows.len() - first) as u64, "index", "vectors");
+        let bytes = index.extend(&rows.vectors[first * rows.dimensions..], first, threads, &bar)?;
+        bar.finish_and_clear();
+        bytes
+    };
+    let unreachable = hnsw::unreachable(&bytes, m.dimensions, rows.len() as u64, &m.index.params)?;
+    Ok(IndexBytes {
+        bytes: ByteSource::Memory(bytes),
+        unreachable,
+    })
 }

@@ -36,6 +36,10 @@ impl Store for Archive {
         Archive::index_bytes(self)
     }
 
+    fn unreachable(&self) -> &[u64] {
+        &self.manifest.index.unreachable
+    }
+
     fn all_vectors(&self) -> Result<Vec<f32>> {
         Archive::all_vectors(self)
     }

@@ -5,8 +5,7 @@
 use anyhow::{bail, Result};
 
 use super::build::{extend_index, index_rows};
-use crate::archive::build::BuildOptions;
-use crate::archive::bytes::ByteSource;
+use crate::archive::build::{BuildOptions, IndexBytes};
 use crate::archive::read::Archive;
 use crate::archive::rows::Rows;
 use crate::archive::tree::DEFAULT_MAX_LINKS;
@@ -56,7 +55,7 @@ pub enum IndexPlan {
 }
 
 /// The index over `rows`, an update of `base`, made as `plan` says.
-pub fn index_for(base: &Archive, rows: &Rows, plan: IndexPlan, threads: usize) -> Result<(ByteSource, IndexMade)> {
+pub fn index_for(base: &Archive, rows: &Rows, plan: IndexPlan, threads: usize) -> Result<(IndexBytes, IndexMade)> {
     if rows.is_empty() {
         bail!("no records would be left; an archive holds at least one");
     }

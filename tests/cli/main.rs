@@ -14,6 +14,7 @@ mod interop;
 mod kubo;
 mod push_pull;
 mod query_power;
+mod reach;
 mod recall;
 mod roundtrip;
 mod update;
