@@ -1,13 +1,14 @@
 //! Comparing two archives: which ids were added, removed or changed, and which blocks they share.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use anyhow::Result;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::car::CarFile;
+use super::manifest::Manifest;
 use super::read::{Archive, Role};
 use super::rows::read_archive;
 
@@ -22,8 +23,20 @@ pub struct Diff {
     pub changed: Vec<Value>,
     /// Number of ids in both with the same record and vector.
     pub unchanged: u64,
+    /// Manifest settings that differ (index parameters, field names, embedding model…), by
+    /// dotted path: the same records under another metric are another archive.
+    pub settings: BTreeMap<String, Setting>,
     /// Blocks by role (A's role for blocks in A, B's for blocks only in B).
     pub blocks: BTreeMap<Role, BlockSplit>,
+}
+
+/// A manifest setting's value in each archive (null where it is absent).
+#[derive(Serialize)]
+pub struct Setting {
+    /// In A.
+    pub a: Value,
+    /// In B.
+    pub b: Value,
 }
 
 /// How the blocks of one role split between the archives.
@@ -69,6 +82,7 @@ pub fn diff(a: &Archive, b: &Archive, cars: [&CarFile; 2]) -> Result<Diff> {
             .collect(),
         changed: Vec::new(),
         unchanged: 0,
+        settings: changed_settings(&a.manifest, &b.manifest),
         blocks: BTreeMap::new(),
     };
     for (key, digest) in &b_rows {
@@ -113,6 +127,52 @@ impl Diff {
             shared as f64 / all as f64
         }
     }
+}
+
+/// The settings of two manifests that differ: everything but the counts and the collections.
+fn changed_settings(a: &Manifest, b: &Manifest) -> BTreeMap<String, Setting> {
+    let (a, b) = (settings(a), settings(b));
+    let paths: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    paths
+        .into_iter()
+        .filter(|path| a.get(*path) != b.get(*path))
+        .map(|path| {
+            let value = |side: &BTreeMap<String, Value>| side.get(path).cloned().unwrap_or(Value::Null);
+            (
+                path.clone(),
+                Setting {
+                    a: value(&a),
+                    b: value(&b),
+                },
+            )
+        })
+        .collect()
+}
+
+/// A manifest's settings by dotted path.
+fn settings(m: &Manifest) -> BTreeMap<String, Value> {
+    let tree = json!({
+        "version": m.version,
+        "dimensions": m.dimensions,
+        "fields": m.fields,
+        "index": {"engine": m.index.engine, "engine_version": m.index.engine_version, "params": m.index.params},
+        "embedding": m.embedding,
+    });
+    let mut flat = BTreeMap::new();
+    let mut stack = vec![(String::new(), tree)];
+    while let Some((path, value)) = stack.pop() {
+        match value {
+            Value::Object(map) => stack.extend(map.into_iter().map(|(key, value)| {
+                let path = if path.is_empty() { key } else { format!("{path}.{key}") };
+                (path, value)
+            })),
+            Value::Null => {}
+            value => {
+                flat.insert(path, value);
+            }
+        }
+    }
+    flat
 }
 
 /// Every row's id key with a digest of its record and vector, in row order.

@@ -15,8 +15,10 @@ use vecar::output;
 #[derive(clap::Args)]
 #[command(after_help = "\
 Prints one line per id that differs (`+ id` added in B, `- id` removed, `~ id` record or vector
-changed), then a summary: the ids, the blocks of each role that both archives hold (shared) or
-only one does, with their bytes, and the share of A's record and vector blocks that B reuses.
+changed), then a summary: the ids, one `setting` line per manifest setting that differs (metric,
+dtype, HNSW parameters, field names, embedding model), the blocks of each role that both archives
+hold (shared) or only one does, with their bytes, and the share of A's record and vector blocks
+that B reuses.
 --json prints all of it as one JSON object. Both archives are read and verified whole.
 
 Examples:
@@ -57,6 +59,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         diff.unchanged
     )?;
     let (a_name, b_name) = (a.name(), b.name());
+    for (path, setting) in &diff.settings {
+        writeln!(
+            out,
+            "setting {path}: {} in {a_name}, {} in {b_name}",
+            setting.a, setting.b
+        )?;
+    }
     for (role, split) in &diff.blocks {
         writeln!(
             out,

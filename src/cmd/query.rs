@@ -16,7 +16,7 @@ use vecar::embed::Filled;
 use vecar::index::filter::Filter;
 use vecar::index::search::SearchOptions;
 use vecar::input::{self, Lines, Query};
-use vecar::ops::search::{check_compatible, find_id, Search};
+use vecar::ops::search::{check_compatible, check_distinct, find_id, Search};
 use vecar::output;
 use vecar::params::EmbeddingInfo;
 
@@ -45,7 +45,8 @@ Examples:
   vecar query docs.car --like doc-00042 --format table --fields rank,id,score,text
   vecar query 2023.car 2024.car -k 5 < queries.jsonl | jq -r .archive")]
 pub struct Args {
-    /// The archives (files: they are read in place). Several are searched as one.
+    /// The archives (files: they are read in place). Several are searched as one; the same
+    /// archive twice (same root CID) is refused.
     #[arg(required = true)]
     archives: Vec<PathBuf>,
     /// Hits per query.
@@ -68,6 +69,7 @@ pub struct Args {
     #[arg(long, value_name = "TEXT", conflicts_with_all = ["vector", "like"])]
     text: Option<String>,
     /// Use the stored vector of record ID as the query, leaving that record out of the hits.
+    /// With several archives, every one holding ID must hold the same vector for it.
     #[arg(long, value_name = "ID")]
     like: Option<String>,
     /// Only return records that pass this expression (see below).
@@ -105,6 +107,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         .map(|path| Archive::open(path))
         .collect::<Result<Vec<_>>>()?;
     check_compatible(&archives, "searched together")?;
+    check_distinct(&archives)?;
     let several = archives.len() > 1;
     let fields = match args.fields.clone() {
         Some(fields) => fields,

@@ -90,41 +90,65 @@ pub fn check_compatible(archives: &[Archive], what: &str) -> Result<()> {
     Ok(())
 }
 
-/// The record named by --like: where it is and its stored vector.
+/// Checks that no archive is given twice (by root CID, so a copy counts too): its hits would
+/// all come back twice.
+pub fn check_distinct(archives: &[Archive]) -> Result<()> {
+    for (i, a) in archives.iter().enumerate() {
+        if let Some(b) = archives[..i].iter().find(|b| b.root == a.root) {
+            bail!(
+                "{} and {} are the same archive (root {}): give it once",
+                b.name(),
+                a.name(),
+                a.root
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The record named by --like: its row in each archive that holds it, and its stored vector.
 pub struct Like {
-    /// Position of the archive holding it.
-    pub archive: usize,
-    /// Its row there.
-    pub row: u64,
+    /// Per archive: the record's row there, if it holds it.
+    pub rows: Vec<Option<u64>>,
     /// Its stored vector.
     pub vector: Vec<f32>,
 }
 
-/// The first of `archives` holding a record with id `id` (as typed on a command line), for
-/// `query --like`.
+/// The record with id `id` (as typed on a command line) in every one of `archives`, for
+/// `query --like`. The archives that hold it must hold the same vector for it, so the query is
+/// the same whichever is read.
 pub fn find_id(archives: &[Archive], id: &str) -> Result<Like> {
+    let mut rows = Vec::with_capacity(archives.len());
+    let mut found: Option<(usize, Vec<f32>)> = None;
     for (i, archive) in archives.iter().enumerate() {
-        let mut found = None;
-        archive.for_each_record(|row, record| {
-            if found.is_none() && record.get(&archive.manifest.fields.id).and_then(id_text).as_deref() == Some(id) {
-                found = Some(row);
+        let mut row = None;
+        archive.for_each_record(|r, record| {
+            if row.is_none() && record.get(&archive.manifest.fields.id).and_then(id_text).as_deref() == Some(id) {
+                row = Some(r);
             }
             Ok(())
         })?;
-        if let Some(row) = found {
-            let vector = archive
-                .vectors_of(&BTreeSet::from([row]))?
-                .remove(&row)
-                .expect("the row was read");
-            return Ok(Like {
-                archive: i,
-                row,
-                vector,
-            });
+        rows.push(row);
+        let Some(row) = row else { continue };
+        let vector = archive
+            .vectors_of(&BTreeSet::from([row]))?
+            .remove(&row)
+            .expect("the row was read");
+        match &found {
+            None => found = Some((i, vector)),
+            Some((first, v)) if *v != vector => bail!(
+                "--like: id {id} has one vector in {} and another in {}: query one of them",
+                archives[*first].name(),
+                archive.name()
+            ),
+            Some(_) => {}
         }
     }
-    let names: Vec<&str> = archives.iter().map(|a| a.name()).collect();
-    bail!("--like: no record with id {id} in {}", names.join(", "))
+    let Some((_, vector)) = found else {
+        let names: Vec<&str> = archives.iter().map(|a| a.name()).collect();
+        bail!("--like: no record with id {id} in {}", names.join(", "))
+    };
+    Ok(Like { rows, vector })
 }
 
 /// Archives searched as one: each with its searcher and the rows it may return.
@@ -157,7 +181,7 @@ impl<'a> Search<'a> {
             .enumerate()
             .map(|(i, archive)| {
                 let searcher = Searcher::open(archive, options, threads)?;
-                let exclude = like.filter(|l| l.archive == i).map(|l| l.row);
+                let exclude = like.and_then(|l| l.rows[i]);
                 Ok(Target {
                     archive,
                     searcher,

@@ -257,3 +257,63 @@ fn metadata_fields_come_in_the_archives_order_and_a_field_named_twice_once() {
         "{\"metadata\":{\"mid\":3,\"zeta\":1,\"alpha\":2},\"id\":\"a\",\"alpha\":2,\"text\":\"t\"}\n"
     );
 }
+
+#[test]
+fn the_same_archive_twice_is_refused_not_answered_twice() {
+    let dir = tempdir();
+    let car = build_fixture(dir.path(), "docs.car", &[]);
+    let copy = dir.path().join("copy.car");
+    std::fs::copy(&car, &copy).unwrap();
+    let vector = docs()[0]["vector"].to_string();
+    for other in [&car, &copy] {
+        let run = vecar(&["query", s(&car), s(other), "--vector", &vector]);
+        run.fails_with("are the same archive");
+        assert!(run.stdout.is_empty());
+    }
+}
+
+#[test]
+fn like_across_archives_uses_the_one_vector_they_hold_or_refuses() {
+    let dir = tempdir();
+    let docs = docs();
+    let write = |name: &str, docs: &[Value]| {
+        let input = dir.path().join(format!("{name}.jsonl"));
+        let lines: Vec<String> = docs.iter().map(Value::to_string).collect();
+        std::fs::write(&input, lines.join("\n")).unwrap();
+        let car = dir.path().join(format!("{name}.car"));
+        vecar(&["build", s(&input), "-o", s(&car)]).ok();
+        car
+    };
+    // a and b both hold doc 60 (and 50..100), with the same vector.
+    let (a, b) = (write("a", &docs[..100]), write("b", &docs[50..150]));
+    let id = docs[60]["id"].as_str().unwrap();
+    let like = vecar(&["query", s(&a), s(&b), "--like", id, "-k", "5"])
+        .ok()
+        .json_lines();
+    assert!(like.iter().all(|h| h["id"] != id), "{like:?}");
+    let by_vector = vecar(&[
+        "query",
+        s(&a),
+        s(&b),
+        "--vector",
+        &docs[60]["vector"].to_string(),
+        "-k",
+        "7",
+    ])
+    .ok()
+    .json_lines();
+    let others: Vec<&Value> = by_vector.iter().filter(|h| h["id"] != id).map(|h| &h["id"]).collect();
+    assert_eq!(like.iter().map(|h| &h["id"]).collect::<Vec<_>>(), others[..5]);
+
+    // c holds doc 60 with another vector: which one would be the query is ambiguous.
+    let mut moved = docs[60].clone();
+    moved["vector"][0] = (moved["vector"][0].as_f64().unwrap() + 0.5).into();
+    let c = write("c", &[moved, docs[61].clone()]);
+    let run = vecar(&["query", s(&a), s(&c), "--like", id]);
+    run.fails_with(&format!(
+        "--like: id {id} has one vector in {} and another in {}",
+        s(&a),
+        s(&c)
+    ));
+    assert!(run.stdout.is_empty());
+}

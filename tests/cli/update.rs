@@ -464,3 +464,31 @@ fn version_1_archives_are_read_and_updated_to_version_2() {
     std::fs::write(&wrong, as_v1(64)).unwrap();
     vecar(&["verify", s(&wrong)]).fails_with("vector chunking does not match 384 dimensions");
 }
+
+#[test]
+fn diff_reports_settings_that_differ_when_no_record_does() {
+    let dir = tempdir();
+    let lines = fixture_lines();
+    let a = build(dir.path(), "a.car", &lines[..50], &[]);
+    let b = build(dir.path(), "b.car", &lines[..50], &["--metric", "l2"]);
+    let text = vecar(&["diff", s(&a), s(&b)]).ok().stdout;
+    assert!(
+        text.contains("ids: 0 added, 0 removed, 0 changed, 50 unchanged"),
+        "{text}"
+    );
+    let metric = format!("setting index.params.metric: \"cos\" in {}, \"l2\" in {}", s(&a), s(&b));
+    assert!(text.contains(&metric), "{text}");
+    let json = &vecar(&["diff", s(&a), s(&b), "--json"]).ok().json_lines()[0];
+    assert_eq!(
+        json["settings"]["index.params.metric"],
+        serde_json::json!({"a": "cos", "b": "l2"})
+    );
+    assert_eq!(
+        json["settings"]["index.params.normalized"],
+        serde_json::json!({"a": true, "b": null})
+    );
+
+    let same = vecar(&["diff", s(&a), s(&a), "--json"]).ok().json_lines();
+    assert_eq!(same[0]["settings"], serde_json::json!({}));
+    assert!(!vecar(&["diff", s(&a), s(&a)]).ok().stdout.contains("setting"));
+}
