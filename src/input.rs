@@ -12,6 +12,8 @@ use std::marker::PhantomData;
 use serde::de::{DeserializeOwned, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
+use crate::json;
+
 /// The longest line accepted: a record must fit a 1 MiB block, and its vector written as JSON
 /// takes at most about 25 bytes a number.
 pub const MAX_LINE_BYTES: u64 = 32 << 20;
@@ -65,36 +67,46 @@ impl LineSource for Lines {
         &self.name
     }
 
-    /// The next line that is not blank, with its 1-based number, less any CR LF.
+    /// The next line that is not blank, with its 1-based number, less its line ending.
     fn next_line(&mut self) -> Result<Option<(u64, String)>> {
-        loop {
-            self.buf.clear();
-            let n = (&mut self.reader)
-                .take(MAX_LINE_BYTES + 1)
-                .read_until(b'\n', &mut self.buf)
-                .with_context(|| format!("reading {}", self.name))?;
-            if n == 0 {
-                return Ok(None);
-            }
-            self.line += 1;
-            let (name, line) = (&self.name, self.line);
-            if n as u64 > MAX_LINE_BYTES {
-                bail!("{name}:{line}: line is longer than {} MiB", MAX_LINE_BYTES >> 20);
-            }
-            if line == 1 && self.buf.starts_with(b"\xef\xbb\xbf") {
-                bail!("{name}:1: starts with a UTF-8 byte-order mark; save the file without it");
-            }
-            let text = std::str::from_utf8(&self.buf).map_err(|e| {
-                anyhow::anyhow!(
-                    "{name}:{line}: not valid UTF-8 (byte {} of the line)",
-                    e.valid_up_to() + 1
-                )
-            })?;
-            let text = text.trim_end_matches(['\n', '\r']);
+        while let Some((line, text)) = self.next_raw()? {
             if !text.trim().is_empty() {
-                return Ok(Some((self.line, text.to_string())));
+                return Ok(Some((line, text)));
             }
         }
+        Ok(None)
+    }
+}
+
+impl Lines {
+    /// The next line, blank or not, with its 1-based number, less its line ending (`\n` or
+    /// `\r\n`, nothing else).
+    pub fn next_raw(&mut self) -> Result<Option<(u64, String)>> {
+        self.buf.clear();
+        let n = (&mut self.reader)
+            .take(MAX_LINE_BYTES + 1)
+            .read_until(b'\n', &mut self.buf)
+            .with_context(|| format!("reading {}", self.name))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.line += 1;
+        let (name, line) = (&self.name, self.line);
+        if n as u64 > MAX_LINE_BYTES {
+            bail!("{name}:{line}: line is longer than {} MiB", MAX_LINE_BYTES >> 20);
+        }
+        if line == 1 && self.buf.starts_with(b"\xef\xbb\xbf") {
+            bail!("{name}:1: starts with a UTF-8 byte-order mark; save the file without it");
+        }
+        let text = std::str::from_utf8(&self.buf).map_err(|e| {
+            anyhow::anyhow!(
+                "{name}:{line}: not valid UTF-8 (byte {} of the line)",
+                e.valid_up_to() + 1
+            )
+        })?;
+        let text = text.strip_suffix('\n').unwrap_or(text);
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        Ok(Some((self.line, text.to_string())))
     }
 }
 
@@ -114,6 +126,12 @@ pub fn parse_doc(text: &str, id_field: &str, vector_field: &str) -> Result<Doc, 
         None | Some(Value::Null) => return Err(format!("missing {id_field}")),
         Some(Value::String(_)) => {}
         Some(Value::Number(n)) if n.is_i64() || n.is_u64() => {}
+        Some(Value::Number(n)) if n.as_f64().is_some_and(|x| x == 0.0 && x.is_sign_negative()) => {
+            return Err(format!(
+                "{id_field} -0 is negative zero, which JSON reads as a float, not an integer: \
+                 write 0, or \"-0\" for a string id"
+            ))
+        }
         Some(other) => {
             return Err(format!(
                 "{id_field} must be a string or an integer, not {}",
@@ -128,12 +146,12 @@ pub fn parse_doc(text: &str, id_field: &str, vector_field: &str) -> Result<Doc, 
     Ok(Doc { record, vector })
 }
 
-/// Parses a line as a JSON object.
+/// Parses a line as a JSON object, strictly ([`json::parse`]: no key twice, no integer
+/// beyond 64 bits).
 pub fn parse_object(text: &str) -> Result<Map<String, Value>, String> {
-    match serde_json::from_str(text) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(format!("expected a JSON object, found {}", json_type(&other))),
-        Err(e) => Err(format!("invalid JSON: {e}")),
+    match json::parse(text)? {
+        Value::Object(map) => Ok(map),
+        other => Err(format!("expected a JSON object, found {}", json_type(&other))),
     }
 }
 
@@ -170,16 +188,38 @@ pub fn json_type(value: &Value) -> &'static str {
 
 /// One query: its label in the output and its vector.
 pub struct Query {
-    /// The query's `id`, or its 0-based line number when it has none.
+    /// The query's `id`, or its 0-based line number when it has none ([`Labels`]).
     pub label: Value,
     /// The query vector.
     pub vector: Vec<f32>,
 }
 
+/// How queries are labelled in the output: by their ids when they have ids, by their 0-based
+/// line numbers when none has one. A mix is refused, so no label can stand for two queries.
+#[derive(Default)]
+pub struct Labels {
+    by_id: Option<bool>,
+}
+
+impl Labels {
+    /// The label of the query on `line` with `id` (`None`: absent or null).
+    fn label(&mut self, id: Option<Value>, line: u64) -> Result<Value, String> {
+        let by_id = *self.by_id.get_or_insert(id.is_some());
+        let (has, before) = match (by_id, id) {
+            (true, Some(id)) => return Ok(id),
+            (false, None) => return Ok(Value::from(line - 1)),
+            (true, None) => ("no id", "have"),
+            (false, Some(_)) => ("an id", "have none"),
+        };
+        Err(format!(
+            "this query has {has}, and the ones before it {before}: give every query an id, or none"
+        ))
+    }
+}
+
 /// Parses a query line: an object with a vector field (and optionally an id field), or a bare
-/// array of numbers.
-pub fn parse_query(text: &str, line: u64, id_field: &str, vector_field: &str) -> Result<Query, String> {
-    let label = Value::from(line - 1);
+/// array of numbers. Gives the id (`None` when absent or null) and the vector.
+pub fn parse_query(text: &str, id_field: &str, vector_field: &str) -> Result<(Option<Value>, Vec<f32>), String> {
     // The common case, read without a JSON value per number; anything unusual goes the slow way,
     // which says what is wrong.
     let fast = if text.trim_start().starts_with('[') {
@@ -190,16 +230,15 @@ pub fn parse_query(text: &str, line: u64, id_field: &str, vector_field: &str) ->
     if let Ok((id, Some(numbers))) = fast {
         let vector: Vec<f32> = numbers.iter().map(|&x| x as f32).collect();
         if !vector.is_empty() && vector.iter().all(|x| x.is_finite()) {
-            let label = id.filter(|v| !v.is_null()).unwrap_or(label);
-            return Ok(Query { label, vector });
+            return Ok((id.filter(|v| !v.is_null()), vector));
         }
     }
-    parse_query_slowly(text, label, id_field, vector_field)
+    parse_query_slowly(text, id_field, vector_field)
 }
 
 /// Reads two fields of a JSON object line, named by `names`, as `A` and `B` (`None` when absent),
 /// skipping every other field without building a value for it; an error for anything but one
-/// JSON object.
+/// JSON object, and for either field given twice.
 pub fn two_fields<A: DeserializeOwned, B: DeserializeOwned>(
     text: &str,
     names: (&str, &str),
@@ -229,7 +268,9 @@ impl<'de, A: DeserializeOwned, B: DeserializeOwned> Visitor<'de> for TwoFields<'
     fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
         let (mut a, mut b) = (None, None);
         while let Some(key) = map.next_key::<std::borrow::Cow<str>>()? {
-            if key == self.names.0 {
+            if (key == self.names.0 && a.is_some()) || (key == self.names.1 && b.is_some()) {
+                return Err(serde::de::Error::custom(format!("duplicate key {key:?}")));
+            } else if key == self.names.0 {
                 a = Some(map.next_value()?);
             } else if key == self.names.1 {
                 b = Some(map.next_value()?);
@@ -241,21 +282,18 @@ impl<'de, A: DeserializeOwned, B: DeserializeOwned> Visitor<'de> for TwoFields<'
     }
 }
 
-/// [`parse_query`] through a JSON value, with a precise message for every problem.
-fn parse_query_slowly(text: &str, label: Value, id_field: &str, vector_field: &str) -> Result<Query, String> {
-    let value: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+/// [`parse_query`] through a strictly read JSON value, with a precise message for every
+/// problem.
+fn parse_query_slowly(text: &str, id_field: &str, vector_field: &str) -> Result<(Option<Value>, Vec<f32>), String> {
+    let value = json::parse(text)?;
     match value {
-        Value::Array(_) => Ok(Query {
-            label,
-            vector: parse_vector(&value, "query")?,
-        }),
+        Value::Array(_) => Ok((None, parse_vector(&value, "query")?)),
         Value::Object(map) => {
             let vector = match map.get(vector_field) {
                 None | Some(Value::Null) => return Err(format!("missing {vector_field}")),
                 Some(v) => parse_vector(v, vector_field)?,
             };
-            let label = map.get(id_field).filter(|v| !v.is_null()).cloned().unwrap_or(label);
-            Ok(Query { label, vector })
+            Ok((map.get(id_field).filter(|v| !v.is_null()).cloned(), vector))
         }
         other => Err(format!("expected a JSON object or array, found {}", json_type(&other))),
     }
@@ -265,13 +303,13 @@ fn parse_query_slowly(text: &str, label: Value, id_field: &str, vector_field: &s
 const PARSE_LINES: usize = 128;
 
 /// Reads up to `max` queries from `lines` (parsed in parallel), checking each has `dimensions`
-/// values; none at the end.
+/// values and labelling them by `labels`, which holds across calls; none at the end.
 pub fn read_queries(
     lines: &mut impl LineSource,
     dimensions: usize,
-    id_field: &str,
-    vector_field: &str,
+    (id_field, vector_field): (&str, &str),
     max: usize,
+    labels: &mut Labels,
 ) -> Result<Vec<Query>> {
     let mut queries = Vec::new();
     let mut batch = Vec::with_capacity(PARSE_LINES);
@@ -288,18 +326,20 @@ pub fn read_queries(
         }
         let parsed: Vec<_> = batch
             .par_iter()
-            .map(|(line, text)| parse_query(text, *line, id_field, vector_field))
+            .map(|(_, text)| parse_query(text, id_field, vector_field))
             .collect();
         for ((line, _), query) in batch.iter().zip(parsed) {
-            let query = query.map_err(|e| anyhow::anyhow!("{}:{line}: {e}", lines.name()))?;
-            if query.vector.len() != dimensions {
+            let at = |e: String| anyhow::anyhow!("{}:{line}: {e}", lines.name());
+            let (id, vector) = query.map_err(at)?;
+            if vector.len() != dimensions {
                 bail!(
                     "{}:{line}: {vector_field} has {} numbers, expected {dimensions}",
                     lines.name(),
-                    query.vector.len()
+                    vector.len()
                 );
             }
-            queries.push(query);
+            let label = labels.label(id, *line).map_err(at)?;
+            queries.push(Query { label, vector });
         }
     }
     Ok(queries)
@@ -309,8 +349,8 @@ pub fn read_queries(
 mod tests {
     use super::*;
 
-    fn query(text: &str) -> Result<Query, String> {
-        parse_query(text, 5, "id", "vector")
+    fn query(text: &str) -> Result<(Option<Value>, Vec<f32>), String> {
+        parse_query(text, "id", "vector")
     }
 
     #[test]
@@ -318,15 +358,16 @@ mod tests {
         for text in [
             r#"{"id": "q", "vector": [1, 2.5, -0.0], "x": {"y": [1]}}"#,
             r#"{"vector": [1e-3], "id": null}"#,
-            r#"{"id": 1, "vector": [9], "vector": [1, 2]}"#,
             "[0.25, 3]",
         ] {
-            let (fast, slow) = (
+            assert_eq!(
                 query(text).unwrap(),
-                parse_query_slowly(text, Value::from(4), "id", "vector").unwrap(),
+                parse_query_slowly(text, "id", "vector").unwrap(),
+                "{text}"
             );
-            assert_eq!((&fast.label, &fast.vector), (&slow.label, &slow.vector), "{text}");
         }
+        let twice = r#"{"id": 1, "vector": [9], "vector": [1, 2]}"#;
+        assert_eq!(query(twice).unwrap_err(), r#"duplicate key "vector""#);
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod archive;
 pub mod embed;
 pub mod index;
 pub mod input;
+pub mod json;
 pub mod ops;
 pub mod output;
 pub mod params;
@@ -31,7 +32,7 @@ mod layers {
     /// ops. `None` for a name that is not a module of this crate.
     fn layer(module: &str) -> Option<u8> {
         match module {
-            "params" | "input" | "output" | "progress" => Some(0),
+            "params" | "input" | "json" | "output" | "progress" => Some(0),
             "archive" | "index" | "embed" => Some(1),
             "ops" => Some(2),
             _ => None,

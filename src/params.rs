@@ -51,6 +51,28 @@ pub struct IndexParams {
     pub normalized: bool,
 }
 
+/// Most links per node (HNSW M) an index may have; its base layer has up to twice as many.
+pub const MAX_CONNECTIVITY: u64 = 1024;
+/// Widest breadth (HNSW ef) when building or searching.
+pub const MAX_EXPANSION: u64 = 65536;
+
+impl IndexParams {
+    /// Checks the HNSW numbers are in the ranges `build` accepts, so that an archive from anyone
+    /// cannot make a search or an update allocate by them.
+    pub fn check(&self) -> anyhow::Result<()> {
+        for (name, value, range) in [
+            ("connectivity", self.connectivity, 2..=MAX_CONNECTIVITY),
+            ("expansion_add", self.expansion_add, 1..=MAX_EXPANSION),
+            ("expansion_search", self.expansion_search, 1..=MAX_EXPANSION),
+        ] {
+            if !range.contains(&value) {
+                anyhow::bail!("{name} {value} is out of range ({} to {})", range.start(), range.end());
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What an archive's manifest records about the provider that embedded its texts, so that
 /// queries by text can use the same model.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

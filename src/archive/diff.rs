@@ -1,5 +1,6 @@
 //! Comparing two archives: which ids were added, removed or changed, and which blocks they share.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use anyhow::Result;
@@ -8,6 +9,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::car::CarFile;
+use super::ids::key_text;
 use super::manifest::Manifest;
 use super::read::{Archive, Role};
 use super::rows::read_archive;
@@ -67,17 +69,17 @@ impl Tally {
 }
 
 /// Compares `a` and `b`, held in the CAR files `cars`, reading and verifying every record and
-/// vector of both.
+/// vector of both. Ids are matched by their text ([`super::ids`]).
 pub fn diff(a: &Archive, b: &Archive, cars: [&CarFile; 2]) -> Result<Diff> {
     let (a_rows, b_rows) = (digests(a)?, digests(b)?);
-    let a_map: HashMap<&str, &[u8; 32]> = a_rows.iter().map(|(k, d)| (k.as_str(), d)).collect();
-    let b_keys: HashSet<&str> = b_rows.iter().map(|(k, _)| k.as_str()).collect();
+    let a_map: HashMap<Cow<str>, &[u8; 32]> = a_rows.iter().map(|(k, d)| (key_text(k), d)).collect();
+    let b_texts: HashSet<Cow<str>> = b_rows.iter().map(|(k, _)| key_text(k)).collect();
     let id = |key: &str| serde_json::from_str(key).expect("keys are JSON");
     let mut diff = Diff {
         added: Vec::new(),
         removed: a_rows
             .iter()
-            .filter(|(k, _)| !b_keys.contains(k.as_str()))
+            .filter(|(k, _)| !b_texts.contains(&key_text(k)))
             .map(|(k, _)| id(k))
             .collect(),
         changed: Vec::new(),
@@ -86,7 +88,7 @@ pub fn diff(a: &Archive, b: &Archive, cars: [&CarFile; 2]) -> Result<Diff> {
         blocks: BTreeMap::new(),
     };
     for (key, digest) in &b_rows {
-        match a_map.get(key.as_str()) {
+        match a_map.get(&key_text(key)) {
             None => diff.added.push(id(key)),
             Some(&d) if d != digest => diff.changed.push(id(key)),
             Some(_) => diff.unchanged += 1,

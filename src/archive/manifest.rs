@@ -153,6 +153,7 @@ impl Manifest {
                 index.chunks
             );
         }
+        self.index.params.check().context("manifest")?;
         if self.index.params.normalized && self.index.params.metric != Metric::Cos {
             bail!("manifest: only a cos index holds normalized vectors");
         }

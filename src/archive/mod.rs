@@ -7,6 +7,7 @@ pub mod car;
 pub mod car_index;
 pub mod chunking;
 pub mod diff;
+pub mod ids;
 pub mod manifest;
 pub mod read;
 pub mod records;

@@ -2,22 +2,12 @@
 
 use anyhow::{bail, Result};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, SeqAccess, Visitor};
-use serde_json::Value;
 
 use super::block::{decode_dag_cbor_with, MAX_BLOCK_SIZE};
 use crate::input::Record;
 
 /// The largest encoded record: a chunk of one record must fit a block.
 pub const MAX_RECORD_SIZE: usize = MAX_BLOCK_SIZE - 9;
-
-/// An id as typed on a command line: a string id as it is, an integer id in decimal.
-pub fn id_text(id: &Value) -> Option<String> {
-    match id {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
 
 /// Encodes one record as canonical DAG-CBOR.
 pub fn encode(record: &Record) -> Result<Vec<u8>> {

@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 use super::chunking::ends_chunk;
+use super::ids::key_text;
 use super::read::Archive;
 use super::records;
 use super::spool::Spool;
@@ -14,7 +15,7 @@ use crate::input::Record;
 
 /// One row: a record and its vector.
 pub struct Row {
-    /// The id as JSON text (`"doc-1"`, `42`): the key that makes ids unique.
+    /// The id as JSON text (`"doc-1"`, `42`); its text ([`key_text`]) is unique.
     pub key: String,
     /// Whether the id ends a chunk.
     pub ends_chunk: bool,
@@ -69,7 +70,7 @@ pub enum Upserted {
     Kept,
 }
 
-/// Rows in order, with their ids unique.
+/// Rows in order, with their ids unique as text ([`super::ids`]).
 pub struct Rows {
     /// Length of every vector.
     pub dimensions: usize,
@@ -81,6 +82,7 @@ pub struct Rows {
     pub records: Spool,
     /// All vectors, row after row.
     pub vectors: Vec<f32>,
+    /// The row of each id, by its text.
     positions: HashMap<String, usize>,
 }
 
@@ -102,7 +104,7 @@ impl Rows {
         let mut rows = Rows::new(archive.manifest.dimensions as usize)?;
         read_archive(archive, |row| match rows.push(row)? {
             None => Ok(()),
-            Some(key) => bail!("{}: duplicate record id {key}", archive.name()),
+            Some(duplicate) => bail!("{}: duplicate record id {duplicate}", archive.name()),
         })?;
         Ok(rows)
     }
@@ -122,14 +124,20 @@ impl Rows {
         &self.vectors[row * self.dimensions..(row + 1) * self.dimensions]
     }
 
-    /// Appends `row`; if its id is already present, nothing is appended and the id key comes
-    /// back.
+    /// Appends `row`; if its id is already present (as text), nothing is appended and the id
+    /// comes back, described for a message.
     pub fn push(&mut self, row: Row) -> Result<Option<String>> {
-        if self.positions.contains_key(&row.key) {
-            return Ok(Some(row.key));
+        let text = key_text(&row.key).into_owned();
+        if let Some(&at) = self.positions.get(&text) {
+            let earlier = &self.keys[at];
+            return Ok(Some(if *earlier == row.key {
+                row.key
+            } else {
+                format!("{} (as text the same as the id {earlier} before it)", row.key)
+            }));
         }
         self.records.push(&row.record)?;
-        self.positions.insert(row.key.clone(), self.keys.len());
+        self.positions.insert(text, self.keys.len());
         self.keys.push(row.key);
         self.ends.push(row.ends_chunk);
         self.vectors.extend_from_slice(&row.vector);
@@ -139,7 +147,7 @@ impl Rows {
     /// Appends a row with a new id; a known id is replaced in place or kept, as `on_conflict`
     /// says when the content differs. A row identical to the present one is always kept.
     pub fn upsert(&mut self, row: Row, on_conflict: OnConflict) -> Result<Upserted> {
-        let Some(&at) = self.positions.get(&row.key) else {
+        let Some(&at) = self.positions.get(key_text(&row.key).as_ref()) else {
             self.push(row)?;
             return Ok(Upserted::Added);
         };
@@ -158,6 +166,9 @@ impl Rows {
             ),
             OnConflict::First => Ok(Upserted::Kept),
             OnConflict::Last => {
+                // The id may be written otherwise (`1` for `"1"`), which can move a chunk end.
+                self.ends[at] = row.ends_chunk;
+                self.keys[at] = row.key;
                 self.records.replace(at, &row.record)?;
                 let dims = self.dimensions;
                 self.vectors[at * dims..(at + 1) * dims].copy_from_slice(&row.vector);
@@ -184,7 +195,9 @@ impl Rows {
             !gone[row - 1]
         });
         self.keys.retain(|key| !keys.contains(key));
-        self.positions = self.keys.iter().enumerate().map(|(i, key)| (key.clone(), i)).collect();
+        self.positions = (self.keys.iter().enumerate())
+            .map(|(i, key)| (key_text(key).into_owned(), i))
+            .collect();
         before - self.len()
     }
 
@@ -207,17 +220,8 @@ impl Rows {
             })
     }
 
-    /// The key of the row whose id is written `typed` on a command line: a string id equal to
-    /// it, or an integer id with that value.
+    /// The key of the row whose id has the text `typed` (as on a command line, [`super::ids`]).
     pub fn key_of(&self, typed: &str) -> Option<String> {
-        let as_string = Value::from(typed).to_string();
-        let as_integer = typed
-            .parse::<serde_json::Number>()
-            .is_ok_and(|n| (n.is_i64() || n.is_u64()) && n.to_string() == typed);
-        let key = [Some(as_string.as_str()), as_integer.then_some(typed)]
-            .into_iter()
-            .flatten()
-            .find(|key| self.positions.contains_key(*key));
-        key.map(str::to_string)
+        self.positions.get(typed).map(|&at| self.keys[at].clone())
     }
 }

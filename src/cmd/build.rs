@@ -14,6 +14,7 @@ use vecar::index::hnsw;
 use vecar::input::{LineSource, Lines};
 use vecar::ops::build::{index_rows, read_docs};
 use vecar::params::{Dtype, IndexParams, Metric};
+use vecar::params::{MAX_CONNECTIVITY, MAX_EXPANSION};
 
 /// Arguments of `vecar build`.
 #[derive(clap::Args)]
@@ -39,17 +40,18 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = MetricArg::Cos)]
     metric: MetricArg,
     /// Scalar kind of the index's copy of the vectors (the archive also keeps exact float32)
-    /// [default: i8 for cos, bf16 otherwise].
+    /// [default: i8 for cos, bf16 otherwise]. i8 only with cos: it suits unit vectors, and with
+    /// l2 or ip its recall falls, so it is refused.
     #[arg(long, value_enum)]
     dtype: Option<DtypeArg>,
     /// HNSW links per node (M).
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(2..=1024))]
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(2..=MAX_CONNECTIVITY))]
     connectivity: u64,
     /// HNSW breadth while building (ef_construction).
-    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=MAX_EXPANSION))]
     expansion_add: u64,
     /// HNSW breadth while searching (ef), stored as the archive's default.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=MAX_EXPANSION))]
     expansion_search: u64,
     /// Field holding each record's unique id.
     #[arg(long, default_value = "id")]
@@ -115,6 +117,14 @@ impl From<DtypeArg> for Dtype {
 
 /// Runs `vecar build`.
 pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
+    let metric = Metric::from(args.metric);
+    if args.dtype.map(Dtype::from) == Some(Dtype::I8) && metric != Metric::Cos {
+        let message = format!(
+            "--dtype i8 is for --metric cos only (it quantizes unit vectors); for {} use bf16, f16 or f32",
+            metric.name()
+        );
+        return Err(super::UsageError(message).into());
+    }
     let fields = Fields {
         id: args.id_field,
         vector: args.vector_field,
@@ -135,7 +145,6 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     if rows.is_empty() {
         bail!("{name}: no records (the input is empty or only blank lines)");
     }
-    let metric = Metric::from(args.metric);
     let options = BuildOptions {
         fields,
         params: IndexParams {

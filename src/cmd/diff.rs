@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use vecar::archive::diff::diff;
+use vecar::archive::ids::id_text;
 use vecar::archive::read::Archive;
-use vecar::archive::records::id_text;
 use vecar::output;
 
 /// Arguments of `vecar diff`.

@@ -1,21 +1,22 @@
 //! `vecar get`: the records with the given ids.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
 
+use vecar::archive::ids;
 use vecar::archive::read::Archive;
-use vecar::archive::records::id_text;
 use vecar::output::{self, WithVector};
 
 /// Arguments of `vecar get`.
 #[derive(clap::Args)]
 #[command(after_help = "\
-Prints the records in the order of the ids given, vectors included, like `export`. An id matches
-a string id equal to it or an integer id with that value. Exits 1 if any id is missing (after
+Prints the records in the order of the ids given, vectors included, like `export`. An id finds
+the record whose id has exactly that text: a string id as it is, an integer id in decimal (so
+`1` finds the id 1 or \"1\"; an archive never holds both). Exits 1 if any id is missing (after
 printing the others).
 
 Example:
@@ -31,19 +32,8 @@ pub struct Args {
 /// Runs `vecar get`.
 pub fn run(args: Args) -> Result<ExitCode> {
     let archive = Archive::open(&args.archive)?;
-    let id_field = &archive.manifest.fields.id;
     let wanted: HashSet<&str> = args.ids.iter().map(String::as_str).collect();
-    let mut rows = HashMap::new();
-    archive.for_each_record(|row, record| {
-        if let Some(key) = record
-            .get(id_field)
-            .and_then(id_text)
-            .filter(|key| wanted.contains(key.as_str()))
-        {
-            rows.insert(key, (row, record.clone()));
-        }
-        Ok(())
-    })?;
+    let rows = ids::find(&archive, &wanted)?;
     let found: BTreeSet<u64> = rows.values().map(|(row, _)| *row).collect();
     let vectors = archive.vectors_of(&found)?;
     let mut out = output::stdout();

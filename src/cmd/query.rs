@@ -15,20 +15,23 @@ use vecar::archive::read::{Archive, Located};
 use vecar::embed::Filled;
 use vecar::index::filter::Filter;
 use vecar::index::search::SearchOptions;
-use vecar::input::{self, Lines, Query};
+use vecar::input::{self, Labels, Lines, Query};
 use vecar::ops::search::{check_compatible, check_distinct, find_id, Search};
 use vecar::output;
-use vecar::params::EmbeddingInfo;
+use vecar::params::{EmbeddingInfo, MAX_EXPANSION};
 
-/// Queries searched together.
+/// Queries searched together, at most.
 const BATCH: usize = 1024;
+/// Hits held at once, at most, unless one query has more (then a batch is one query).
+const BATCH_HITS: usize = 1 << 16;
 /// Output fields when --fields is not given.
 const DEFAULT_FIELDS: [&str; 8] = ["query", "rank", "id", "score", "distance", "text", "metadata", "cid"];
 /// Arguments of `vecar query`.
 #[derive(clap::Args)]
 #[command(after_help = "\
-Queries come from stdin, one per line: {\"id\": ..., \"vector\": [...]} (id optional), a bare
-array, or {\"id\": ..., \"text\": \"...\"} to embed with the archive's model (as --text does).
+Queries come from stdin, one per line: {\"id\": ..., \"vector\": [...]}, a bare array, or
+{\"id\": ..., \"text\": \"...\"} to embed with the archive's model (as --text does). Each hit's
+query is its query's id; when no query has an id, its 0-based line number (a mix is refused).
 Each hit has: query, rank, id, score, distance, text, metadata, cid (and archive, with several
 archives). score is higher-is-better for every metric; distance is the metric's own.
 
@@ -49,11 +52,11 @@ pub struct Args {
     /// archive twice (same root CID) is refused.
     #[arg(required = true)]
     archives: Vec<PathBuf>,
-    /// Hits per query.
+    /// Hits per query (beyond the number of records: all of them).
     #[arg(short, default_value_t = 10)]
     k: usize,
     /// Search breadth (HNSW ef) [default: the archive's expansion_search].
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_EXPANSION))]
     ef: Option<u64>,
     /// Compare against every stored vector instead of searching the index.
     #[arg(long)]
@@ -68,15 +71,17 @@ pub struct Args {
     /// One query text, embedded with the model the archive records (see --model).
     #[arg(long, value_name = "TEXT", conflicts_with_all = ["vector", "like"])]
     text: Option<String>,
-    /// Use the stored vector of record ID as the query, leaving that record out of the hits.
-    /// With several archives, every one holding ID must hold the same vector for it.
+    /// Use the stored vector of record ID as the query, leaving that record out of the hits (ID is
+    /// the id's text, as `get` takes it). With several archives, every one holding ID must hold
+    /// the same vector for it.
     #[arg(long, value_name = "ID")]
     like: Option<String>,
     /// Only return records that pass this expression (see below).
     #[arg(long, value_name = "EXPR")]
     filter: Option<String>,
-    /// Only return hits with at least this score (cos: cosine; ip: dot product; l2: −squared distance).
-    #[arg(long, value_name = "X", allow_negative_numbers = true)]
+    /// Only return hits whose score, as printed, is at least X (cos: the cosine, exactly 1 for an
+    /// identical vector; ip: the dot product; l2: −squared distance).
+    #[arg(long, value_name = "X", allow_negative_numbers = true, value_parser = finite)]
     min_score: Option<f64>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Jsonl)]
@@ -88,6 +93,14 @@ pub struct Args {
     /// directory from --model or VECAR_MODEL].
     #[command(flatten)]
     provider: ProviderArgs,
+}
+
+/// Parses a number that must be finite (not NaN or infinite).
+fn finite(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if x.is_finite() => Ok(x),
+        _ => Err(format!("expected a finite number, not {text:?}")),
+    }
 }
 
 /// Runs `vecar query`.
@@ -134,13 +147,15 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     )?;
     let m = &archives[0].manifest;
     let dims = m.dimensions as usize;
+    // More hits than records is all records: memory follows the archives, not the argument.
+    let k = args.k.min(archives.iter().map(|a| a.manifest.count as usize).sum());
     let mut writer = RowWriter::new(output::stdout(), args.format, fields)?;
     if let Some(like) = like {
         let query = Query {
             label: Value::String(args.like.unwrap_or_default()),
             vector: like.vector,
         };
-        answer(&search, &[query], args.k, &mut writer)?;
+        answer(&search, &[query], k, &mut writer)?;
     } else if let Some(vector) = one_query(&args, &m.embedding, archives[0].name())? {
         if vector.len() != dims {
             let what = if args.text.is_some() {
@@ -154,17 +169,20 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
             label: json!(0),
             vector,
         };
-        answer(&search, &[query], args.k, &mut writer)?;
+        answer(&search, &[query], k, &mut writer)?;
     } else {
         let open = || args.provider.get().open_for(m.embedding.as_ref(), archives[0].name());
         let stdin = Lines::open(Path::new("-"))?;
         let mut lines = Filled::lazy(stdin, Box::new(open), &m.fields.text, &m.fields.vector);
+        let most = (BATCH_HITS / k.max(1)).clamp(1, BATCH);
+        let fields = (m.fields.id.as_str(), m.fields.vector.as_str());
+        let mut labels = Labels::default();
         loop {
-            let batch = input::read_queries(&mut lines, dims, &m.fields.id, &m.fields.vector, BATCH)?;
+            let batch = input::read_queries(&mut lines, dims, fields, most, &mut labels)?;
             if batch.is_empty() {
                 break;
             }
-            answer(&search, &batch, args.k, &mut writer)?;
+            answer(&search, &batch, k, &mut writer)?;
         }
     }
     writer.finish()?;
@@ -198,7 +216,7 @@ fn answer(search: &Search, queries: &[Query], k: usize, writer: &mut RowWriter<i
             hits.iter().enumerate().map(move |(rank, found)| HitRow {
                 query,
                 rank: rank + 1,
-                distance: found.hit.distance,
+                score: found.hit.score,
                 located: answers.record(found),
                 archive: answers.archive(found),
             })
@@ -211,7 +229,7 @@ fn answer(search: &Search, queries: &[Query], k: usize, writer: &mut RowWriter<i
 struct HitRow<'a> {
     query: &'a Query,
     rank: usize,
-    distance: f64,
+    score: f64,
     located: &'a Located,
     archive: &'a Archive,
 }
@@ -226,8 +244,8 @@ impl Printable for HitRow<'_> {
             "query" => Some(Cow::Borrowed(&self.query.label)),
             "rank" => made(json!(self.rank)),
             "id" => record.get(&fields.id).map(Cow::Borrowed),
-            "score" => made(json!(manifest.index.params.metric.score(self.distance))),
-            "distance" => made(json!(self.distance)),
+            "score" => made(json!(self.score)),
+            "distance" => made(json!(manifest.index.params.metric.distance(self.score))),
             "text" => record.get(&fields.text).map(Cow::Borrowed),
             "cid" => made(json!(self.located.cid.to_string())),
             "archive" => made(json!(self.archive.name())),

@@ -9,16 +9,17 @@ use anyhow::{bail, Result};
 use super::UsageError;
 use vecar::archive::read::Archive;
 use vecar::archive::rows::Rows;
-use vecar::input::{LineSource, Lines};
+use vecar::input::Lines;
 use vecar::ops::update::IndexPlan;
 
 /// Arguments of `vecar rm`.
 #[derive(clap::Args)]
 #[command(after_help = "\
 The removed records' text, metadata and vectors are in no block of the new archive; the other
-records keep their order, and chunks without a removed record keep their CIDs. An id matches a
-string id equal to it or an integer id with that value. The index is rebuilt over the remaining
-rows. The root CID is printed on stdout.
+records keep their order, and chunks without a removed record keep their CIDs. An id finds the
+record whose id has exactly that text, as in `get`. --ids-from takes each line exactly as an id,
+only its line ending (\\n or \\r\\n) removed, spaces kept; empty lines are skipped. The index is
+rebuilt over the remaining rows. The root CID is printed on stdout.
 
 Examples:
   vecar rm docs.car doc-00017 doc-00042 -o docs-v2.car
@@ -28,7 +29,8 @@ pub struct Args {
     base: PathBuf,
     /// Ids of the records to remove.
     ids: Vec<String>,
-    /// Also remove the ids listed in this file, one per line; `-` reads standard input.
+    /// Also remove the ids listed in this file, one per line, taken exactly; `-` reads standard
+    /// input.
     #[arg(long, value_name = "FILE")]
     ids_from: Option<PathBuf>,
     /// Where to write the archive.
@@ -44,8 +46,10 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     let mut typed = args.ids;
     if let Some(path) = &args.ids_from {
         let mut lines = Lines::open(path)?;
-        while let Some((_, line)) = lines.next_line()? {
-            typed.push(line.trim().to_string());
+        while let Some((_, line)) = lines.next_raw()? {
+            if !line.is_empty() {
+                typed.push(line);
+            }
         }
     }
     if typed.is_empty() {

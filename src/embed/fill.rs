@@ -137,7 +137,8 @@ impl<'a, S: LineSource> Filled<'a, S> {
         };
         let object = if vector.is_some() {
             // `"vector": null`: drop it, so the vector appended is the only one.
-            let mut object = parse_object(text).map_err(anyhow::Error::msg)?;
+            let name = self.source.name();
+            let mut object = parse_object(text).map_err(|e| anyhow::anyhow!("{name}:{line}: {e}"))?;
             object.remove(&self.vector_field);
             serde_json::to_string(&object)?
         } else {

@@ -10,6 +10,9 @@
 //! value      := "string" | 'string' | number | true | false | null | bare-word (a string)
 //! field      := name ("." name)*        (dots reach into nested objects)
 //! ```
+//!
+//! A chain of `and`s or `or`s is one node, however long; `not` and parentheses may nest at most
+//! [`MAX_DEPTH`] deep, so neither parsing nor matching can exhaust the stack.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -29,11 +32,14 @@ pub enum Filter {
     Exists(Vec<String>),
     /// `not expr`.
     Not(Box<Filter>),
-    /// `a and b`.
-    And(Box<Filter>, Box<Filter>),
-    /// `a or b`.
-    Or(Box<Filter>, Box<Filter>),
+    /// `a and b and ...`: all pass.
+    And(Vec<Filter>),
+    /// `a or b or ...`: one passes.
+    Or(Vec<Filter>),
 }
+
+/// How deep `not` and parentheses may nest.
+pub const MAX_DEPTH: usize = 100;
 
 /// A comparison operator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,7 +101,12 @@ impl Filter {
     /// Parses a filter expression.
     pub fn parse(expr: &str) -> Result<Filter, FilterError> {
         let tokens = tokenize(expr)?;
-        let mut parser = Parser { expr, tokens, pos: 0 };
+        let mut parser = Parser {
+            expr,
+            tokens,
+            pos: 0,
+            depth: 0,
+        };
         let filter = parser.or()?;
         match parser.peek() {
             None => Ok(filter),
@@ -121,8 +132,8 @@ impl Filter {
                 .is_some_and(|field| values.iter().any(|v| compare(field, v) == Some(Ordering::Equal))),
             Filter::Exists(path) => lookup(record, path).is_some_and(|v| !v.is_null()),
             Filter::Not(inner) => !inner.matches(record),
-            Filter::And(a, b) => a.matches(record) && b.matches(record),
-            Filter::Or(a, b) => a.matches(record) || b.matches(record),
+            Filter::And(all) => all.iter().all(|f| f.matches(record)),
+            Filter::Or(any) => any.iter().any(|f| f.matches(record)),
         }
     }
 }
@@ -241,6 +252,8 @@ struct Parser<'a> {
     expr: &'a str,
     tokens: Vec<(usize, Token)>,
     pos: usize,
+    /// How many `not`s and parentheses enclose the current position.
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -273,32 +286,46 @@ impl Parser<'_> {
     }
 
     fn or(&mut self) -> Result<Filter, FilterError> {
-        let mut left = self.and()?;
+        let mut any = vec![self.and()?];
         while self.keyword("or") {
-            left = Filter::Or(Box::new(left), Box::new(self.and()?));
+            any.push(self.and()?);
         }
-        Ok(left)
+        Ok(if any.len() == 1 { any.remove(0) } else { Filter::Or(any) })
     }
 
     fn and(&mut self) -> Result<Filter, FilterError> {
-        let mut left = self.unary()?;
+        let mut all = vec![self.unary()?];
         while self.keyword("and") {
-            left = Filter::And(Box::new(left), Box::new(self.unary()?));
+            all.push(self.unary()?);
         }
-        Ok(left)
+        Ok(if all.len() == 1 {
+            all.remove(0)
+        } else {
+            Filter::And(all)
+        })
     }
 
     fn unary(&mut self) -> Result<Filter, FilterError> {
-        if self.keyword("not") {
-            return Ok(Filter::Not(Box::new(self.unary()?)));
+        let not = self.keyword("not");
+        let open = !not && self.peek() == Some(&Token::Open);
+        if !not && !open {
+            return self.condition();
         }
-        if self.peek() == Some(&Token::Open) {
+        if self.depth == MAX_DEPTH {
+            self.pos -= not as usize;
+            return Err(self.error(&format!("nested more than {MAX_DEPTH} deep")));
+        }
+        self.depth += 1;
+        let inner = if not {
+            Filter::Not(Box::new(self.unary()?))
+        } else {
             self.pos += 1;
             let inner = self.or()?;
             self.expect(Token::Close, "`)`")?;
-            return Ok(inner);
-        }
-        self.condition()
+            inner
+        };
+        self.depth -= 1;
+        Ok(inner)
     }
 
     fn condition(&mut self) -> Result<Filter, FilterError> {

@@ -14,7 +14,7 @@
 
 use anyhow::{bail, ensure, Result};
 
-use crate::params::Dtype;
+use crate::params::{Dtype, MAX_CONNECTIVITY};
 
 /// usearch's scalar-kind codes for the u64 keys and u32 slots vecar's index uses.
 const KIND_U64: u8 = 14;
@@ -22,8 +22,6 @@ const KIND_U32: u8 = 15;
 const HEAD_BYTES: usize = 64;
 /// Deepest HNSW level accepted (usearch levels grow as log of the count; 64 is far beyond).
 const MAX_LEVEL: u64 = 64;
-/// Largest connectivity accepted (M); the base layer may have up to twice as many links.
-const MAX_CONNECTIVITY: u64 = 1024;
 
 /// Reads little-endian integers from a byte slice, failing at the end instead of panicking.
 struct Reader<'a> {

@@ -1,5 +1,5 @@
 //! Searching several archives as one: each is searched in parallel and the hits merged into a
-//! global top-k by exact distance.
+//! global top-k by exact score.
 
 use anyhow::Result;
 use rayon::prelude::*;
@@ -38,9 +38,8 @@ pub fn search<S: Store>(targets: &[Target<S>], queries: &[&[f32]], k: usize) -> 
                 .flat_map(|(archive, results)| results[q].iter().map(move |&hit| Found { archive, hit }))
                 .collect();
             found.sort_by(|a, b| {
-                a.hit
-                    .distance
-                    .total_cmp(&b.hit.distance)
+                (b.hit.score)
+                    .total_cmp(&a.hit.score)
                     .then((a.archive, a.hit.row).cmp(&(b.archive, b.hit.row)))
             });
             found.truncate(k);

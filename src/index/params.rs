@@ -15,27 +15,32 @@ impl Metric {
         }
     }
 
-    /// The metric's distance between two vectors (lower is closer).
-    pub fn distance(self, a: &[f32], b: &[f32]) -> f64 {
+    /// How alike two vectors are, higher is closer: cos(a, b) for cos (0 when one is zero), a·b
+    /// for ip, −Σ(a−b)² for l2. Every finite input gives a finite score, at any magnitude
+    /// ([`sum`]); and cos of two vectors pointing the same way (identical, or one a power-of-two
+    /// multiple of the other) is exactly 1.
+    pub fn score(self, a: &[f32], b: &[f32]) -> f64 {
         match self {
             Metric::Cos => {
-                let (aa, bb) = (sum(a, a, |x, y| x * y), sum(b, b, |x, y| x * y));
+                let (aa, bb) = (dot(a, a), dot(b, b));
                 if aa == 0.0 || bb == 0.0 {
-                    1.0
+                    0.0
                 } else {
-                    1.0 - sum(a, b, |x, y| x * y) / (aa.sqrt() * bb.sqrt())
+                    // One square root of the product: for a = b it is aa exactly, so cos is 1.
+                    (dot(a, b) / (aa * bb).sqrt()).clamp(-1.0, 1.0)
                 }
             }
-            Metric::L2 => sum(a, b, |x, y| (x - y) * (x - y)),
-            Metric::Ip => 1.0 - sum(a, b, |x, y| x * y),
+            Metric::L2 => -sum(a, b, |x, y| (x - y) * (x - y), |x, y| (x - y) * (x - y)),
+            Metric::Ip => dot(a, b),
         }
     }
 
-    /// Turns a distance into a score where higher is better.
-    pub fn score(self, distance: f64) -> f64 {
+    /// The metric's own distance (lower is closer, as usearch measures it) for a score: 1 − score
+    /// for cos and ip, −score for l2.
+    pub fn distance(self, score: f64) -> f64 {
         match self {
-            Metric::Cos | Metric::Ip => 1.0 - distance,
-            Metric::L2 => -distance,
+            Metric::Cos | Metric::Ip => 1.0 - score,
+            Metric::L2 => -score,
         }
     }
 
@@ -94,7 +99,7 @@ impl IndexParams {
 
 /// `vector` scaled to unit length (a zero vector stays as it is).
 pub fn unit(vector: &[f32]) -> Vec<f32> {
-    let norm = sum(vector, vector, |x, y| x * y).sqrt();
+    let norm = dot(vector, vector).sqrt();
     if norm == 0.0 {
         vector.to_vec()
     } else {
@@ -102,22 +107,52 @@ pub fn unit(vector: &[f32]) -> Vec<f32> {
     }
 }
 
-/// Σ f(aᵢ, bᵢ) over 16 float32 lanes (so the compiler vectorises it), the lanes added in f64.
+/// Σ aᵢbᵢ ([`sum`]).
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    sum(a, b, |x, y| x * y, |x, y| x * y)
+}
+
+/// Σ f(aᵢ, bᵢ): in float32 lanes, fast; again in float64 (`exact`, where the product of two
+/// float32 values is exact) when a term or the sum leaves float32's range, or the sum falls
+/// below 1e-25, where float32 terms vanish. So every finite input gives a finite, accurate sum.
+#[inline]
+fn sum(a: &[f32], b: &[f32], fast: impl Fn(f32, f32) -> f32, exact: impl Fn(f64, f64) -> f64) -> f64 {
+    let sum = lanes(a, b, fast);
+    if sum.is_finite() && sum.abs() >= 1e-25 {
+        sum
+    } else {
+        exactly(a, b, exact)
+    }
+}
+
+/// [`sum`]'s rare way, kept out of its loop.
+#[cold]
+#[inline(never)]
+fn exactly(a: &[f32], b: &[f32], exact: impl Fn(f64, f64) -> f64) -> f64 {
+    lanes(a, b, |x, y| exact(x as f64, y as f64))
+}
+
+/// Σ f(aᵢ, bᵢ) over 16 lanes of `T` (so the compiler vectorises it), the lanes added in f64.
 /// The order of additions is fixed, so the result is the same on every run.
-fn sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
+#[inline(always)]
+fn lanes<T>(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> T) -> f64
+where
+    T: Copy + Default + std::ops::AddAssign + Into<f64>,
+{
     const LANES: usize = 16;
-    let mut acc = [0f32; LANES];
+    let mut acc = [T::default(); LANES];
     let (chunks_a, chunks_b) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let tail: f64 = chunks_a
         .remainder()
         .iter()
         .zip(chunks_b.remainder())
-        .map(|(&x, &y)| f(x, y) as f64)
+        .map(|(&x, &y)| f(x, y).into())
         .sum();
     for (x, y) in chunks_a.zip(chunks_b) {
         for i in 0..LANES {
             acc[i] += f(x[i], y[i]);
         }
     }
-    acc.iter().map(|&v| v as f64).sum::<f64>() + tail
+    acc.iter().map(|&v| v.into()).sum::<f64>() + tail
 }

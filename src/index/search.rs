@@ -1,5 +1,5 @@
 //! Searching an archive: HNSW candidates re-scored exactly with the stored float32 vectors, or
-//! an exact scan. Either way the reported distances are exact. A filter restricts the rows a
+//! an exact scan. Either way the reported scores are exact. A filter restricts the rows a
 //! search may return: inside the HNSW traversal when many rows pass, by a scan of the passing
 //! rows when few do, so `k` hits come back whenever `k` rows pass.
 
@@ -43,13 +43,13 @@ pub trait Store: Sync {
     ) -> Result<HashMap<u64, T>>;
 }
 
-/// One result: a row of the archive and its exact distance to the query.
+/// One result: a row of the archive and its exact score for the query.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Hit {
     /// Row number (input order) of the record.
     pub row: u64,
-    /// The metric's distance; lower is closer.
-    pub distance: f64,
+    /// The metric's score ([`Metric::score`]); higher is closer.
+    pub score: f64,
 }
 
 /// The rows a search may return.
@@ -149,9 +149,11 @@ impl<'a, S: Store> Searcher<'a, S> {
         })
     }
 
-    /// The `k` best hits of every query among the `allowed` rows, best first (ties by row).
+    /// The `k` best hits of every query among the `allowed` rows, best first: all
+    /// of them when `k` is larger, so no allocation grows with `k` beyond the archive.
     pub fn search(&self, queries: &[&[f32]], k: usize, allowed: &Allowed) -> Result<Vec<Vec<Hit>>> {
         let dims = self.archive.dimensions() as usize;
+        let k = k.min(allowed.count());
         let all = allowed.count() == self.archive.count() as usize;
         let index = match &self.method {
             Method::Exact(vectors) => {
@@ -168,7 +170,7 @@ impl<'a, S: Store> Searcher<'a, S> {
         };
         // Few allowed rows: scanning them beats a filtered traversal (cost n·s against ef/s).
         let scan = !all && allowed.count().pow(2) <= 16 * self.ef * self.archive.count() as usize;
-        let wanted = k * self.rescore;
+        let wanted = k.saturating_mul(self.rescore).min(allowed.count());
         let find = |q: &[f32]| {
             if all {
                 return index.search(q, wanted);
@@ -214,7 +216,7 @@ impl<'a, S: Store> Searcher<'a, S> {
         Ok(top_k(hits, n).into_iter().map(|h| h.row).collect())
     }
 
-    /// The `k` best candidates of each query by exact distance, from the stored float32
+    /// The `k` best candidates of each query by exact score, from the stored float32
     /// vectors (each chunk read once for the whole batch).
     fn rescore(&self, queries: &[&[f32]], candidates: Vec<Vec<u64>>, k: usize) -> Result<Vec<Vec<Hit>>> {
         let mut wanted_by: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
@@ -240,14 +242,14 @@ impl<'a, S: Store> Searcher<'a, S> {
     fn hit(&self, query: &[f32], row: u64, vector: &[f32]) -> Hit {
         Hit {
             row,
-            distance: self.metric.distance(query, vector),
+            score: self.metric.score(query, vector),
         }
     }
 }
 
-/// The `k` closest hits, sorted by distance then row.
+/// The `k` best hits, sorted by score (best first) then row.
 fn top_k(mut hits: Vec<Hit>, k: usize) -> Vec<Hit> {
-    let order = |a: &Hit, b: &Hit| a.distance.total_cmp(&b.distance).then(a.row.cmp(&b.row));
+    let order = |a: &Hit, b: &Hit| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row));
     if k == 0 {
         return Vec::new();
     }

@@ -1,13 +1,13 @@
 //! Searching archives: an archive as the index's [`Store`], the checks that let archives be
 //! searched together, the record a query `--like` names, and the hits joined to their records.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use anyhow::{bail, Result};
 use memmap2::MmapMut;
 
+use crate::archive::ids;
 use crate::archive::read::{Archive, Located};
-use crate::archive::records::id_text;
 use crate::index::filter::Filter;
 use crate::index::multi::{self, Found, Target};
 use crate::index::search::{Allowed, SearchOptions, Searcher, Store};
@@ -114,20 +114,14 @@ pub struct Like {
     pub vector: Vec<f32>,
 }
 
-/// The record with id `id` (as typed on a command line) in every one of `archives`, for
-/// `query --like`. The archives that hold it must hold the same vector for it, so the query is
-/// the same whichever is read.
+/// The record with id `id` (its text, [`ids`]) in every one of `archives`, for `query --like`.
+/// The archives that hold it must hold the same vector for it, so the query is the same
+/// whichever is read.
 pub fn find_id(archives: &[Archive], id: &str) -> Result<Like> {
     let mut rows = Vec::with_capacity(archives.len());
     let mut found: Option<(usize, Vec<f32>)> = None;
     for (i, archive) in archives.iter().enumerate() {
-        let mut row = None;
-        archive.for_each_record(|r, record| {
-            if row.is_none() && record.get(&archive.manifest.fields.id).and_then(id_text).as_deref() == Some(id) {
-                row = Some(r);
-            }
-            Ok(())
-        })?;
+        let row = ids::find(archive, &HashSet::from([id]))?.get(id).map(|&(row, _)| row);
         rows.push(row);
         let Some(row) = row else { continue };
         let vector = archive
@@ -195,11 +189,9 @@ impl<'a> Search<'a> {
     /// The `k` best hits of every query across the archives, with their records (each records
     /// chunk read once for the batch).
     pub fn answer(&self, queries: &[&[f32]], k: usize) -> Result<Answers<'a>> {
-        let metric = self.targets[0].archive.manifest.index.params.metric;
         let mut hits = multi::search(&self.targets, queries, k)?;
         if let Some(min) = self.min_score {
-            hits.iter_mut()
-                .for_each(|hits| hits.retain(|f| metric.score(f.hit.distance) >= min));
+            hits.iter_mut().for_each(|hits| hits.retain(|f| f.hit.score >= min));
         }
         let records = self
             .targets

@@ -206,3 +206,26 @@ pub fn build_texts(dir: &Path, name: &str, n: usize, flags: &[&str]) -> (PathBuf
     vecar(&args).ok();
     (car, docs)
 }
+
+/// The archive at `path` with its manifest changed by `edit` and re-hashed (a new root), as a
+/// CARv1.
+pub fn with_edited_manifest(
+    path: &Path,
+    edit: impl Fn(&mut std::collections::BTreeMap<String, ipld_core::ipld::Ipld>),
+) -> Vec<u8> {
+    use ipld_core::ipld::Ipld;
+    let car = vecar::archive::car::CarFile::open(path).unwrap();
+    let mut blocks: Vec<_> = car
+        .sections()
+        .unwrap()
+        .map(|(cid, _)| (*cid, car.block(cid).unwrap()))
+        .collect();
+    let root = blocks.iter().position(|(cid, _)| cid == car.root()).unwrap();
+    let Ipld::Map(mut manifest) = serde_ipld_dagcbor::from_slice(&blocks[root].1).unwrap() else {
+        panic!("the manifest is a map")
+    };
+    edit(&mut manifest);
+    let bytes = serde_ipld_dagcbor::to_vec(&Ipld::Map(manifest)).unwrap();
+    blocks[root] = (cid_of(0x71, &bytes), bytes);
+    car_bytes(&blocks[root].0, &blocks)
+}

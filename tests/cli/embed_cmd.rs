@@ -78,7 +78,7 @@ fn build_from_texts_records_the_provider_and_queries_by_text() {
     let stdin = format!(
         "{}\n{}\n",
         json!({"id": "q", "text": given[3]["text"]}),
-        json!(given[5]["vector"])
+        json!({"id": "v", "vector": given[5]["vector"]})
     );
     let query = ["query", s(&car), "-k", "1", "--embed-cmd", &cmd];
     let hits = vecar_with_stdin(&query, stdin.as_bytes()).ok().json_lines();

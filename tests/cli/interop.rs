@@ -38,7 +38,7 @@ fn javascript_reads_every_kind_of_archive() {
     let tree = build_fixture(
         dir.path(),
         "tree.car",
-        &["--max-links", "2", "--dtype", "i8", "--metric", "ip", "--car-v1"],
+        &["--max-links", "2", "--dtype", "f16", "--metric", "ip", "--car-v1"],
     );
     let odd_input = dir.path().join("odd.jsonl");
     std::fs::write(

@@ -3,6 +3,7 @@
 mod carv2;
 mod commands;
 mod common;
+mod correctness_numbers;
 mod determinism;
 mod embed_cmd;
 mod embed_http;
