@@ -264,16 +264,17 @@ fn parse_query_slowly(text: &str, label: Value, id_field: &str, vector_field: &s
 /// Lines of queries held at once while parsing (so a batch keeps floats, not its JSON text).
 const PARSE_LINES: usize = 128;
 
-/// Reads up to `max` queries from `lines` (parsed in parallel), checking each has `dimensions`
-/// values; none at the end.
+/// Appends up to `max` queries from `lines` (parsed in parallel) to `queries`, checking each has
+/// `dimensions` values; none at the end. At a line that is not a query, returns its error and
+/// keeps the queries before it, so that they can be answered first.
 pub fn read_queries(
     lines: &mut impl LineSource,
     dimensions: usize,
     id_field: &str,
     vector_field: &str,
     max: usize,
-) -> Result<Vec<Query>> {
-    let mut queries = Vec::new();
+    queries: &mut Vec<Query>,
+) -> Result<()> {
     let mut batch = Vec::with_capacity(PARSE_LINES);
     while queries.len() < max {
         batch.clear();
@@ -302,7 +303,7 @@ pub fn read_queries(
             queries.push(query);
         }
     }
-    Ok(queries)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -115,6 +115,7 @@ impl From<DtypeArg> for Dtype {
 
 /// Runs `vecar build`.
 pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
+    args.output.check(&[&args.input])?;
     let fields = Fields {
         id: args.id_field,
         vector: args.vector_field,
