@@ -93,6 +93,25 @@ fn an_archive_given_as_a_fifo_is_read_whole() {
 }
 
 #[test]
+fn json_lines_or_a_gzip_file_given_as_an_archive_are_named_as_such() {
+    let dir = tempdir();
+    let gz = dir.path().join("docs.car.gz");
+    let out = Command::new("gzip")
+        .arg("-c")
+        .arg(fixture("docs.jsonl"))
+        .output()
+        .unwrap();
+    std::fs::write(&gz, out.stdout).unwrap();
+    let docs = fixture("docs.jsonl");
+    for (file, what) in [(s(&docs), "it starts like JSON"), (s(&gz), "it is gzip-compressed")] {
+        for command in ["verify", "info"] {
+            let run = vecar(&[command, file]);
+            run.fails_with(&format!("{file}: not a CAR file ({what}"));
+        }
+    }
+}
+
+#[test]
 fn a_directory_or_a_device_as_an_archive_is_refused_by_name() {
     let dir = tempdir();
     let run = vecar(&["verify", s(dir.path())]);

@@ -124,7 +124,10 @@ impl CarFile {
         if file_len == 0 {
             bail!("{}: empty file, not a CAR", car.name);
         }
-        car.sections = car.read_header(0, file_len)?;
+        car.sections = car.read_header(0, file_len).map_err(|e| match car.other_kind() {
+            Some(kind) => anyhow::anyhow!("{}: not a CAR file ({kind})", car.name),
+            None => e,
+        })?;
         if car.index().is_none() {
             car.walk()?;
         }
@@ -236,6 +239,17 @@ impl CarFile {
         let mut bytes = vec![0; (self.file_len - offset) as usize];
         self.source.read_at(offset, &mut bytes).map_err(|e| e.to_string())?;
         BlockIndex::decode(&bytes).map_err(|e| format!("{e:#}"))
+    }
+
+    /// What the file is instead of a CAR, when its first bytes tell: JSON or gzip.
+    fn other_kind(&self) -> Option<&'static str> {
+        let mut first = [0u8; 2];
+        self.read_exact(0, &mut first[..self.file_len.min(2) as usize]).ok()?;
+        match first {
+            [b'{' | b'[', _] => Some("it starts like JSON; `vecar build` makes an archive of JSON lines"),
+            [0x1f, 0x8b] => Some("it is gzip-compressed; decompress it first, e.g. `zcat FILE | vecar verify -`"),
+            _ => None,
+        }
     }
 
     /// Fills `buf` from byte `pos`. The file was measured on opening, so running out of bytes
