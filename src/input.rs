@@ -302,16 +302,18 @@ fn parse_query_slowly(text: &str, id_field: &str, vector_field: &str) -> Result<
 /// Lines of queries held at once while parsing (so a batch keeps floats, not its JSON text).
 const PARSE_LINES: usize = 128;
 
-/// Reads up to `max` queries from `lines` (parsed in parallel), checking each has `dimensions`
-/// values and labelling them by `labels`, which holds across calls; none at the end.
+/// Appends up to `max` queries from `lines` (parsed in parallel) to `queries`, checking each has
+/// `dimensions` values and labelling them by `labels`, which holds across calls; none at the
+/// end. At a line that is not a query, returns its error and keeps the queries before it, so
+/// that they can be answered first.
 pub fn read_queries(
     lines: &mut impl LineSource,
     dimensions: usize,
     (id_field, vector_field): (&str, &str),
     max: usize,
     labels: &mut Labels,
-) -> Result<Vec<Query>> {
-    let mut queries = Vec::new();
+    queries: &mut Vec<Query>,
+) -> Result<()> {
     let mut batch = Vec::with_capacity(PARSE_LINES);
     while queries.len() < max {
         batch.clear();
@@ -342,7 +344,7 @@ pub fn read_queries(
             queries.push(Query { label, vector });
         }
     }
-    Ok(queries)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -3,8 +3,10 @@
 
 mod cmd;
 
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
+use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
 use vecar::{output, progress};
 
@@ -70,7 +72,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            return finish(print_help(&e));
+        }
+        Err(e) => e.exit(),
+    };
     progress::set_quiet(cli.quiet);
     let threads = cli
         .threads
@@ -99,18 +107,36 @@ fn main() -> ExitCode {
             Command::Push(args) => cmd::push::run(args),
             Command::Pull(args) => cmd::pull::run(args),
         });
+    finish(result)
+}
+
+/// The exit code of a command's result, with its error on stderr: a closed stdout is a quiet
+/// success (`vecar ... | head -1`), a usage error exits 2, any other error 1.
+fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
-        Err(e) if e.is::<cmd::UsageError>() => {
-            eprintln!("vecar: {e:#}");
-            ExitCode::from(2)
-        }
         Err(e) => {
-            eprintln!("vecar: {e:#}");
-            ExitCode::FAILURE
+            output::note(format_args!("vecar: {e:#}"));
+            match e.is::<cmd::UsageError>() {
+                true => ExitCode::from(2),
+                false => ExitCode::FAILURE,
+            }
         }
     }
+}
+
+/// Prints `--help` or `--version` through the same stdout as every command (clap's own
+/// printing ignores a full disk).
+fn print_help(e: &clap::Error) -> anyhow::Result<ExitCode> {
+    let text = match std::io::stdout().is_terminal() {
+        true => e.render().ansi().to_string(),
+        false => e.render().to_string(),
+    };
+    let mut out = output::stdout();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// True when the error comes from writing to a closed pipe (`vecar ... | head -1`).

@@ -150,6 +150,8 @@ pub fn codec_name(codec: u64) -> &'static str {
     match codec {
         RAW => "raw",
         DAG_CBOR => "dag-cbor",
+        0x70 => "dag-pb",
+        0x0129 => "dag-json",
         _ => "unknown",
     }
 }

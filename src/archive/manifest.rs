@@ -1,6 +1,7 @@
 //! The manifest: the archive's root block, naming the format and linking the three collections.
 
 use anyhow::{bail, Context, Result};
+use ipld_core::ipld::Ipld;
 use serde::{Deserialize, Serialize};
 
 use super::block::decode_dag_cbor;
@@ -87,12 +88,33 @@ struct Head {
     version: u64,
 }
 
+/// The error for a root block whose format and version could not be read (`e`): what it holds
+/// instead, in words.
+fn not_a_manifest(bytes: &[u8], e: anyhow::Error) -> anyhow::Error {
+    let kind = match decode_dag_cbor::<Ipld>(bytes) {
+        Err(_) => return e.context("not a vecar archive (root is not valid DAG-CBOR)"),
+        Ok(Ipld::Map(map)) => match map.get("format") {
+            Some(Ipld::String(format)) if format == FORMAT_NAME => return e.context("manifest is malformed"),
+            _ => "map without \"format\": \"vecar\"",
+        },
+        Ok(Ipld::Null) => "null",
+        Ok(Ipld::Bool(_)) => "boolean",
+        Ok(Ipld::Integer(_)) => "integer",
+        Ok(Ipld::Float(_)) => "float",
+        Ok(Ipld::String(_)) => "string",
+        Ok(Ipld::Bytes(_)) => "byte string",
+        Ok(Ipld::List(_)) => "list",
+        Ok(Ipld::Link(_)) => "link",
+    };
+    anyhow::anyhow!("not a vecar archive (root is a DAG-CBOR {kind})")
+}
+
 impl Manifest {
     /// Decodes a manifest block, refusing other formats and future versions by name.
     pub fn decode(bytes: &[u8]) -> Result<Manifest> {
-        let head: Head = decode_dag_cbor(bytes).context("root block is not a vecar manifest")?;
+        let head = decode_dag_cbor::<Head>(bytes).map_err(|e| not_a_manifest(bytes, e))?;
         if head.format != FORMAT_NAME {
-            bail!("root block is a {:?} manifest, not a vecar one", head.format);
+            bail!("not a vecar archive (root is a {:?} manifest)", head.format);
         }
         if !(1..=FORMAT_VERSION).contains(&head.version) {
             bail!(

@@ -9,6 +9,7 @@ use cid::Cid;
 use memmap2::MmapMut;
 use rayon::prelude::*;
 
+use super::block::DAG_CBOR;
 use super::car::{CarFile, Location};
 use super::manifest::Manifest;
 use super::records;
@@ -57,7 +58,13 @@ impl Archive {
 
     /// Reads the manifest and link nodes of the archive a CAR file holds under its root.
     pub fn from_car(car: Arc<CarFile>) -> Result<Archive> {
-        let root = *car.root();
+        let (name, root) = (car.name(), *car.root());
+        if root.codec() != DAG_CBOR {
+            bail!("{name}: not a vecar archive (root is a raw block, {root})");
+        }
+        if car.location(&root)?.is_none() {
+            bail!("{name}: not a vecar archive (its root block {root} is not in the file)");
+        }
         Archive::from_source(car, root)
     }
 

@@ -45,7 +45,10 @@ pub fn verify(car: Arc<CarFile>) -> Result<(Report, Archive)> {
     let mut reached = HashSet::from([*car.root()]);
     let mut stack = vec![*car.root()];
     if car.location(car.root())?.is_none() {
-        bail!("{name}: the root block {} is missing", car.root());
+        bail!(
+            "{name}: not a vecar archive (its root block {} is not in the file)",
+            car.root()
+        );
     }
     while let Some(cid) = stack.pop() {
         for link in links.get(&cid).into_iter().flatten() {

@@ -47,6 +47,7 @@ pub struct Args {
 
 /// Runs `vecar add`.
 pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
+    args.output.check(&[&args.input])?;
     let base = Archive::open(&args.base)?;
     let mut rows = Rows::from_archive(&base)?;
     let fields = &base.manifest.fields;

@@ -117,6 +117,7 @@ impl From<DtypeArg> for Dtype {
 
 /// Runs `vecar build`.
 pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
+    args.output.check(&[&args.input])?;
     let metric = Metric::from(args.metric);
     if args.dtype.map(Dtype::from) == Some(Dtype::I8) && metric != Metric::Cos {
         let message = format!(

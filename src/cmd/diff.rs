@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
+use super::printer::escape_controls;
 use vecar::archive::diff::diff;
 use vecar::archive::ids::id_text;
 use vecar::archive::read::Archive;
@@ -47,7 +48,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     for (sign, ids) in [('+', &diff.added), ('-', &diff.removed), ('~', &diff.changed)] {
         for id in ids {
-            writeln!(out, "{sign} {}", id_text(id).unwrap_or_default())?;
+            writeln!(out, "{sign} {}", escape_controls(&id_text(id).unwrap_or_default()))?;
         }
     }
     writeln!(

@@ -49,7 +49,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 output::json_line(&mut out, &line)?;
             }
             None => {
-                eprintln!("vecar: {}: no record with id {id}", archive.name());
+                output::note(format_args!("vecar: {}: no record with id {id}", archive.name()));
                 missing += 1;
             }
         }

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use serde_json::{json, Value};
 
+use super::printer::escape_controls;
 use vecar::archive::read::Archive;
 use vecar::output;
 
@@ -74,9 +75,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
                             other => format!("{k}={other}"),
                         })
                         .collect();
-                    writeln!(out, "{key:<18}{}", pairs.join(" "))?;
+                    writeln!(out, "{key:<18}{}", escape_controls(&pairs.join(" ")))?;
                 }
-                Value::String(s) => writeln!(out, "{key:<18}{s}")?,
+                Value::String(s) => writeln!(out, "{key:<18}{}", escape_controls(s))?,
                 Value::Null => writeln!(out, "{key:<18}none")?,
                 other => writeln!(out, "{key:<18}{other}")?,
             }

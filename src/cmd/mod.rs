@@ -1,6 +1,7 @@
 //! One module per subcommand: parse the arguments, call the library, print.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use vecar::archive::build::{assemble, write_car, Assembled, CarVersion};
@@ -29,13 +30,26 @@ pub mod verify;
 /// Where and how a command writes an archive.
 #[derive(clap::Args)]
 pub struct Output {
-    /// The CAR file to write (atomically); `-` writes to standard output.
+    /// The CAR file to write: a file is replaced only when the new one is complete, a FIFO or a
+    /// device is written directly; `-` writes to standard output. It may not be one of the
+    /// command's input files (add, rm and merge may replace their base archive).
     #[arg(short, long)]
     output: PathBuf,
     /// Write a plain CARv1, without the CARv2 block index: for tools that read only CARv1. The
     /// blocks and root CID are the same; only opening a large archive is slower.
     #[arg(long)]
     car_v1: bool,
+}
+
+impl Output {
+    /// Refuses an output that is the same file as one of `inputs` (see
+    /// [`output::check_not_an_input`]); called before any work.
+    pub fn check(&self, inputs: &[&Path]) -> Result<()> {
+        match self.output.as_os_str() == "-" {
+            true => Ok(()),
+            false => output::check_not_an_input(&self.output, inputs),
+        }
+    }
 }
 
 /// Writes `archive` as `output` asks (to `-`: standard output; otherwise atomically, then its
@@ -46,14 +60,16 @@ pub fn write_archive(archive: &Assembled, output: &Output, summary: &str) -> Res
     if path.as_os_str() == "-" {
         return write_car(archive, output::stdout(), version);
     }
-    output::write_atomically(path, |out| write_car(archive, out, version))?;
-    println!("{}", archive.root);
-    eprintln!(
+    output::write_file(path, |out| write_car(archive, out, version))?;
+    let mut out = output::stdout();
+    writeln!(out, "{}", archive.root)?;
+    out.flush()?;
+    output::note(format_args!(
         "vecar: wrote {}: {summary}; {} blocks, {} bytes of blocks",
         path.display(),
         archive.blocks,
         archive.bytes
-    );
+    ));
     Ok(())
 }
 

@@ -51,8 +51,11 @@ impl<W: Write> RowWriter<W> {
         };
         match format {
             Format::Json => writer.out.write_all(b"[")?,
-            Format::Tsv => writeln!(writer.out, "{}", writer.fields.join("\t"))?,
-            Format::Table => writer.table.push(writer.fields.clone()),
+            Format::Tsv => {
+                let names: Vec<String> = writer.fields.iter().map(|f| escape_tsv(f)).collect();
+                writeln!(writer.out, "{}", names.join("\t"))?
+            }
+            Format::Table => writer.table.push(writer.fields.iter().map(|f| one_line(f)).collect()),
             Format::Jsonl => {}
         }
         Ok(writer)
@@ -153,14 +156,30 @@ fn table_cell(value: &Value) -> String {
 }
 
 fn escape_tsv(text: &str) -> String {
-    text.replace('\\', "\\\\")
+    let text = text
+        .replace('\\', "\\\\")
         .replace('\t', "\\t")
         .replace('\n', "\\n")
-        .replace('\r', "\\r")
+        .replace('\r', "\\r");
+    escape_controls(&text)
 }
 
 fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    escape_controls(&text.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// `text` with every control character written as an escape (`\x1b`, `\u009b`), so that what
+/// an archive holds cannot move the cursor, retitle or clear the terminal it is printed on.
+pub fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c as u32 {
+            0x80..=0x9f => out.push_str(&format!("\\u{:04x}", c as u32)),
+            code if c.is_control() => out.push_str(&format!("\\x{code:02x}")),
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// Column widths that fit `total` columns: the widest columns give way first, none below 8.

@@ -1,5 +1,6 @@
 //! `vecar pull`: fetch an archive by its root CID, verify it, and write it as a CARv2.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -9,6 +10,7 @@ use cid::Cid;
 use super::UsageError;
 use vecar::ops::remote::api::Api;
 use vecar::ops::remote::pull::{pull, Source};
+use vecar::output;
 
 /// Arguments of `vecar pull`.
 #[derive(clap::Args)]
@@ -53,14 +55,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let pulled = pull(&root, &sources, &args.output)?;
     let report = &pulled.report;
     if args.output.as_os_str() != "-" {
-        println!("{root}");
+        let mut out = output::stdout();
+        writeln!(out, "{root}")?;
+        out.flush()?;
     }
-    eprintln!(
+    output::note(format_args!(
         "vecar: pulled {root} from {} into {}: {} records, {} blocks",
         pulled.source,
         args.output.display(),
         report.records,
         report.blocks
-    );
+    ));
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
 //! `vecar push`: import an archive into an IPFS node and print its root CID.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -7,6 +8,7 @@ use anyhow::Result;
 
 use vecar::ops::remote::api::Api;
 use vecar::ops::remote::push::push;
+use vecar::output;
 
 /// Arguments of `vecar push`.
 #[derive(clap::Args)]
@@ -37,8 +39,14 @@ pub struct Args {
 pub fn run(args: Args) -> Result<ExitCode> {
     let api = Api::locate(args.api.as_deref())?;
     let root = push(&api, &args.archive, !args.no_pin)?;
-    println!("{root}");
+    let mut out = output::stdout();
+    writeln!(out, "{root}")?;
+    out.flush()?;
     let pinned = if args.no_pin { "not pinned" } else { "pinned" };
-    eprintln!("vecar: pushed {} to {} ({pinned})", args.archive.display(), api.url());
+    output::note(format_args!(
+        "vecar: pushed {} to {} ({pinned})",
+        args.archive.display(),
+        api.url()
+    ));
     Ok(ExitCode::SUCCESS)
 }

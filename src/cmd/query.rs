@@ -1,6 +1,7 @@
 //! `vecar query`: the nearest records to each query, from one or several archives.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,6 +14,7 @@ use super::ProviderArgs;
 use super::UsageError;
 use vecar::archive::read::{Archive, Located};
 use vecar::embed::Filled;
+use vecar::index::field_path;
 use vecar::index::filter::Filter;
 use vecar::index::search::SearchOptions;
 use vecar::input::{self, Labels, Lines, Query};
@@ -34,11 +36,15 @@ Queries come from stdin, one per line: {\"id\": ..., \"vector\": [...]}, a bare 
 query is its query's id; when no query has an id, its 0-based line number (a mix is refused).
 Each hit has: query, rank, id, score, distance, text, metadata, cid (and archive, with several
 archives). score is higher-is-better for every metric; distance is the metric's own.
+Queries are answered in order, and reading stops at the first bad line: vecar prints the answers
+to every line before it, then exits 1 naming that line.
 
 Filters (--filter) test record fields:  = != < <= > >=  `in [..]`  `exists`, combined with
-and / or / not and parentheses; strings in quotes or bare words, dots reach nested fields:
+and / or / not and parentheses; strings in quotes or bare words:
   source = fortune           year >= 2020 and not draft = true
   lang in [en, de]           (a.b exists or score < 0.5) and id != 'doc-7'
+Field names, in --filter and --fields alike: dots reach nested fields (a.b is field b of object
+a); a name in backticks is taken as written, dots and all (`a.b` is the field named \"a.b\").
 
 Examples:
   vecar query docs.car < queries.jsonl
@@ -86,9 +92,10 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Jsonl)]
     format: Format,
-    /// Comma-separated fields to print, in order; names other than the hit's own pick metadata fields.
-    #[arg(long, value_delimiter = ',')]
-    fields: Option<Vec<String>>,
+    /// Comma-separated fields to print, in order; names other than the hit's own pick record
+    /// fields, named as in --filter.
+    #[arg(long, value_name = "LIST")]
+    fields: Option<String>,
     /// The provider for queries by text [default: the one the archive records; a local model's
     /// directory from --model or VECAR_MODEL].
     #[command(flatten)]
@@ -122,8 +129,8 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     check_compatible(&archives, "searched together")?;
     check_distinct(&archives)?;
     let several = archives.len() > 1;
-    let fields = match args.fields.clone() {
-        Some(fields) => fields,
+    let fields: Vec<String> = match &args.fields {
+        Some(list) => field_path::split_list(list).into_iter().map(String::from).collect(),
         None if several => DEFAULT_FIELDS
             .iter()
             .chain(&["archive"])
@@ -131,6 +138,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
             .collect(),
         None => DEFAULT_FIELDS.iter().map(|f| f.to_string()).collect(),
     };
+    let paths = record_paths(&fields).map_err(|e| UsageError(format!("--fields: {e}")))?;
     let like = args.like.as_deref().map(|id| find_id(&archives, id)).transpose()?;
     let options = SearchOptions {
         exact: args.exact,
@@ -155,7 +163,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
             label: Value::String(args.like.unwrap_or_default()),
             vector: like.vector,
         };
-        answer(&search, &[query], k, &mut writer)?;
+        answer(&search, &paths, &[query], k, &mut writer)?;
     } else if let Some(vector) = one_query(&args, &m.embedding, archives[0].name())? {
         if vector.len() != dims {
             let what = if args.text.is_some() {
@@ -169,7 +177,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
             label: json!(0),
             vector,
         };
-        answer(&search, &[query], k, &mut writer)?;
+        answer(&search, &paths, &[query], k, &mut writer)?;
     } else {
         let open = || args.provider.get().open_for(m.embedding.as_ref(), archives[0].name());
         let stdin = Lines::open(Path::new("-"))?;
@@ -177,12 +185,20 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         let most = (BATCH_HITS / k.max(1)).clamp(1, BATCH);
         let fields = (m.fields.id.as_str(), m.fields.vector.as_str());
         let mut labels = Labels::default();
+        let mut batch = Vec::new();
         loop {
-            let batch = input::read_queries(&mut lines, dims, fields, most, &mut labels)?;
+            batch.clear();
+            let read = input::read_queries(&mut lines, dims, fields, most, &mut labels, &mut batch);
+            if !batch.is_empty() {
+                answer(&search, &paths, &batch, k, &mut writer)?;
+            }
+            if let Err(e) = read {
+                writer.finish()?; // the answers before the bad line, whole
+                return Err(e);
+            }
             if batch.is_empty() {
                 break;
             }
-            answer(&search, &batch, k, &mut writer)?;
         }
     }
     writer.finish()?;
@@ -204,8 +220,28 @@ fn one_query(args: &Args, recorded: &Option<EmbeddingInfo>, archive: &str) -> Re
     Ok(vector)
 }
 
-/// Answers `queries` and prints their hits.
-fn answer(search: &Search, queries: &[Query], k: usize, writer: &mut RowWriter<impl Write>) -> Result<()> {
+/// The hit's own output fields; any other name is a path into the record.
+const OWN_FIELDS: [&str; 9] = [
+    "query", "rank", "id", "score", "distance", "text", "metadata", "cid", "archive",
+];
+
+/// The record path of each of `fields` that is not one of the hit's own.
+fn record_paths(fields: &[String]) -> Result<HashMap<String, Vec<String>>, String> {
+    fields
+        .iter()
+        .filter(|f| !OWN_FIELDS.contains(&f.as_str()))
+        .map(|f| Ok((f.clone(), field_path::parse(f)?)))
+        .collect()
+}
+
+/// Answers `queries` and prints their hits, picking record fields by their `paths`.
+fn answer(
+    search: &Search,
+    paths: &HashMap<String, Vec<String>>,
+    queries: &[Query],
+    k: usize,
+    writer: &mut RowWriter<impl Write>,
+) -> Result<()> {
     let vectors: Vec<&[f32]> = queries.iter().map(|q| q.vector.as_slice()).collect();
     let answers = search.answer(&vectors, k)?;
     let rows: Vec<HitRow> = queries
@@ -219,6 +255,7 @@ fn answer(search: &Search, queries: &[Query], k: usize, writer: &mut RowWriter<i
                 score: found.hit.score,
                 located: answers.record(found),
                 archive: answers.archive(found),
+                paths,
             })
         })
         .collect();
@@ -232,10 +269,11 @@ struct HitRow<'a> {
     score: f64,
     located: &'a Located,
     archive: &'a Archive,
+    paths: &'a HashMap<String, Vec<String>>,
 }
 
 impl Printable for HitRow<'_> {
-    /// The hit's own fields by their names; any other name picks a metadata field.
+    /// The hit's own fields by their names; any other name picks a record field by its path.
     fn get(&self, field: &str) -> Option<Cow<'_, Value>> {
         let manifest = &self.archive.manifest;
         let (fields, record) = (&manifest.fields, &self.located.record);
@@ -255,8 +293,11 @@ impl Printable for HitRow<'_> {
                     .filter(|(name, _)| **name != fields.id && **name != fields.text);
                 made(Value::Object(metadata.map(|(n, v)| (n.clone(), v.clone())).collect()))
             }
-            name if name == fields.id || name == fields.text => None,
-            name => record.get(name).map(Cow::Borrowed),
+            name => self
+                .paths
+                .get(name)
+                .and_then(|path| field_path::lookup(record, path))
+                .map(Cow::Borrowed),
         }
     }
 }

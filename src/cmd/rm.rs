@@ -43,6 +43,9 @@ pub struct Args {
 
 /// Runs `vecar rm`.
 pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
+    if let Some(path) = &args.ids_from {
+        args.output.check(&[path])?;
+    }
     let mut typed = args.ids;
     if let Some(path) = &args.ids_from {
         let mut lines = Lines::open(path)?;

@@ -1,5 +1,6 @@
 //! `vecar verify`: check an archive end to end.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use anyhow::Result;
 
 use vecar::archive::car::CarFile;
 use vecar::ops::verify::verify;
+use vecar::output;
 
 /// Arguments of `vecar verify`.
 #[derive(clap::Args)]
@@ -28,7 +30,9 @@ pub struct Args {
 /// Runs `vecar verify`.
 pub fn run(args: Args) -> Result<ExitCode> {
     let report = verify(Arc::new(CarFile::open(&args.archive)?))?;
-    println!(
+    let mut out = output::stdout();
+    writeln!(
+        out,
         "{}: ok, {}, root {}, {} records, {} blocks, {} bytes",
         args.archive.display(),
         report.kind,
@@ -36,6 +40,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         report.records,
         report.blocks,
         report.bytes
-    );
+    )?;
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

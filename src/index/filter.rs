@@ -8,7 +8,8 @@
 //! condition  := field op value | field "in" "[" value ("," value)* "]" | field "exists"
 //! op         := "=" | "==" | "!=" | "<" | "<=" | ">" | ">="
 //! value      := "string" | 'string' | number | true | false | null | bare-word (a string)
-//! field      := name ("." name)*        (dots reach into nested objects)
+//! field      := name ("." name)*        (dots reach into nested objects; `a.b` in backticks
+//!                                         is one name: see [`super::field_path`])
 //! ```
 //!
 //! A chain of `and`s or `or`s is one node, however long; `not` and parentheses may nest at most
@@ -19,6 +20,7 @@ use std::fmt;
 
 use serde_json::{Number, Value};
 
+use super::field_path::{self, lookup};
 use crate::input::Record;
 
 /// A parsed filter expression.
@@ -138,11 +140,6 @@ impl Filter {
     }
 }
 
-fn lookup<'a>(record: &'a Record, path: &[String]) -> Option<&'a Value> {
-    let (first, rest) = path.split_first()?;
-    rest.iter().try_fold(record.get(first)?, |value, key| value.get(key))
-}
-
 /// Orders two JSON values of the same kind: numbers by value, strings bytewise.
 fn compare(a: &Value, b: &Value) -> Option<Ordering> {
     match (a, b) {
@@ -227,10 +224,8 @@ fn tokenize(expr: &str) -> Result<Vec<(usize, Token)>, FilterError> {
                 i = end - 1;
                 Token::Literal(Value::Number(number))
             }
-            _ if c.is_ascii_alphabetic() || c == b'_' => {
-                let end = expr[i..]
-                    .find(|ch: char| !(ch.is_ascii_alphanumeric() || "_.-".contains(ch)))
-                    .map_or(expr.len(), |n| n + i);
+            _ if c.is_ascii_alphabetic() || c == b'_' || c == b'`' => {
+                let end = i + field_path::scan(&expr[i..]).map_err(|m| error(i, &m))?;
                 let word = &expr[i..end];
                 i = end - 1;
                 match word {
@@ -333,7 +328,10 @@ impl Parser<'_> {
             return Err(self.error("expected a field name, `not` or `(`"));
         };
         self.pos += 1;
-        let path: Vec<String> = field.split('.').map(str::to_string).collect();
+        let path = field_path::parse(&field).map_err(|m| {
+            self.pos -= 1;
+            self.error(&m)
+        })?;
         if self.keyword("exists") {
             return Ok(Filter::Exists(path));
         }

@@ -1,5 +1,6 @@
 //! Vector search: the usearch HNSW index, exact scans, and scoring.
 
+pub mod field_path;
 pub mod filter;
 pub mod hnsw;
 pub mod layout;

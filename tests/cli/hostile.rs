@@ -87,8 +87,11 @@ fn a_manifest_from_a_future_format_version() {
 
 #[test]
 fn a_root_that_is_not_in_the_file() {
-    let other = cid_of(0x55, b"elsewhere");
-    expect_refused(&car_bytes(&other, &[(cid_of(0x55, b"x"), b"x".to_vec())]), "is missing");
+    let other = cid_of(0x71, b"elsewhere");
+    expect_refused(
+        &car_bytes(&other, &[(cid_of(0x55, b"x"), b"x".to_vec())]),
+        "not a vecar archive (its root block",
+    );
 }
 
 #[test]
@@ -200,9 +203,13 @@ fn cids_of_the_wrong_kind() {
         (dag_json, "has codec 0x129"),
         (sha512, "uses hash function 0x13"),
     ] {
-        let mut car = header_with(&header_map(vec![cid], 1));
+        let mut car = header_with(&header_map(vec![cid_of(0x55, &data)], 1));
         car.extend(raw_section(&cid.to_bytes(), &data));
         expect_refused(&car, message);
+        // As the root, the same CID says the file is not a vecar archive.
+        let mut car = header_with(&header_map(vec![cid], 1));
+        car.extend(raw_section(&cid.to_bytes(), &data));
+        expect_refused(&car, "not a vecar archive (root");
     }
     let mut car = header_with(&header_map(vec![cid_of(0x55, &data)], 1));
     car.extend(raw_section(&[0x01, 0x55, 0x12], &data));
@@ -286,7 +293,7 @@ fn manifests_of_the_wrong_shape() {
     let other_format = with_manifest(dir.path(), |m| {
         m.insert("format".into(), Ipld::String("other".into()));
     });
-    expect_refused(&other_format, "root block is a \"other\" manifest, not a vecar one");
+    expect_refused(&other_format, "not a vecar archive (root is a \"other\" manifest)");
     let too_many = with_manifest(dir.path(), |m| {
         m.insert("count".into(), Ipld::Integer(1 << 40));
     });
@@ -294,7 +301,7 @@ fn manifests_of_the_wrong_shape() {
     let raw_root = cid_of(0x55, b"raw");
     expect_refused(
         &car_bytes(&raw_root, &[(raw_root, b"raw".to_vec())]),
-        "root block is not a vecar manifest",
+        "not a vecar archive (root is a raw block",
     );
 }
 

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -15,7 +16,7 @@ use super::header::{
     decode_varint, HeaderIn, CARV2_DATA_OFFSET, CARV2_HEADER_LEN, CARV2_PRAGMA, MAX_HEADER_LEN, MAX_SECTION_LEN,
     SECTION_HEAD_WINDOW,
 };
-use crate::archive::block::{check_cid_kind, decode_dag_cbor, MAX_BLOCK_SIZE};
+use crate::archive::block::{check_cid_kind, codec_name, decode_dag_cbor, MAX_BLOCK_SIZE};
 use crate::archive::bytes::ByteSource;
 use crate::archive::car_index::BlockIndex;
 use crate::archive::source::{self, BlockSource};
@@ -74,7 +75,27 @@ impl CarFile {
         }
         let name = path.display().to_string();
         let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
-        CarFile::read(name, ByteSource::File(file))
+        let kind = file
+            .metadata()
+            .with_context(|| format!("cannot open {name}"))?
+            .file_type();
+        if kind.is_file() {
+            return CarFile::read(name, ByteSource::File(file));
+        }
+        if kind.is_fifo() {
+            // A pipe (`<(...)`) cannot be read by position: read it whole, as standard input.
+            let mut bytes = Vec::new();
+            (&file)
+                .read_to_end(&mut bytes)
+                .with_context(|| format!("reading {name}"))?;
+            return CarFile::from_bytes(&name, bytes);
+        }
+        let what = match () {
+            _ if kind.is_dir() => "a directory",
+            _ if kind.is_char_device() => "a character device",
+            _ => "a block device",
+        };
+        bail!("{name}: is {what}; give a CAR file or a pipe")
     }
 
     /// Opens a CAR held in memory; `name` is used in messages.
@@ -103,7 +124,10 @@ impl CarFile {
         if file_len == 0 {
             bail!("{}: empty file, not a CAR", car.name);
         }
-        car.sections = car.read_header(0, file_len)?;
+        car.sections = car.read_header(0, file_len).map_err(|e| match car.other_kind() {
+            Some(kind) => anyhow::anyhow!("{}: not a CAR file ({kind})", car.name),
+            None => e,
+        })?;
         if car.index().is_none() {
             car.walk()?;
         }
@@ -140,7 +164,7 @@ impl CarFile {
             bail!("{name}: byte {start}: CAR header claims {len} bytes, which this file cannot hold");
         }
         let mut bytes = vec![0; len as usize];
-        self.source.read_at(start + varint_len, &mut bytes)?;
+        self.read_exact(start + varint_len, &mut bytes)?;
         let header: HeaderIn = decode_dag_cbor(&bytes).with_context(|| format!("{name}: byte {start}: CAR header"))?;
         match (header.version, header.roots) {
             (1, Some(roots)) => {
@@ -151,6 +175,17 @@ impl CarFile {
                     );
                 }
                 self.root = roots[0];
+                if let Err(e) = check_cid_kind(&self.root) {
+                    let root = &self.root;
+                    match codec_name(root.codec()) {
+                        "raw" | "dag-cbor" => bail!("{name}: not a vecar archive (root: {e})"),
+                        "unknown" => bail!(
+                            "{name}: not a vecar archive (root {root} has codec 0x{:x})",
+                            root.codec()
+                        ),
+                        codec => bail!("{name}: not a vecar archive (root is a {codec} block, {root})"),
+                    }
+                }
                 self.payload_start = start;
                 Ok((start + varint_len + len, end))
             }
@@ -168,8 +203,8 @@ impl CarFile {
         if self.file_len < CARV2_DATA_OFFSET {
             bail!("{name}: CARv2 header is truncated");
         }
-        self.source.read_at(0, &mut pragma)?;
-        self.source.read_at(CARV2_PRAGMA.len() as u64, &mut header)?;
+        self.read_exact(0, &mut pragma)?;
+        self.read_exact(CARV2_PRAGMA.len() as u64, &mut header)?;
         if pragma != CARV2_PRAGMA {
             bail!("{name}: malformed CARv2 pragma");
         }
@@ -206,10 +241,33 @@ impl CarFile {
         BlockIndex::decode(&bytes).map_err(|e| format!("{e:#}"))
     }
 
+    /// What the file is instead of a CAR, when its first bytes tell: JSON or gzip.
+    fn other_kind(&self) -> Option<&'static str> {
+        let mut first = [0u8; 2];
+        self.read_exact(0, &mut first[..self.file_len.min(2) as usize]).ok()?;
+        match first {
+            [b'{' | b'[', _] => Some("it starts like JSON; `vecar build` makes an archive of JSON lines"),
+            [0x1f, 0x8b] => Some("it is gzip-compressed; decompress it first, e.g. `zcat FILE | vecar verify -`"),
+            _ => None,
+        }
+    }
+
+    /// Fills `buf` from byte `pos`. The file was measured on opening, so running out of bytes
+    /// means it shrank since: that is said, with the file and the place.
+    fn read_exact(&self, pos: u64, buf: &mut [u8]) -> Result<()> {
+        self.source.read_at(pos, buf).map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => anyhow::anyhow!(
+                "{}: byte {pos}: the file ends early (it shrank after vecar opened it)",
+                self.name
+            ),
+            _ => anyhow::anyhow!("{}: byte {pos}: {e}", self.name),
+        })
+    }
+
     fn read_varint(&self, pos: u64, end: u64, what: &str) -> Result<(u64, u64)> {
         let mut window = [0u8; 10];
         let n = window.len().min((end - pos) as usize);
-        self.source.read_at(pos, &mut window[..n])?;
+        self.read_exact(pos, &mut window[..n])?;
         decode_varint(&window[..n], pos, &self.name, what)
     }
 
@@ -218,7 +276,7 @@ impl CarFile {
         let name = &self.name;
         let mut window = [0u8; 10 + SECTION_HEAD_WINDOW];
         let window = &mut window[..(end - pos).min((10 + SECTION_HEAD_WINDOW) as u64) as usize];
-        self.source.read_at(pos, window)?;
+        self.read_exact(pos, window)?;
         let (len, varint_len) = decode_varint(window, pos, name, "section length")?;
         let body = pos + varint_len;
         if len > MAX_SECTION_LEN {
@@ -355,7 +413,7 @@ impl BlockSource for CarFile {
             return Ok(None);
         };
         let mut data = vec![0; location.len as usize];
-        self.read_data(cid, &location, &mut data)?;
+        self.read_exact(location.offset, &mut data)?;
         Ok(Some(data))
     }
 
@@ -364,7 +422,7 @@ impl BlockSource for CarFile {
             return Ok(false);
         };
         source::check_len(&self.name, cid, location.len, buf)?;
-        self.read_data(cid, &location, buf)?;
+        self.read_exact(location.offset, buf)?;
         Ok(true)
     }
 }
@@ -374,12 +432,5 @@ impl CarFile {
     /// reads them).
     pub fn block(&self, cid: &Cid) -> Result<Vec<u8>> {
         source::verified(self, cid)
-    }
-
-    /// Reads the data of block `cid` from `location` into `buf`, as long as the block.
-    fn read_data(&self, cid: &Cid, location: &Location, buf: &mut [u8]) -> Result<()> {
-        self.source
-            .read_at(location.offset, buf)
-            .with_context(|| format!("{}: reading block {cid}", self.name))
     }
 }

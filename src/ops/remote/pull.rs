@@ -155,7 +155,7 @@ fn pull_from(root: &Cid, source: &Source, out: &Path) -> Result<Report> {
     if out.as_os_str() == "-" {
         write(&mut output::stdout())?;
     } else {
-        output::write_atomically(out, |file| write(file))?;
+        output::write_file(out, |file| write(file))?;
     }
     Ok(report)
 }
