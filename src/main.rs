@@ -5,7 +5,7 @@ mod cmd;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use vecar::{output, progress};
 
 const EXAMPLES: &str = "\
@@ -29,7 +29,7 @@ Examples:
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Hide progress bars (they show only when stderr is a terminal anyway).
+    /// Print nothing but errors: no progress bars, no summaries, no root CID.
     #[arg(short, long, global = true)]
     quiet: bool,
     /// Worker threads [default: all cores]. `build --threads 1` gives reproducible archives.
@@ -67,10 +67,19 @@ enum Command {
     Push(cmd::push::Args),
     /// Fetch an archive by its root CID from gateways or a node, verify it, write a CARv2.
     Pull(cmd::pull::Args),
+    /// Print the root CID of each archive, one per line.
+    Root(cmd::root::Args),
+    /// Print a completion script for a shell.
+    Completions(cmd::shell::CompletionArgs),
+    /// Print the manual page (roff), for `man -l -` or a man directory.
+    Man,
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage(e),
+    };
     progress::set_quiet(cli.quiet);
     let threads = cli
         .threads
@@ -98,6 +107,9 @@ fn main() -> ExitCode {
             Command::Diff(args) => cmd::diff::run(args),
             Command::Push(args) => cmd::push::run(args),
             Command::Pull(args) => cmd::pull::run(args),
+            Command::Root(args) => cmd::root::run(args),
+            Command::Completions(args) => cmd::shell::completions(args, Cli::command()),
+            Command::Man => cmd::shell::man(Cli::command()),
         });
     match result {
         Ok(code) => code,
@@ -108,6 +120,20 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("vecar: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints what clap says (help and version on stdout, mistakes on stderr) and gives its exit
+/// code, or 1 when the help cannot be written (`vecar --help > /dev/full`).
+fn usage(e: clap::Error) -> ExitCode {
+    use std::io::Write;
+    match e.print().and_then(|()| std::io::stdout().flush()) {
+        Ok(()) => ExitCode::from(e.exit_code() as u8),
+        Err(io) if io.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(io) => {
+            eprintln!("vecar: writing to standard output: {io}");
             ExitCode::FAILURE
         }
     }

@@ -19,20 +19,22 @@ a string id equal to it or an integer id with that value. Exits 1 if any id is m
 printing the others).
 
 Example:
-  vecar get docs.car doc-00042 doc-00043 | jq .text")]
+  vecar get docs.car doc-00042 doc-00043 | jq .text
+  vecar get docs.car --ids-from ids.txt > some.jsonl")]
 pub struct Args {
     /// The archive; `-` reads standard input.
     archive: PathBuf,
     /// The ids to look up.
-    #[arg(required = true)]
-    ids: Vec<String>,
+    #[command(flatten)]
+    ids: super::Ids,
 }
 
 /// Runs `vecar get`.
 pub fn run(args: Args) -> Result<ExitCode> {
+    let ids = args.ids.read("to look up")?;
     let archive = Archive::open(&args.archive)?;
     let id_field = &archive.manifest.fields.id;
-    let wanted: HashSet<&str> = args.ids.iter().map(String::as_str).collect();
+    let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
     let mut rows = HashMap::new();
     archive.for_each_record(|row, record| {
         if let Some(key) = record
@@ -48,7 +50,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let vectors = archive.vectors_of(&found)?;
     let mut out = output::stdout();
     let mut missing = 0;
-    for id in &args.ids {
+    for id in &ids {
         match rows.get(id) {
             Some((row, record)) => {
                 let line = WithVector {

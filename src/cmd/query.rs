@@ -16,7 +16,7 @@ use vecar::embed::Filled;
 use vecar::index::filter::Filter;
 use vecar::index::search::SearchOptions;
 use vecar::input::{self, Lines, Query};
-use vecar::ops::search::{check_compatible, check_distinct, find_id, Search};
+use vecar::ops::search::{check_compatible, check_distinct, find_id, missing_fields, Search};
 use vecar::output;
 use vecar::params::EmbeddingInfo;
 
@@ -24,6 +24,10 @@ use vecar::params::EmbeddingInfo;
 const BATCH: usize = 1024;
 /// Output fields when --fields is not given.
 const DEFAULT_FIELDS: [&str; 8] = ["query", "rank", "id", "score", "distance", "text", "metadata", "cid"];
+/// The fields every hit has; other names in --fields pick record fields.
+const HIT_FIELDS: [&str; 9] = [
+    "query", "rank", "id", "score", "distance", "text", "metadata", "cid", "archive",
+];
 /// Arguments of `vecar query`.
 #[derive(clap::Args)]
 #[command(after_help = "\
@@ -50,8 +54,8 @@ pub struct Args {
     #[arg(required = true)]
     archives: Vec<PathBuf>,
     /// Hits per query.
-    #[arg(short, default_value_t = 10)]
-    k: usize,
+    #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    k: u64,
     /// Search breadth (HNSW ef) [default: the archive's expansion_search].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=65536))]
     ef: Option<u64>,
@@ -99,7 +103,8 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         .transpose()
         .map_err(|e| UsageError(e.to_string()))?;
     if args.archives.iter().any(|a| a == Path::new("-")) {
-        bail!("archives are read in place: give a file, not `-`");
+        let msg = "archives are read in place: give a file, not `-` (queries come from stdin)";
+        return Err(UsageError(msg.into()).into());
     }
     let archives = args
         .archives
@@ -118,6 +123,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
             .collect(),
         None => DEFAULT_FIELDS.iter().map(|f| f.to_string()).collect(),
     };
+    check_fields(&archives, &fields)?;
     let like = args.like.as_deref().map(|id| find_id(&archives, id)).transpose()?;
     let options = SearchOptions {
         exact: args.exact,
@@ -132,6 +138,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         args.min_score,
         threads,
     )?;
+    let k = args.k as usize;
     let m = &archives[0].manifest;
     let dims = m.dimensions as usize;
     let mut writer = RowWriter::new(output::stdout(), args.format, fields)?;
@@ -140,7 +147,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
             label: Value::String(args.like.unwrap_or_default()),
             vector: like.vector,
         };
-        answer(&search, &[query], args.k, &mut writer)?;
+        answer(&search, &[query], k, &mut writer)?;
     } else if let Some(vector) = one_query(&args, &m.embedding, archives[0].name())? {
         if vector.len() != dims {
             let what = if args.text.is_some() {
@@ -154,7 +161,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
             label: json!(0),
             vector,
         };
-        answer(&search, &[query], args.k, &mut writer)?;
+        answer(&search, &[query], k, &mut writer)?;
     } else {
         let open = || args.provider.get().open_for(m.embedding.as_ref(), archives[0].name());
         let stdin = Lines::open(Path::new("-"))?;
@@ -164,11 +171,38 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
             if batch.is_empty() {
                 break;
             }
-            answer(&search, &batch, args.k, &mut writer)?;
+            answer(&search, &batch, k, &mut writer)?;
         }
     }
     writer.finish()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A usage error naming the fields of `fields` that neither a hit nor any record has.
+fn check_fields(archives: &[Archive], fields: &[String]) -> Result<()> {
+    let asked: Vec<&str> = fields
+        .iter()
+        .map(String::as_str)
+        .filter(|f| !HIT_FIELDS.contains(f))
+        .collect();
+    let (missing, seen) = missing_fields(archives, &asked)?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let m = &archives[0].manifest.fields;
+    let own: Vec<&str> = seen
+        .iter()
+        .map(String::as_str)
+        .filter(|f| *f != m.id && *f != m.text && *f != m.vector)
+        .collect();
+    let names = missing.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ");
+    let msg = format!(
+        "--fields: no hit or record has {names}; the fields are {}{}{}",
+        HIT_FIELDS.join(", "),
+        if own.is_empty() { "" } else { ", and the records' " },
+        own.join(", ")
+    );
+    Err(UsageError(msg).into())
 }
 
 /// The query vector given by --vector, or made from --text with the archive's model.

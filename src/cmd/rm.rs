@@ -6,10 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 
-use super::UsageError;
 use vecar::archive::read::Archive;
 use vecar::archive::rows::Rows;
-use vecar::input::{LineSource, Lines};
 use vecar::ops::update::IndexPlan;
 
 /// Arguments of `vecar rm`.
@@ -26,11 +24,9 @@ Examples:
 pub struct Args {
     /// The base archive (it is not changed).
     base: PathBuf,
-    /// Ids of the records to remove.
-    ids: Vec<String>,
-    /// Also remove the ids listed in this file, one per line; `-` reads standard input.
-    #[arg(long, value_name = "FILE")]
-    ids_from: Option<PathBuf>,
+    /// The ids of the records to remove.
+    #[command(flatten)]
+    ids: super::Ids,
     /// Where to write the archive.
     #[command(flatten)]
     output: super::Output,
@@ -41,16 +37,7 @@ pub struct Args {
 
 /// Runs `vecar rm`.
 pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
-    let mut typed = args.ids;
-    if let Some(path) = &args.ids_from {
-        let mut lines = Lines::open(path)?;
-        while let Some((_, line)) = lines.next_line()? {
-            typed.push(line.trim().to_string());
-        }
-    }
-    if typed.is_empty() {
-        return Err(UsageError("give the ids to remove, or --ids-from FILE".into()).into());
-    }
+    let typed = args.ids.read("to remove")?;
     let base = Archive::open(&args.base)?;
     let mut rows = Rows::from_archive(&base)?;
     let (mut keys, mut missing) = (HashSet::new(), Vec::new());

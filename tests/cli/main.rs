@@ -8,6 +8,7 @@ mod embed_cmd;
 mod embed_http;
 mod embed_local;
 mod fake_server;
+mod front_door;
 mod hostile;
 mod input_errors;
 mod interop;
