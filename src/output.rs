@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::input::Record;
@@ -77,6 +77,9 @@ pub fn write_atomically(path: &Path, write: impl FnOnce(&mut BufWriter<&std::fs:
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
+    if !dir.is_dir() {
+        bail!("cannot create {}: no such directory", path.display());
+    }
     let temp = tempfile::Builder::new()
         .prefix(".vecar-")
         .suffix(".tmp")

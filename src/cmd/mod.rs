@@ -133,14 +133,18 @@ pub fn write_update(
 ) -> Result<()> {
     let (index, made) = update::index_for(base, rows, plan, threads)?;
     let archive = assemble(rows, &index, &update::options(base))?;
-    let summary = format!("{summary}, {} records, {}", rows.len(), made.describe());
+    let summary = format!(
+        "{summary}, {}, {}",
+        output::plural(rows.len() as u64, "record"),
+        made.describe()
+    );
     write_archive(&archive, output, &summary)
 }
 
 /// The provider flags shared by `embed`, `build` and `query`.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct ProviderArgs {
-    /// A local sentence-transformers model directory (`query` also reads VECAR_MODEL); with
+    /// A local sentence-transformers model directory (`query` and `add` also read VECAR_MODEL); with
     /// --endpoint, the model name to ask for.
     #[arg(long, value_name = "DIR|NAME")]
     model: Option<String>,

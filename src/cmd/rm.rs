@@ -53,9 +53,10 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     if !missing.is_empty() && !args.ignore_missing {
         let shown = missing.iter().take(5).copied().collect::<Vec<_>>().join(", ");
         bail!(
-            "{}: {} ids given are not in the archive: {shown}{} (--ignore-missing skips them)",
+            "{}: {} given {} not in the archive: {shown}{} (--ignore-missing skips them)",
             base.name(),
-            missing.len(),
+            vecar::output::plural(missing.len() as u64, "id"),
+            if missing.len() == 1 { "is" } else { "are" },
             if missing.len() > 5 { ", ..." } else { "" }
         );
     }

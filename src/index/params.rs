@@ -31,10 +31,12 @@ impl Metric {
         }
     }
 
-    /// Turns a distance into a score where higher is better.
+    /// Turns a distance into a score where higher is better. A cosine is kept within [−1, 1]:
+    /// float32 rounding can put a vector's cosine with itself a few 1e-8 above 1.
     pub fn score(self, distance: f64) -> f64 {
         match self {
-            Metric::Cos | Metric::Ip => 1.0 - distance,
+            Metric::Cos => (1.0 - distance).clamp(-1.0, 1.0),
+            Metric::Ip => 1.0 - distance,
             Metric::L2 => -distance,
         }
     }

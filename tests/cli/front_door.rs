@@ -207,3 +207,89 @@ fn help_and_version_into_a_full_disk_fail() {
         concat!("vecar ", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[test]
+fn errors_name_the_path_and_say_what_is_wrong_in_plain_words() {
+    let dir = tempdir();
+    let sub = dir.path().join("dir");
+    std::fs::create_dir(&sub).unwrap();
+    let run = vecar(&["info", &format!("{}/", s(&sub))]);
+    run.fails_with(&format!("{}/: is a directory, not an archive", s(&sub)));
+
+    let docs = fixture("docs.jsonl");
+    vecar(&["info", s(&docs)]).fails_with(&format!("{}: not a CAR file (it starts with '{{')", s(&docs)));
+
+    let target = dir.path().join("missing/dir/x.car");
+    let run = vecar(&["build", s(&docs), "-o", s(&target)]);
+    run.fails_with(&format!("cannot create {}: no such directory", s(&target)));
+    assert!(
+        !run.stderr.contains(".vecar-") && !run.stderr.contains("os error"),
+        "{}",
+        run.stderr
+    );
+
+    let one = dir.path().join("one.jsonl");
+    let first = std::fs::read_to_string(&docs)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    std::fs::write(&one, format!("{first}\n")).unwrap();
+    let built = vecar(&["build", s(&one), "-o", s(&dir.path().join("one.car"))]).ok();
+    assert!(
+        built.stderr.contains(": 1 record of 384 dimensions;"),
+        "{}",
+        built.stderr
+    );
+    let a = build_fixture(dir.path(), "a.car", &[]);
+    let rm = vecar(&["rm", s(&a), "nope", "-o", s(&dir.path().join("b.car"))]);
+    rm.fails_with("1 id given is not in the archive: nope");
+}
+
+#[test]
+fn usage_and_help_read_well() {
+    let merge = vecar(&["merge", "--help"]).ok().stdout;
+    assert!(merge.contains("<ARCHIVE> <ARCHIVE>..."), "{merge}");
+    for command in ["build", "add", "query", "embed"] {
+        let help = vecar(&[command, "--help"]).ok().stdout;
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            help.contains("`query` and `add` also read VECAR_MODEL"),
+            "{command}: {help}"
+        );
+    }
+}
+
+#[test]
+fn a_cosine_score_never_prints_above_one() {
+    let dir = tempdir();
+    let a = build_fixture(dir.path(), "a.car", &[]);
+    let mut queries = String::new();
+    for line in std::fs::read_to_string(fixture("docs.jsonl")).unwrap().lines() {
+        let doc: serde_json::Value = serde_json::from_str(line).unwrap();
+        for factor in [1.1, 0.37, 3.3, 0.013] {
+            let vector: Vec<f64> = doc["vector"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() * factor)
+                .collect();
+            queries.push_str(&serde_json::json!({ "vector": vector }).to_string());
+            queries.push('\n');
+        }
+    }
+    let run = vecar_with_stdin(
+        &["query", s(&a), "-k", "1", "--exact", "--fields", "score"],
+        queries.as_bytes(),
+    )
+    .ok();
+    let scores: Vec<f64> = run.json_lines().iter().map(|h| h["score"].as_f64().unwrap()).collect();
+    assert_eq!(scores.len(), 1200);
+    assert!(
+        scores.iter().all(|&x| x <= 1.0),
+        "{:?}",
+        scores.iter().cloned().fold(0.0, f64::max)
+    );
+    assert!(scores.iter().filter(|&&x| x == 1.0).count() > 1000);
+}

@@ -73,6 +73,9 @@ impl CarFile {
             return CarFile::from_bytes("<stdin>", bytes);
         }
         let name = path.display().to_string();
+        if path.is_dir() {
+            bail!("{name}: is a directory, not an archive");
+        }
         let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
         CarFile::read(name, ByteSource::File(file))
     }
@@ -103,11 +106,23 @@ impl CarFile {
         if file_len == 0 {
             bail!("{}: empty file, not a CAR", car.name);
         }
-        car.sections = car.read_header(0, file_len)?;
+        car.sections = car.read_header(0, file_len).map_err(|e| car.not_a_car(e))?;
         if car.index().is_none() {
             car.walk()?;
         }
         Ok(car)
+    }
+
+    /// `e`, or, when the file starts with a printable character (`{` of JSON, say), that it is
+    /// no CAR file at all: a CAR starts with a length or the CARv2 pragma.
+    fn not_a_car(&self, e: anyhow::Error) -> anyhow::Error {
+        let mut first = [0u8];
+        match self.source.read_at(0, &mut first) {
+            Ok(()) if first[0].is_ascii_graphic() => {
+                anyhow::anyhow!("{}: not a CAR file (it starts with '{}')", self.name, first[0] as char)
+            }
+            _ => e,
+        }
     }
 
     /// Walks every section head once; later calls return the same walk.
