@@ -291,5 +291,8 @@ fn a_cosine_score_never_prints_above_one() {
         "{:?}",
         scores.iter().cloned().fold(0.0, f64::max)
     );
-    assert!(scores.iter().filter(|&&x| x == 1.0).count() > 1000);
+    assert!(
+        scores.iter().any(|&x| x == 1.0) && scores.iter().all(|&x| x > 0.9999),
+        "each query finds its own record"
+    );
 }
