@@ -113,12 +113,14 @@ impl CarFile {
         Ok(car)
     }
 
-    /// `e`, or, when the file starts with a printable character (`{` of JSON, say), that it is
-    /// no CAR file at all: a CAR starts with a length or the CARv2 pragma.
+    /// `e`, or, when the file starts with two characters of text (`{"` of JSON, say), that it is
+    /// no CAR file at all: a CAR's length varint is followed by a DAG-CBOR map (0xa0..=0xbf) or,
+    /// in a CARv2 pragma, by 0xa1.
     fn not_a_car(&self, e: anyhow::Error) -> anyhow::Error {
-        let mut first = [0u8];
+        let mut first = [0u8; 2];
+        let text = |b: u8| b.is_ascii_graphic() || b.is_ascii_whitespace();
         match self.source.read_at(0, &mut first) {
-            Ok(()) if first[0].is_ascii_graphic() => {
+            Ok(()) if first[0].is_ascii_graphic() && text(first[1]) => {
                 anyhow::anyhow!("{}: not a CAR file (it starts with '{}')", self.name, first[0] as char)
             }
             _ => e,
