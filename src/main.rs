@@ -7,7 +7,7 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use vecar::{output, progress};
 
 const EXAMPLES: &str = "\
@@ -31,7 +31,7 @@ Examples:
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Hide progress bars (they show only when stderr is a terminal anyway).
+    /// Print nothing but errors: no progress bars, no summaries, no root CID.
     #[arg(short, long, global = true)]
     quiet: bool,
     /// Worker threads [default: all cores]. `build --threads 1` gives reproducible archives.
@@ -69,6 +69,12 @@ enum Command {
     Push(cmd::push::Args),
     /// Fetch an archive by its root CID from gateways or a node, verify it, write a CARv2.
     Pull(cmd::pull::Args),
+    /// Print the root CID of each archive, one per line.
+    Root(cmd::root::Args),
+    /// Print a completion script for a shell.
+    Completions(cmd::shell::CompletionArgs),
+    /// Print the manual page (roff), for `man -l -` or a man directory.
+    Man,
 }
 
 fn main() -> ExitCode {
@@ -106,6 +112,9 @@ fn main() -> ExitCode {
             Command::Diff(args) => cmd::diff::run(args),
             Command::Push(args) => cmd::push::run(args),
             Command::Pull(args) => cmd::pull::run(args),
+            Command::Root(args) => cmd::root::run(args),
+            Command::Completions(args) => cmd::shell::completions(args, Cli::command()),
+            Command::Man => cmd::shell::man(Cli::command()),
         });
     finish(result)
 }

@@ -55,6 +55,11 @@ pub fn note(line: std::fmt::Arguments) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
+/// `n` and the `noun`, plural when `n` is not 1: "1 record", "2 records".
+pub fn plural(n: u64, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 /// Writes `value` as one line of JSON.
 pub fn json_line(out: &mut impl Write, value: &impl Serialize) -> Result<()> {
     serde_json::to_writer(&mut *out, value)?;
@@ -191,6 +196,9 @@ fn write_atomically(
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
+    if !dir.is_dir() {
+        bail!("cannot create {}: no such directory", path.display());
+    }
     let temp = tempfile::Builder::new()
         .prefix(".vecar-")
         .suffix(".tmp")

@@ -1,4 +1,5 @@
-//! Progress bars on stderr, shown only when stderr is a terminal and `--quiet` was not given.
+//! Progress bars and notes for people on stderr: bars only when stderr is a terminal, and
+//! neither with `--quiet`.
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,8 +13,20 @@ pub fn set_quiet(quiet: bool) {
     QUIET.store(quiet, Ordering::Relaxed);
 }
 
+/// Whether `--quiet` was given.
+pub fn is_quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
+/// Prints a line for people (a summary, a hint) on stderr, unless `--quiet` was given.
+pub fn say(line: &str) {
+    if !is_quiet() {
+        crate::output::note(format_args!("vecar: {line}"));
+    }
+}
+
 fn target() -> ProgressDrawTarget {
-    if QUIET.load(Ordering::Relaxed) || !std::io::stderr().is_terminal() {
+    if is_quiet() || !std::io::stderr().is_terminal() {
         ProgressDrawTarget::hidden()
     } else {
         ProgressDrawTarget::stderr()

@@ -13,6 +13,7 @@ use vecar::embed::{self, Filled};
 use vecar::index::hnsw;
 use vecar::input::{LineSource, Lines};
 use vecar::ops::build::{index_rows, read_docs};
+use vecar::output::plural;
 use vecar::params::{Dtype, IndexParams, Metric};
 use vecar::params::{MAX_CONNECTIVITY, MAX_EXPANSION};
 
@@ -162,7 +163,11 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     };
     let index = index_rows(&rows, &options.params, threads)?;
     let archive = assemble(&rows, &index, &options)?;
-    let summary = format!("{} records of {} dimensions", rows.len(), rows.dimensions);
+    let summary = format!(
+        "{} of {} dimensions",
+        plural(rows.len() as u64, "record"),
+        rows.dimensions
+    );
     super::write_archive(&archive, &args.output, &summary)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -25,7 +25,8 @@ that B reuses.
 Examples:
   vecar diff docs.car docs-v2.car
   vecar diff docs.car docs-v2.car | grep '^+ ' | cut -c3-
-  vecar diff docs.car docs-v2.car --json | jq .blocks.vectors")]
+  vecar diff docs.car docs-v2.car --json | jq .blocks.vectors
+  vecar diff --exit-code old.car new.car > /dev/null || echo changed")]
 pub struct Args {
     /// The old archive.
     a: PathBuf,
@@ -34,17 +35,25 @@ pub struct Args {
     /// One JSON object instead of lines.
     #[arg(long)]
     json: bool,
+    /// Exit 1 when the archives differ (their root CIDs do), 0 when they are the same.
+    #[arg(long)]
+    exit_code: bool,
 }
 
 /// Runs `vecar diff`.
 pub fn run(args: Args) -> Result<ExitCode> {
     let ((a, a_car), (b, b_car)) = (Archive::open_car(&args.a)?, Archive::open_car(&args.b)?);
     let diff = diff(&a, &b, [&a_car, &b_car])?;
+    let code = if args.exit_code && a.root != b.root {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    };
     let mut out = output::stdout();
     if args.json {
         output::json_line(&mut out, &diff)?;
         out.flush()?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(code);
     }
     for (sign, ids) in [('+', &diff.added), ('-', &diff.removed), ('~', &diff.changed)] {
         for id in ids {
@@ -86,5 +95,5 @@ pub fn run(args: Args) -> Result<ExitCode> {
         diff.reuse() * 100.0
     )?;
     out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
 }

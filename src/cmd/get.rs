@@ -20,25 +20,27 @@ the record whose id has exactly that text: a string id as it is, an integer id i
 printing the others).
 
 Example:
-  vecar get docs.car doc-00042 doc-00043 | jq .text")]
+  vecar get docs.car doc-00042 doc-00043 | jq .text
+  vecar get docs.car --ids-from ids.txt > some.jsonl")]
 pub struct Args {
     /// The archive; `-` reads standard input.
     archive: PathBuf,
     /// The ids to look up.
-    #[arg(required = true)]
-    ids: Vec<String>,
+    #[command(flatten)]
+    ids: super::Ids,
 }
 
 /// Runs `vecar get`.
 pub fn run(args: Args) -> Result<ExitCode> {
+    let ids = args.ids.read("to look up")?;
     let archive = Archive::open(&args.archive)?;
-    let wanted: HashSet<&str> = args.ids.iter().map(String::as_str).collect();
+    let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
     let rows = ids::find(&archive, &wanted)?;
     let found: BTreeSet<u64> = rows.values().map(|(row, _)| *row).collect();
     let vectors = archive.vectors_of(&found)?;
     let mut out = output::stdout();
     let mut missing = 0;
-    for id in &args.ids {
+    for id in &ids {
         match rows.get(id) {
             Some((row, record)) => {
                 let line = WithVector {

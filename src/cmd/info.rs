@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::printer::escape_controls;
 use vecar::archive::read::Archive;
@@ -17,10 +17,15 @@ use vecar::output;
 #[command(after_help = "\
 Examples:
   vecar info docs.car
-  vecar info docs.car --json | jq .count")]
+  vecar info docs.car --json | jq .count
+  vecar info *.car --json | jq -r '[.file, .count] | @tsv'
+
+With several archives, each one's description starts with its `file` and ends with a blank line
+(--json: one line per archive).")]
 pub struct Args {
-    /// The archive; `-` reads standard input.
-    archive: PathBuf,
+    /// The archives; `-` reads standard input.
+    #[arg(required = true, value_name = "ARCHIVE")]
+    archives: Vec<PathBuf>,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -28,7 +33,25 @@ pub struct Args {
 
 /// Runs `vecar info`.
 pub fn run(args: Args) -> Result<ExitCode> {
-    let (archive, car) = Archive::open_car(&args.archive)?;
+    let several = args.archives.len() > 1;
+    let mut out = output::stdout();
+    super::each_archive(&args.archives, describe, |path, described| {
+        let mut info = Map::new();
+        if several {
+            info.insert("file".into(), json!(path.display().to_string()));
+        }
+        info.extend(described);
+        print(&mut out, &info, args.json)?;
+        if several && !args.json {
+            writeln!(out)?;
+        }
+        Ok(out.flush()?)
+    })
+}
+
+/// What the archive at `path` holds.
+fn describe(path: &Path) -> Result<Map<String, Value>> {
+    let (archive, car) = Archive::open_car(path)?;
     let m = &archive.manifest;
     let mut by_role: BTreeMap<_, (u64, u64)> = BTreeMap::new();
     for (_, location, role) in archive.roles(&car)? {
@@ -56,11 +79,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
         "block_bytes": by_role.values().map(|r| r.1).sum::<u64>(),
         "by_role": by_role.iter().map(|(role, (n, bytes))| (role.name().to_string(), json!({"blocks": n, "bytes": bytes}))).collect::<serde_json::Map<_, _>>(),
     });
-    let mut out = output::stdout();
-    if args.json {
-        output::json_line(&mut out, &info)?;
+    Ok(serde_json::from_value(info)?)
+}
+
+/// Writes `info` as one JSON line or as aligned lines.
+fn print(out: &mut impl Write, info: &Map<String, Value>, json: bool) -> Result<()> {
+    if json {
+        output::json_line(out, info)?;
     } else {
-        for (key, value) in info.as_object().expect("an object") {
+        for (key, value) in info {
             match value {
                 Value::Object(map) if key == "by_role" => {
                     for (role, v) in map {
@@ -83,6 +110,5 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
         }
     }
-    out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

@@ -26,7 +26,7 @@ Examples:
   vecar merge old.car fixes.car --on-conflict last -o new.car")]
 pub struct Args {
     /// The archives, at least two.
-    #[arg(required = true, num_args = 2..)]
+    #[arg(required = true, num_args = 2.., value_name = "ARCHIVE")]
     archives: Vec<PathBuf>,
     /// Where to write the archive.
     #[command(flatten)]

@@ -2,14 +2,17 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::Result;
 use vecar::archive::build::{assemble, write_car, Assembled, CarVersion};
 use vecar::archive::read::Archive;
 use vecar::archive::rows::Rows;
 use vecar::embed::Provider;
+use vecar::input::Lines;
 use vecar::ops::update::{self, IndexPlan};
 use vecar::output;
+use vecar::progress;
 
 pub mod add;
 pub mod build;
@@ -25,6 +28,8 @@ pub mod pull;
 pub mod push;
 pub mod query;
 pub mod rm;
+pub mod root;
+pub mod shell;
 pub mod verify;
 
 /// Where and how a command writes an archive.
@@ -52,25 +57,92 @@ impl Output {
     }
 }
 
-/// Writes `archive` as `output` asks (to `-`: standard output; otherwise atomically, then its
-/// root CID goes to stdout and a line saying what it holds, starting with `summary`, to stderr).
+/// Writes `archive` as `output` asks: to `-`, standard output, with the root CID on stderr;
+/// otherwise atomically, with the root CID on stdout. Then a line saying what it holds, starting
+/// with `summary`, goes to stderr. With `--quiet`, nothing but the archive is written.
 pub fn write_archive(archive: &Assembled, output: &Output, summary: &str) -> Result<()> {
     let version = if output.car_v1 { CarVersion::V1 } else { CarVersion::V2 };
     let path = &output.output;
-    if path.as_os_str() == "-" {
-        return write_car(archive, output::stdout(), version);
+    let to_stdout = path.as_os_str() == "-";
+    if to_stdout {
+        write_car(archive, output::stdout(), version)?;
+        progress::say(&format!("root {}", archive.root));
+    } else {
+        output::write_file(path, |out| write_car(archive, out, version))?;
+        if !progress::is_quiet() {
+            let mut out = output::stdout();
+            writeln!(out, "{}", archive.root)?;
+            out.flush()?;
+        }
     }
-    output::write_file(path, |out| write_car(archive, out, version))?;
-    let mut out = output::stdout();
-    writeln!(out, "{}", archive.root)?;
-    out.flush()?;
-    output::note(format_args!(
-        "vecar: wrote {}: {summary}; {} blocks, {} bytes of blocks",
-        path.display(),
-        archive.blocks,
-        archive.bytes
+    let name = if to_stdout {
+        "standard output".into()
+    } else {
+        path.display().to_string()
+    };
+    progress::say(&format!(
+        "wrote {name}: {summary}; {} blocks, {} bytes of blocks",
+        archive.blocks, archive.bytes
     ));
     Ok(())
+}
+
+/// Runs `open` on each archive in turn and hands what it gives to `print`. An archive that
+/// cannot be opened is reported on stderr and the others still run; then the exit code is 1.
+/// An error from `print` (writing stdout) stops at once.
+pub fn each_archive<T>(
+    paths: &[PathBuf],
+    open: impl Fn(&Path) -> Result<T>,
+    mut print: impl FnMut(&Path, T) -> Result<()>,
+) -> Result<ExitCode> {
+    let mut code = ExitCode::SUCCESS;
+    for path in paths {
+        match open(path) {
+            Ok(opened) => print(path, opened)?,
+            Err(e) => {
+                eprintln!("vecar: {e:#}");
+                code = ExitCode::FAILURE;
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// Record ids given on the command line and, with `--ids-from`, in a file.
+#[derive(clap::Args)]
+pub struct Ids {
+    /// Record ids (a string id, or an integer id's digits).
+    #[arg(value_name = "ID")]
+    ids: Vec<String>,
+    /// Also read ids from this file, one per line, taken exactly (only the line ending is
+    /// removed; empty lines are skipped); `-` reads standard input.
+    #[arg(long, value_name = "FILE")]
+    ids_from: Option<PathBuf>,
+}
+
+impl Ids {
+    /// The file the ids are read from, if any (an output must not overwrite it).
+    pub fn file(&self) -> Option<&Path> {
+        self.ids_from.as_deref()
+    }
+
+    /// The ids, those on the command line first; a usage error when there are none, saying
+    /// what they are `for` ("to remove").
+    pub fn read(self, purpose: &str) -> Result<Vec<String>> {
+        let mut ids = self.ids;
+        if let Some(path) = &self.ids_from {
+            let mut lines = Lines::open(path)?;
+            while let Some((_, line)) = lines.next_raw()? {
+                if !line.is_empty() {
+                    ids.push(line);
+                }
+            }
+        }
+        if ids.is_empty() {
+            return Err(UsageError(format!("give the ids {purpose}, or --ids-from FILE")).into());
+        }
+        Ok(ids)
+    }
 }
 
 /// Writes the archive holding `rows`, an update of `base` (see [`update::index_for`]), and says
@@ -85,14 +157,18 @@ pub fn write_update(
 ) -> Result<()> {
     let (index, made) = update::index_for(base, rows, plan, threads)?;
     let archive = assemble(rows, &index, &update::options(base))?;
-    let summary = format!("{summary}, {} records, {}", rows.len(), made.describe());
+    let summary = format!(
+        "{summary}, {}, {}",
+        output::plural(rows.len() as u64, "record"),
+        made.describe()
+    );
     write_archive(&archive, output, &summary)
 }
 
 /// The provider flags shared by `embed`, `build` and `query`.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct ProviderArgs {
-    /// A local sentence-transformers model directory (`query` also reads VECAR_MODEL); with
+    /// A local sentence-transformers model directory (`query` and `add` also read VECAR_MODEL); with
     /// --endpoint, the model name to ask for.
     #[arg(long, value_name = "DIR|NAME")]
     model: Option<String>,

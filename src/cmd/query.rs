@@ -18,7 +18,7 @@ use vecar::index::field_path;
 use vecar::index::filter::Filter;
 use vecar::index::search::SearchOptions;
 use vecar::input::{self, Labels, Lines, Query};
-use vecar::ops::search::{check_compatible, check_distinct, find_id, Search};
+use vecar::ops::search::{check_compatible, check_distinct, find_id, missing_fields, Search};
 use vecar::output;
 use vecar::params::{EmbeddingInfo, MAX_EXPANSION};
 
@@ -59,8 +59,8 @@ pub struct Args {
     #[arg(required = true)]
     archives: Vec<PathBuf>,
     /// Hits per query (beyond the number of records: all of them).
-    #[arg(short, default_value_t = 10)]
-    k: usize,
+    #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    k: u64,
     /// Search breadth (HNSW ef) [default: the archive's expansion_search].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_EXPANSION))]
     ef: Option<u64>,
@@ -119,7 +119,8 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         .transpose()
         .map_err(|e| UsageError(e.to_string()))?;
     if args.archives.iter().any(|a| a == Path::new("-")) {
-        bail!("archives are read in place: give a file, not `-`");
+        let msg = "archives are read in place: give a file, not `-` (queries come from stdin)";
+        return Err(UsageError(msg.into()).into());
     }
     let archives = args
         .archives
@@ -139,6 +140,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         None => DEFAULT_FIELDS.iter().map(|f| f.to_string()).collect(),
     };
     let paths = record_paths(&fields).map_err(|e| UsageError(format!("--fields: {e}")))?;
+    check_fields(&archives, &paths)?;
     let like = args.like.as_deref().map(|id| find_id(&archives, id)).transpose()?;
     let options = SearchOptions {
         exact: args.exact,
@@ -156,7 +158,9 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     let m = &archives[0].manifest;
     let dims = m.dimensions as usize;
     // More hits than records is all records: memory follows the archives, not the argument.
-    let k = args.k.min(archives.iter().map(|a| a.manifest.count as usize).sum());
+    let k = usize::try_from(args.k)
+        .unwrap_or(usize::MAX)
+        .min(archives.iter().map(|a| a.manifest.count as usize).sum());
     let mut writer = RowWriter::new(output::stdout(), args.format, fields)?;
     if let Some(like) = like {
         let query = Query {
@@ -203,6 +207,31 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     }
     writer.finish()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A usage error naming the fields of `fields` that neither a hit nor any record has.
+fn check_fields(archives: &[Archive], paths: &HashMap<String, Vec<String>>) -> Result<()> {
+    let mut asked: Vec<&str> = paths.values().map(|path| path[0].as_str()).collect();
+    asked.sort_unstable();
+    asked.dedup();
+    let (missing, seen) = missing_fields(archives, &asked)?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let m = &archives[0].manifest.fields;
+    let own: Vec<&str> = seen
+        .iter()
+        .map(String::as_str)
+        .filter(|f| *f != m.id && *f != m.text && *f != m.vector)
+        .collect();
+    let names = missing.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ");
+    let msg = format!(
+        "--fields: no hit or record has {names}; the fields are {}{}{}",
+        OWN_FIELDS.join(", "),
+        if own.is_empty() { "" } else { ", and the records' " },
+        own.join(", ")
+    );
+    Err(UsageError(msg).into())
 }
 
 /// The query vector given by --vector, or made from --text with the archive's model.

@@ -6,10 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 
-use super::UsageError;
 use vecar::archive::read::Archive;
 use vecar::archive::rows::Rows;
-use vecar::input::Lines;
 use vecar::ops::update::IndexPlan;
 
 /// Arguments of `vecar rm`.
@@ -27,12 +25,9 @@ Examples:
 pub struct Args {
     /// The base archive (it is not changed).
     base: PathBuf,
-    /// Ids of the records to remove.
-    ids: Vec<String>,
-    /// Also remove the ids listed in this file, one per line, taken exactly; `-` reads standard
-    /// input.
-    #[arg(long, value_name = "FILE")]
-    ids_from: Option<PathBuf>,
+    /// The ids of the records to remove.
+    #[command(flatten)]
+    ids: super::Ids,
     /// Where to write the archive.
     #[command(flatten)]
     output: super::Output,
@@ -43,21 +38,10 @@ pub struct Args {
 
 /// Runs `vecar rm`.
 pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
-    if let Some(path) = &args.ids_from {
+    if let Some(path) = args.ids.file() {
         args.output.check(&[path])?;
     }
-    let mut typed = args.ids;
-    if let Some(path) = &args.ids_from {
-        let mut lines = Lines::open(path)?;
-        while let Some((_, line)) = lines.next_raw()? {
-            if !line.is_empty() {
-                typed.push(line);
-            }
-        }
-    }
-    if typed.is_empty() {
-        return Err(UsageError("give the ids to remove, or --ids-from FILE".into()).into());
-    }
+    let typed = args.ids.read("to remove")?;
     let base = Archive::open(&args.base)?;
     let mut rows = Rows::from_archive(&base)?;
     let (mut keys, mut missing) = (HashSet::new(), Vec::new());
@@ -73,9 +57,10 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     if !missing.is_empty() && !args.ignore_missing {
         let shown = missing.iter().take(5).copied().collect::<Vec<_>>().join(", ");
         bail!(
-            "{}: {} ids given are not in the archive: {shown}{} (--ignore-missing skips them)",
+            "{}: {} given {} not in the archive: {shown}{} (--ignore-missing skips them)",
             base.name(),
-            missing.len(),
+            vecar::output::plural(missing.len() as u64, "id"),
+            if missing.len() == 1 { "is" } else { "are" },
             if missing.len() > 5 { ", ..." } else { "" }
         );
     }

@@ -1,7 +1,7 @@
 //! `vecar verify`: check an archive end to end.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -9,38 +9,42 @@ use anyhow::Result;
 
 use vecar::archive::car::CarFile;
 use vecar::ops::verify::verify;
-use vecar::output;
+use vecar::output::{self, plural};
 
 /// Arguments of `vecar verify`.
 #[derive(clap::Args)]
 #[command(after_help = "\
-Re-hashes every block, walks the DAG from the root (every link resolves, no orphan), checks that
+Re-hashes every block of each archive, walks the DAG from the root (every link resolves, no orphan), checks that
 a CARv2 block index lists every block at its place, and checks the manifest against the records,
 vectors and the index header. Walks the index graph: every record a search through it cannot
 reach must be in the manifest's list of those (which every search scans), or verify fails with
-their count. Exit 0 if sound; 1 with the first problem otherwise.
+their count. Prints one line per sound archive and the first problem of each other one; exits 0
+only if all are sound.
 
-Example:
-  vecar verify docs.car && ipfs dag import docs.car")]
+Examples:
+  vecar verify docs.car && ipfs dag import docs.car
+  vecar verify *.car")]
 pub struct Args {
-    /// The archive; `-` reads standard input.
-    archive: PathBuf,
+    /// The archives; `-` reads standard input.
+    #[arg(required = true, value_name = "ARCHIVE")]
+    archives: Vec<PathBuf>,
 }
 
 /// Runs `vecar verify`.
 pub fn run(args: Args) -> Result<ExitCode> {
-    let report = verify(Arc::new(CarFile::open(&args.archive)?))?;
     let mut out = output::stdout();
-    writeln!(
-        out,
-        "{}: ok, {}, root {}, {} records, {} blocks, {} bytes",
-        args.archive.display(),
-        report.kind,
-        report.root,
-        report.records,
-        report.blocks,
-        report.bytes
-    )?;
-    out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    let check = |path: &Path| verify(Arc::new(CarFile::open(path)?));
+    super::each_archive(&args.archives, check, |path, report| {
+        let records = plural(report.records, "record");
+        writeln!(
+            out,
+            "{}: ok, {}, root {}, {records}, {} blocks, {} bytes",
+            path.display(),
+            report.kind,
+            report.root,
+            report.blocks,
+            report.bytes
+        )?;
+        Ok(out.flush()?)
+    })
 }

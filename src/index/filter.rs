@@ -235,6 +235,8 @@ fn tokenize(expr: &str) -> Result<Vec<(usize, Token)>, FilterError> {
                     _ => Token::Word(word.to_string()),
                 }
             }
+            b'&' => return Err(error(i, "write `and` instead of `&&`")),
+            b'|' => return Err(error(i, "write `or` instead of `||`")),
             _ => return Err(error(i, "unexpected character")),
         };
         tokens.push((start, token));

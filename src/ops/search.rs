@@ -57,6 +57,26 @@ impl Store for Archive {
     }
 }
 
+/// The names in `wanted` that no record of `archives` has as a field, in the order given, and
+/// the field names seen while looking. Reading stops as soon as every name is found, so only a
+/// missing name costs a read of every record.
+pub fn missing_fields(archives: &[Archive], wanted: &[&str]) -> Result<(Vec<String>, BTreeSet<String>)> {
+    let mut missing: Vec<String> = wanted.iter().map(|name| name.to_string()).collect();
+    let mut seen = BTreeSet::new();
+    for archive in archives {
+        for i in 0..archive.records.chunks.len() {
+            if missing.is_empty() {
+                return Ok((missing, seen));
+            }
+            for record in archive.record_chunk(i)? {
+                seen.extend(record.into_iter().map(|(name, _)| name));
+            }
+            missing.retain(|name| !seen.contains(name));
+        }
+    }
+    Ok((missing, seen))
+}
+
 /// Checks that archives share dimensions and metric, so their distances compare; `what` ends the
 /// error ("searched together").
 pub fn check_compatible(archives: &[Archive], what: &str) -> Result<()> {

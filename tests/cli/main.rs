@@ -10,6 +10,7 @@ mod embed_http;
 mod embed_local;
 mod fake_server;
 mod fields;
+mod front_door;
 mod hostile;
 mod input_errors;
 mod interop;

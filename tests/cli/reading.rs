@@ -103,7 +103,10 @@ fn json_lines_or_a_gzip_file_given_as_an_archive_are_named_as_such() {
         .unwrap();
     std::fs::write(&gz, out.stdout).unwrap();
     let docs = fixture("docs.jsonl");
-    for (file, what) in [(s(&docs), "it starts like JSON"), (s(&gz), "it is gzip-compressed")] {
+    for (file, what) in [
+        (s(&docs), "it starts with '{'); it looks like JSON"),
+        (s(&gz), "it is gzip-compressed"),
+    ] {
         for command in ["verify", "info"] {
             let run = vecar(&[command, file]);
             run.fails_with(&format!("{file}: not a CAR file ({what}"));

@@ -214,7 +214,7 @@ fn rm_refuses_unknown_ids_unless_told_and_needs_ids() {
     let base = build_fixture(dir.path(), "base.car", &[]);
     let next = dir.path().join("next.car");
     vecar(&["rm", s(&base), "doc-00000", "no-such-id", "-o", s(&next)])
-        .fails_with("1 ids given are not in the archive: no-such-id");
+        .fails_with("1 id given is not in the archive: no-such-id");
     assert!(!next.exists());
     let run = vecar(&[
         "rm",

@@ -90,8 +90,10 @@ impl CarFile {
                 .with_context(|| format!("reading {name}"))?;
             return CarFile::from_bytes(&name, bytes);
         }
+        if kind.is_dir() {
+            bail!("{name}: is a directory, not an archive");
+        }
         let what = match () {
-            _ if kind.is_dir() => "a directory",
             _ if kind.is_char_device() => "a character device",
             _ => "a block device",
         };
@@ -124,14 +126,38 @@ impl CarFile {
         if file_len == 0 {
             bail!("{}: empty file, not a CAR", car.name);
         }
-        car.sections = car.read_header(0, file_len).map_err(|e| match car.other_kind() {
-            Some(kind) => anyhow::anyhow!("{}: not a CAR file ({kind})", car.name),
-            None => e,
-        })?;
+        car.sections = car.read_header(0, file_len).map_err(|e| car.not_a_car(e))?;
         if car.index().is_none() {
             car.walk()?;
         }
         Ok(car)
+    }
+
+    /// `e`, or, when the file starts with two characters of text (`{"` of JSON, say), that it is
+    /// no CAR file at all: a CAR's length varint is followed by a DAG-CBOR map (0xa0..=0xbf) or,
+    /// in a CARv2 pragma, by 0xa1.
+    fn not_a_car(&self, e: anyhow::Error) -> anyhow::Error {
+        let mut first = [0u8; 2];
+        if self.read_exact(0, &mut first[..self.file_len.min(2) as usize]).is_err() {
+            return e;
+        }
+        let text = |b: u8| b.is_ascii_graphic() || b.is_ascii_whitespace();
+        let name = &self.name;
+        match first {
+            [0x1f, 0x8b] => anyhow::anyhow!(
+                "{name}: not a CAR file (it is gzip-compressed; decompress it first, e.g. `zcat FILE | vecar verify -`)"
+            ),
+            [a, b] if a.is_ascii_graphic() && text(b) => {
+                let json = matches!(a, b'{' | b'[');
+                let hint = if json {
+                    "; it looks like JSON: `vecar build` makes an archive of JSON lines"
+                } else {
+                    ""
+                };
+                anyhow::anyhow!("{name}: not a CAR file (it starts with '{}'){hint}", a as char)
+            }
+            _ => e,
+        }
     }
 
     /// Walks every section head once; later calls return the same walk.
@@ -239,17 +265,6 @@ impl CarFile {
         let mut bytes = vec![0; (self.file_len - offset) as usize];
         self.source.read_at(offset, &mut bytes).map_err(|e| e.to_string())?;
         BlockIndex::decode(&bytes).map_err(|e| format!("{e:#}"))
-    }
-
-    /// What the file is instead of a CAR, when its first bytes tell: JSON or gzip.
-    fn other_kind(&self) -> Option<&'static str> {
-        let mut first = [0u8; 2];
-        self.read_exact(0, &mut first[..self.file_len.min(2) as usize]).ok()?;
-        match first {
-            [b'{' | b'[', _] => Some("it starts like JSON; `vecar build` makes an archive of JSON lines"),
-            [0x1f, 0x8b] => Some("it is gzip-compressed; decompress it first, e.g. `zcat FILE | vecar verify -`"),
-            _ => None,
-        }
     }
 
     /// Fills `buf` from byte `pos`. The file was measured on opening, so running out of bytes
