@@ -56,21 +56,32 @@ impl Kubo {
     }
 }
 
-/// The `ipfs` binary: `VECAR_IPFS`, else `ipfs` on the PATH. Panics, saying how to install it,
-/// when it does not run or is not Kubo v0.43.1.
+/// The `ipfs` binary: `VECAR_IPFS`, else the one tests/kubo/install.sh builds into
+/// `$(go env GOPATH)/bin`, else `ipfs` on the PATH. Panics, saying how to install it, when it
+/// does not run or is not Kubo v0.43.1.
 fn ipfs_binary() -> PathBuf {
-    let binary = PathBuf::from(std::env::var_os("VECAR_IPFS").unwrap_or_else(|| "ipfs".into()));
+    let binary = match std::env::var_os("VECAR_IPFS") {
+        Some(binary) => PathBuf::from(binary),
+        None => go_bin().filter(|path| path.is_file()).unwrap_or_else(|| "ipfs".into()),
+    };
     let version = Command::new(&binary).args(["version", "--number"]).output();
     let version = version.map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string());
     match version {
         Ok(v) if v == KUBO_VERSION => binary,
         found => panic!(
             "Kubo's `ipfs` v{KUBO_VERSION} is needed ({} gave {found:?}): tests/kubo/install.sh \
-             (run by .ci/run) builds it with Go from the Go module proxy into $(go env GOPATH)/bin, \
-             which must be on the PATH (or set VECAR_IPFS to the binary)",
+             (run by .ci/run) builds it with Go from the Go module proxy into $(go env GOPATH)/bin \
+             (or set VECAR_IPFS to the binary)",
             binary.display()
         ),
     }
+}
+
+/// `$(go env GOPATH)/bin/ipfs`, where tests/kubo/install.sh puts Kubo; `None` without Go.
+fn go_bin() -> Option<PathBuf> {
+    let out = Command::new("go").args(["env", "GOPATH"]).output().ok()?;
+    let gopath = String::from_utf8(out.stdout).ok()?;
+    Some(Path::new(gopath.trim()).join("bin/ipfs"))
 }
 
 fn run(mut command: Command) -> Output {
