@@ -70,9 +70,14 @@ fn a_k_beyond_the_record_count_means_every_record_in_bounded_memory() {
             assert_eq!(run.json_lines().len(), expected, "-k {k} {extra:?}");
         }
     }
+    let other: Vec<String> = (5..10)
+        .map(|i| format!("{{\"id\": {i}, \"vector\": [{}, 1, {}]}}", i + 1, i * i))
+        .collect();
+    let other: Vec<&str> = other.iter().map(String::as_str).collect();
+    let other = archive_of(dir.path(), "other", &other, &[]);
     let run = vecar_limited(
         1024,
-        &["query", s(&car), s(&car), "-k", "18446744073709551615"],
+        &["query", s(&car), s(&other), "-k", "18446744073709551615"],
         queries,
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
