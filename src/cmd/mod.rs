@@ -100,7 +100,7 @@ pub fn each_archive<T>(
         match open(path) {
             Ok(opened) => print(path, opened)?,
             Err(e) => {
-                eprintln!("vecar: {e:#}");
+                output::note(format_args!("vecar: {e:#}"));
                 code = ExitCode::FAILURE;
             }
         }
