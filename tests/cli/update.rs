@@ -391,24 +391,6 @@ fn updates_of_100000_records_reuse_the_base_blocks() {
     }
 }
 
-/// Rewrites the manifest of the archive at `path` as `edit` says, re-hashing it.
-fn with_manifest(path: &Path, edit: impl Fn(&mut std::collections::BTreeMap<String, Ipld>)) -> Vec<u8> {
-    let car = vecar::archive::car::CarFile::open(path).unwrap();
-    let mut blocks: Vec<_> = car
-        .sections()
-        .unwrap()
-        .map(|(cid, _)| (*cid, car.block(cid).unwrap()))
-        .collect();
-    assert_eq!(blocks[0].0, *car.root());
-    let Ipld::Map(mut manifest) = serde_ipld_dagcbor::from_slice(&blocks[0].1).unwrap() else {
-        panic!("a map")
-    };
-    edit(&mut manifest);
-    let bytes = serde_ipld_dagcbor::to_vec(&Ipld::Map(manifest)).unwrap();
-    blocks[0] = (cid_of(0x71, &bytes), bytes);
-    car_bytes(&blocks[0].0, &blocks)
-}
-
 #[test]
 fn version_1_archives_are_read_and_updated_to_version_2() {
     // Rows that form one chunk under either version's rule: no id boundary before the last,
@@ -428,7 +410,7 @@ fn version_1_archives_are_read_and_updated_to_version_2() {
     let v2 = build(dir.path(), "v2.car", &rows, &[]);
     assert_eq!(cids(&v2, &DATA).len(), 2);
     let as_v1 = |rows_per_chunk: i128| {
-        with_manifest(&v2, |m| {
+        with_edited_manifest(&v2, |m| {
             m.insert("version".into(), Ipld::Integer(1));
             let Some(Ipld::Map(vectors)) = m.get_mut("vectors") else {
                 panic!("vectors")
