@@ -51,8 +51,10 @@ enum Command {
     Info(cmd::info::Args),
     /// Check every block, link and count of an archive.
     Verify(cmd::verify::Args),
-    /// Write the records back as JSONL, vectors included, in input order.
+    /// Write the records back as JSONL, vectors included, in input order, or into another store.
     Export(cmd::export::Args),
+    /// Make an archive from another store's vectors (a FAISS index file).
+    Import(cmd::import::Args),
     /// Write the records with the given ids as JSONL.
     Get(cmd::get::Args),
     /// List the blocks of an archive.
@@ -104,6 +106,7 @@ fn main() -> ExitCode {
             Command::Info(args) => cmd::info::run(args),
             Command::Verify(args) => cmd::verify::run(args),
             Command::Export(args) => cmd::export::run(args),
+            Command::Import(args) => cmd::import::run(args, threads),
             Command::Get(args) => cmd::get::run(args),
             Command::Ls(args) => cmd::ls::run(args),
             Command::Add(args) => cmd::add::run(args, threads),

@@ -56,6 +56,13 @@ pub const MAX_CONNECTIVITY: u64 = 1024;
 /// Widest breadth (HNSW ef) when building or searching.
 pub const MAX_EXPANSION: u64 = 65536;
 
+/// HNSW links per node (M) when none is given.
+pub const DEFAULT_CONNECTIVITY: u64 = 16;
+/// HNSW breadth while building (ef_construction) when none is given.
+pub const DEFAULT_EXPANSION_ADD: u64 = 128;
+/// HNSW breadth while searching (ef) when none is given.
+pub const DEFAULT_EXPANSION_SEARCH: u64 = 64;
+
 impl IndexParams {
     /// Checks the HNSW numbers are in the ranges `build` accepts, so that an archive from anyone
     /// cannot make a search or an update allocate by them.

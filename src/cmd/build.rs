@@ -15,7 +15,9 @@ use vecar::input::{LineSource, Lines};
 use vecar::ops::build::{index_rows, read_docs};
 use vecar::output::plural;
 use vecar::params::{Dtype, IndexParams, Metric};
-use vecar::params::{MAX_CONNECTIVITY, MAX_EXPANSION};
+use vecar::params::{
+    DEFAULT_CONNECTIVITY, DEFAULT_EXPANSION_ADD, DEFAULT_EXPANSION_SEARCH, MAX_CONNECTIVITY, MAX_EXPANSION,
+};
 
 /// Arguments of `vecar build`.
 #[derive(clap::Args)]
@@ -46,13 +48,13 @@ pub struct Args {
     #[arg(long, value_enum)]
     dtype: Option<DtypeArg>,
     /// HNSW links per node (M).
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(2..=MAX_CONNECTIVITY))]
+    #[arg(long, default_value_t = DEFAULT_CONNECTIVITY, value_parser = clap::value_parser!(u64).range(2..=MAX_CONNECTIVITY))]
     connectivity: u64,
     /// HNSW breadth while building (ef_construction).
-    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=MAX_EXPANSION))]
+    #[arg(long, default_value_t = DEFAULT_EXPANSION_ADD, value_parser = clap::value_parser!(u64).range(1..=MAX_EXPANSION))]
     expansion_add: u64,
     /// HNSW breadth while searching (ef), stored as the archive's default.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=MAX_EXPANSION))]
+    #[arg(long, default_value_t = DEFAULT_EXPANSION_SEARCH, value_parser = clap::value_parser!(u64).range(1..=MAX_EXPANSION))]
     expansion_search: u64,
     /// Field holding each record's unique id.
     #[arg(long, default_value = "id")]
@@ -73,7 +75,7 @@ pub struct Args {
 
 /// `--metric`: the choices of [`Metric`].
 #[derive(Clone, Copy, clap::ValueEnum)]
-enum MetricArg {
+pub(crate) enum MetricArg {
     /// Cosine: distance = 1 − cos(a, b); score = cos(a, b).
     Cos,
     /// Squared Euclidean: distance = Σ(a−b)²; score = −distance.

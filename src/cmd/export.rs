@@ -1,4 +1,5 @@
-//! `vecar export`: the records back as JSONL, vectors included, in input order.
+//! `vecar export`: the records back as JSONL, vectors included, in input order; or, with `--to`,
+//! the archive written into another store.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -6,8 +7,11 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
+use super::UsageError;
 use vecar::archive::read::Archive;
-use vecar::output::{self, WithVector};
+use vecar::ops::bridge::faiss::{self, FaissIndex};
+use vecar::output::{self, plural, WithVector};
+use vecar::progress;
 
 /// Arguments of `vecar export`.
 #[derive(clap::Args)]
@@ -15,20 +19,89 @@ use vecar::output::{self, WithVector};
 Each line holds the input line's fields: the record's fields in DAG-CBOR key order (shorter keys
 first), then the vector, whose float32 values print back bit-exact.
 
+--to faiss writes a FAISS index file that `faiss.read_index` opens. Its ids are the archive's
+row numbers: FAISS id n is line n + 1 of `vecar export` (counting from 0, the n-th record).
+l2 archives give L2 indexes; ip archives inner-product ones; cos archives inner-product indexes
+of the vectors scaled to unit length (normalise queries with faiss.normalize_L2). hnsw (the
+default) is an IndexHNSWFlat whose graph is the archive's own HNSW graph, link for link; flat an
+IndexFlatL2/IndexFlatIP, for exact search.
+
 Examples:
   vecar export docs.car > docs.jsonl
-  vecar export docs.car | jq -r .id | head")]
+  vecar export docs.car | jq -r .id | head
+  vecar export docs.car --to faiss -o docs.faiss
+  vecar export docs.car --to faiss --faiss-index flat -o docs-flat.faiss")]
 pub struct Args {
     /// The archive; `-` reads standard input.
     archive: PathBuf,
+    /// Write the archive into another store instead of printing JSONL.
+    #[arg(long, value_enum)]
+    to: Option<Target>,
+    /// The file to write (--to faiss): replaced only when complete.
+    #[arg(short, long, requires = "to")]
+    output: Option<PathBuf>,
+    /// The FAISS index to write (--to faiss) [default: hnsw].
+    #[arg(long, value_enum)]
+    faiss_index: Option<FaissIndexArg>,
+}
+
+/// `--to`: the stores an archive can be written into.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Target {
+    /// A FAISS index file (-o FILE); ids are the archive's row numbers.
+    Faiss,
+}
+
+/// `--faiss-index`: the choices of [`FaissIndex`].
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FaissIndexArg {
+    /// IndexFlatL2 / IndexFlatIP: exact search over the vectors.
+    Flat,
+    /// IndexHNSWFlat: the archive's HNSW graph over the vectors.
+    Hnsw,
 }
 
 /// Runs `vecar export`.
 pub fn run(args: Args) -> Result<ExitCode> {
+    if args.faiss_index.is_some() && args.to != Some(Target::Faiss) {
+        return Err(UsageError("--faiss-index is for --to faiss".into()).into());
+    }
+    match args.to {
+        None => jsonl(&args),
+        Some(Target::Faiss) => to_faiss(&args),
+    }
+}
+
+/// Prints every record as a JSON line, its vector included.
+fn jsonl(args: &Args) -> Result<ExitCode> {
     let archive = Archive::open(&args.archive)?;
     let field = &archive.manifest.fields.vector;
     let mut out = output::stdout();
     archive.for_each_row(|_, record, vector| output::json_line(&mut out, &WithVector { record, field, vector }))?;
     out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the archive as a FAISS index file.
+fn to_faiss(args: &Args) -> Result<ExitCode> {
+    let Some(path) = &args.output else {
+        return Err(UsageError("--to faiss writes a file: give -o FILE".into()).into());
+    };
+    output::check_not_an_input(path, &[&args.archive])?;
+    let kind = match args.faiss_index {
+        Some(FaissIndexArg::Flat) => FaissIndex::Flat,
+        None | Some(FaissIndexArg::Hnsw) => FaissIndex::Hnsw,
+    };
+    let archive = Archive::open(&args.archive)?;
+    let mut written = 0;
+    output::write_file(path, |out| {
+        written = faiss::export(&archive, kind, out)?;
+        Ok(())
+    })?;
+    progress::say(&format!(
+        "wrote {}: {}, ids the row numbers",
+        path.display(),
+        plural(written, "vector")
+    ));
     Ok(ExitCode::SUCCESS)
 }

@@ -20,6 +20,7 @@ pub mod diff;
 pub mod embed;
 pub mod export;
 pub mod get;
+pub mod import;
 pub mod info;
 pub mod ls;
 pub mod merge;

@@ -83,6 +83,12 @@ pub fn unreachable(bytes: &[u8], dimensions: u64, count: u64, params: &IndexPara
     layout::unreachable(bytes, dimensions, count, params.dtype)
 }
 
+/// The graph of hash-verified index bytes, once they pass the header and structure checks.
+pub fn graph<'a>(bytes: &'a [u8], dimensions: u64, count: u64, params: &IndexParams) -> Result<layout::Graph<'a>> {
+    check_header(bytes, dimensions, count, params)?;
+    layout::graph(bytes, dimensions, count, params.dtype)
+}
+
 /// A new, empty index for `bytes` once they pass the header and structure checks.
 fn checked_index(bytes: &[u8], dimensions: u64, count: u64, params: &IndexParams) -> Result<Index> {
     check_header(bytes, dimensions, count, params)?;

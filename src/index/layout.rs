@@ -56,17 +56,82 @@ pub fn unreachable(bytes: &[u8], dimensions: u64, count: u64, dtype: Dtype) -> R
     Ok(parse(bytes, dimensions, count, dtype)?.unreachable())
 }
 
-/// The base-layer (level 0) graph of a checked index, read in place.
-struct Graph<'a> {
+/// The HNSW graph of a checked index (as [`check_structure`] checks), for converting it to
+/// another engine's (`vecar export --to faiss`). Nodes are named by their keys, the rows.
+pub fn graph(bytes: &[u8], dimensions: u64, count: u64, dtype: Dtype) -> Result<Graph<'_>> {
+    parse(bytes, dimensions, count, dtype)
+}
+
+/// The graph of a checked index, read in place.
+pub struct Graph<'a> {
     bytes: &'a [u8],
     /// The slot every search starts from.
     entry: usize,
-    /// Per slot: whether it is on a level above the base (a search may descend to it).
-    upper: Vec<bool>,
+    /// The top level.
+    max_level: u64,
+    /// Most neighbours on the levels above the base, and on the base.
+    connectivity: u64,
+    base: u64,
+    /// Per slot: its top level.
+    levels: Vec<u64>,
     /// Per slot: its key (the row).
     keys: Vec<u64>,
     /// Per slot: the offset of its base-layer neighbour count.
     base_lists: Vec<usize>,
+}
+
+impl Graph<'_> {
+    /// The row every search starts from.
+    pub fn entry_row(&self) -> u64 {
+        self.keys[self.entry]
+    }
+
+    /// The top level of the graph.
+    pub fn max_level(&self) -> u64 {
+        self.max_level
+    }
+
+    /// Most neighbours a node has on the levels above the base (HNSW M), and on the base.
+    pub fn connectivity(&self) -> (u64, u64) {
+        (self.connectivity, self.base)
+    }
+
+    /// The top level of `slot`.
+    pub fn level(&self, slot: usize) -> u64 {
+        self.levels[slot]
+    }
+
+    /// The slot of each row.
+    pub fn slots(&self) -> Vec<usize> {
+        let mut slots = vec![0; self.keys.len()];
+        for (slot, &key) in self.keys.iter().enumerate() {
+            slots[key as usize] = slot;
+        }
+        slots
+    }
+
+    /// The rows that `slot` links to on `level` (at most its top level).
+    pub fn links(&self, slot: usize, level: u64) -> impl Iterator<Item = u64> + '_ {
+        let at = match level {
+            0 => self.base_lists[slot],
+            _ => {
+                self.base_lists[slot]
+                    + 4
+                    + 4 * self.base as usize
+                    + (level as usize - 1) * (4 + 4 * self.connectivity as usize)
+            }
+        };
+        self.list(at).map(|slot| self.keys[slot])
+    }
+
+    /// The slots of the neighbour list at byte `at`.
+    fn list(&self, at: usize) -> impl Iterator<Item = usize> + '_ {
+        let b = &self.bytes[at..at + 4];
+        let count = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+        self.bytes[at + 4..at + 4 + 4 * count]
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    }
 }
 
 /// Walks the layout of `bytes`, checking every field, and returns its base-layer graph.
@@ -115,7 +180,10 @@ fn parse(bytes: &[u8], dimensions: u64, count: u64, dtype: Dtype) -> Result<Grap
     let mut graph = Graph {
         bytes,
         entry: entry as usize,
-        upper: levels.iter().map(|&level| level > 0).collect(),
+        max_level,
+        connectivity,
+        base,
+        levels: Vec::new(),
         keys: Vec::with_capacity(size as usize),
         base_lists: Vec::with_capacity(size as usize),
     };
@@ -154,6 +222,7 @@ fn parse(bytes: &[u8], dimensions: u64, count: u64, dtype: Dtype) -> Result<Grap
         "index has {} bytes after its last node",
         bytes.len() - r.pos
     );
+    graph.levels = levels;
     Ok(graph)
 }
 
@@ -174,7 +243,7 @@ impl Graph<'_> {
         let mut safe = self.reached_from(self.entry);
         let to_entry = self.reaching(self.entry);
         let starts: Vec<usize> = (0..self.keys.len())
-            .filter(|&slot| self.upper[slot] && !to_entry[slot])
+            .filter(|&slot| self.levels[slot] > 0 && !to_entry[slot])
             .collect();
         if starts.len() > MAX_EXTRA_WALKS {
             safe.fill(false);
@@ -196,12 +265,7 @@ impl Graph<'_> {
 
     /// The base-layer slots that `slot` links to.
     fn neighbours(&self, slot: usize) -> impl Iterator<Item = usize> + '_ {
-        let at = self.base_lists[slot];
-        let b = &self.bytes[at..at + 4];
-        let count = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
-        self.bytes[at + 4..at + 4 + 4 * count]
-            .chunks_exact(4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        self.list(self.base_lists[slot])
     }
 
     /// Per slot: whether a walk along base-layer links from `start` gets there.

@@ -3,7 +3,9 @@
 
 use usearch::{MetricKind, ScalarKind};
 
-use crate::params::{Dtype, IndexParams, Metric};
+use crate::params::{
+    Dtype, IndexParams, Metric, DEFAULT_CONNECTIVITY, DEFAULT_EXPANSION_ADD, DEFAULT_EXPANSION_SEARCH,
+};
 
 impl Metric {
     /// The usearch metric of the same name.
@@ -87,6 +89,18 @@ impl Dtype {
 }
 
 impl IndexParams {
+    /// The settings `build` uses for `metric` when no flag says otherwise.
+    pub fn default_for(metric: Metric) -> IndexParams {
+        IndexParams {
+            metric,
+            dtype: Dtype::default_for(metric),
+            connectivity: DEFAULT_CONNECTIVITY,
+            expansion_add: DEFAULT_EXPANSION_ADD,
+            expansion_search: DEFAULT_EXPANSION_SEARCH,
+            normalized: metric == Metric::Cos,
+        }
+    }
+
     /// The metric usearch computes.
     pub fn usearch_metric(&self) -> MetricKind {
         if self.normalized {

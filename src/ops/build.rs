@@ -11,7 +11,7 @@ use crate::archive::manifest::Fields;
 use crate::archive::read::Archive;
 use crate::archive::rows::{Row, Rows};
 use crate::index::hnsw::{self, Hnsw};
-use crate::input::{parse_doc, LineSource};
+use crate::input::{parse_doc, Doc, LineSource};
 use crate::params::IndexParams;
 use crate::progress;
 
@@ -46,29 +46,58 @@ pub fn read_docs(lines: &mut impl LineSource, fields: &Fields, dimensions: Optio
             .collect();
         for ((line, _), result) in batch.iter().zip(parsed) {
             let at = |msg: String| anyhow!("{}:{line}: {msg}", lines.name());
-            let row = result.map_err(at)?;
-            let found = row.vector.len();
-            if found > MAX_DIMENSIONS {
-                let msg = format!(
-                    "{} has {found} numbers; at most {MAX_DIMENSIONS} fit a block",
-                    fields.vector
-                );
-                return Err(at(msg));
-            }
-            if rows.dimensions == 0 {
-                rows.dimensions = found;
-            } else if found != rows.dimensions {
-                let msg = format!("{} has {found} numbers, expected {}", fields.vector, rows.dimensions);
-                return Err(at(msg));
-            }
-            if let Some(key) = rows.push(row)? {
-                return Err(at(format!("duplicate {} {key}", fields.id)));
-            }
+            add_row(&mut rows, result.map_err(at)?, fields).map_err(at)?;
         }
         bar.inc(batch.len() as u64);
     }
     bar.finish_and_clear();
     Ok(rows)
+}
+
+/// Reads the records another store gives (the bridges' imports: `ops::bridge`) into rows, with
+/// the checks of [`read_docs`]: ids present and unique, vectors of one length. Each record is a
+/// [`Doc`] whose record holds the id under `fields.id`; `name` names the source in messages,
+/// which call the records by their 1-based position.
+pub fn read_records(records: impl Iterator<Item = Result<Doc>>, name: &str, fields: &Fields) -> Result<Rows> {
+    let bar = progress::counter("read", "records");
+    let mut rows = Rows::new(0)?;
+    for (n, doc) in records.enumerate() {
+        let doc = doc?;
+        let at = |msg: String| anyhow!("{name}: record {}: {msg}", n + 1);
+        let id = doc
+            .record
+            .get(&fields.id)
+            .ok_or_else(|| at(format!("missing {}", fields.id)))?;
+        let row = Row::new(id, &doc.record, doc.vector).map_err(|e| at(e.to_string()))?;
+        add_row(&mut rows, row, fields).map_err(at)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(rows)
+}
+
+/// Appends `row` to `rows` if its vector has the rows' length (the first row sets it) and its
+/// id is new; otherwise says what is wrong.
+fn add_row(rows: &mut Rows, row: Row, fields: &Fields) -> Result<(), String> {
+    let found = row.vector.len();
+    if found > MAX_DIMENSIONS {
+        return Err(format!(
+            "{} has {found} numbers; at most {MAX_DIMENSIONS} fit a block",
+            fields.vector
+        ));
+    }
+    if rows.dimensions == 0 {
+        rows.dimensions = found;
+    } else if found != rows.dimensions {
+        return Err(format!(
+            "{} has {found} numbers, expected {}",
+            fields.vector, rows.dimensions
+        ));
+    }
+    match rows.push(row).map_err(|e| format!("{e:#}"))? {
+        Some(key) => Err(format!("duplicate {} {key}", fields.id)),
+        None => Ok(()),
+    }
 }
 
 /// Builds the HNSW index over every row, and finds the rows its graph cannot lead to.

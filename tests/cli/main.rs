@@ -8,6 +8,7 @@ mod determinism;
 mod embed_cmd;
 mod embed_http;
 mod embed_local;
+mod faiss;
 mod fake_server;
 mod fields;
 mod front_door;
