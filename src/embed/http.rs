@@ -15,28 +15,19 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
 use serde_json::{json, Value};
-use ureq::http::{header, StatusCode};
+use ureq::http::header;
 use ureq::Agent;
 
 use super::{Embedder, EmbeddingInfo, TextError};
+use crate::http::{self, agent, error_message, one_line, redact, Attempt, Limit, Retry};
 use crate::input::{json_type, parse_vector};
 
 /// Most texts sent in one request.
 pub const BATCH: usize = 64;
-/// Tries per request before giving up.
-const ATTEMPTS: u32 = 5;
-/// The first wait before a retry; each later wait doubles it.
-const BACKOFF: Duration = Duration::from_millis(500);
-/// The longest wait a `Retry-After` header may ask for.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
-/// Time allowed to connect.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time allowed for one whole request, from connecting to reading the answer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// The largest answer read (64 vectors of 4096 numbers as JSON are about 6 MB).
 const MAX_ANSWER: u64 = 256 << 20;
-/// How many characters of a server's error message go into ours.
-const SNIPPET: usize = 200;
 /// The environment variable holding the API key.
 const KEY_VAR: &str = "VECAR_API_KEY";
 
@@ -51,18 +42,8 @@ pub struct Endpoint {
     agent: Agent,
     /// The time allowed for each whole request.
     timeout: Duration,
-    backoff: Duration,
+    retry: Retry,
     dimensions: Option<u64>,
-}
-
-/// How one attempt at a request ended.
-enum Attempt {
-    /// A 2xx answer's body.
-    Answered(Vec<u8>),
-    /// Worth trying again (after the server's `Retry-After`, if it gave one): why not.
-    Retry(String, Option<Duration>),
-    /// Not worth trying again.
-    Failed(anyhow::Error),
 }
 
 impl Endpoint {
@@ -88,9 +69,9 @@ impl Endpoint {
             shown,
             model: model.to_string(),
             key: None,
-            agent: agent(REQUEST_TIMEOUT),
+            agent: agent(Limit::Whole(REQUEST_TIMEOUT)),
             timeout: REQUEST_TIMEOUT,
-            backoff: BACKOFF,
+            retry: Retry::default(),
             dimensions: None,
         }
         .with_api_key(key.as_deref())
@@ -110,13 +91,13 @@ impl Endpoint {
 
     /// Waits `base` before the first retry (doubling for each later one) instead of 0.5 s.
     pub fn with_backoff(mut self, base: Duration) -> Endpoint {
-        self.backoff = base;
+        self.retry.backoff = base;
         self
     }
 
     /// Allows `limit` for each whole request (and for connecting, if less) instead of 120 s.
     pub fn with_timeout(mut self, limit: Duration) -> Endpoint {
-        self.agent = agent(limit);
+        self.agent = agent(Limit::Whole(limit));
         self.timeout = limit;
         self
     }
@@ -130,24 +111,11 @@ impl Endpoint {
 
     /// Sends `body`, retrying as the module documentation says; the answer's body.
     fn post(&self, body: &[u8]) -> Result<Vec<u8>> {
-        let mut attempt = 1;
-        loop {
-            match self.attempt(body) {
-                Attempt::Answered(answer) => return Ok(answer),
-                Attempt::Failed(error) => return Err(error),
-                Attempt::Retry(why, _) if attempt == ATTEMPTS => {
-                    bail!("{}: gave up after {ATTEMPTS} attempts; the last: {why}", self.shown)
-                }
-                Attempt::Retry(_, after) => {
-                    std::thread::sleep(after.unwrap_or(self.backoff * (1 << (attempt - 1))));
-                    attempt += 1;
-                }
-            }
-        }
+        self.retry.run(&self.shown, || self.attempt(body))
     }
 
     /// One try at sending `body`.
-    fn attempt(&self, body: &[u8]) -> Attempt {
+    fn attempt(&self, body: &[u8]) -> Attempt<Vec<u8>> {
         let mut request = self
             .agent
             .post(&self.url)
@@ -156,27 +124,22 @@ impl Endpoint {
         if let Some(key) = &self.key {
             request = request.header(header::AUTHORIZATION, format!("Bearer {key}"));
         }
+        let limit = Limit::Whole(self.timeout);
         let mut response = match request.send(body) {
             Ok(response) => response,
-            Err(error) => return self.failure(error),
+            Err(error) => return http::transport(&self.shown, error, limit),
         };
         let status = response.status();
         let answer = match response.body_mut().with_config().limit(MAX_ANSWER).read_to_vec() {
             Ok(answer) => answer,
-            Err(error) => return self.failure(error),
+            Err(error) => return http::transport(&self.shown, error, limit),
         };
         if status.is_success() {
-            return Attempt::Answered(answer);
+            return Attempt::Done(answer);
         }
         let why = format!("HTTP {status}: {}", self.snippet(&answer));
-        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-            let after = response
-                .headers()
-                .get(header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER));
-            return Attempt::Retry(why, after);
+        if http::is_transient(status) {
+            return Attempt::Again(why, http::retry_after(&response));
         }
         let hint = if status.is_redirection() {
             let to = response.headers().get(header::LOCATION).and_then(|v| v.to_str().ok());
@@ -188,25 +151,6 @@ impl Endpoint {
             String::new()
         };
         Attempt::Failed(anyhow!("{}: {why}{hint}", self.shown))
-    }
-
-    /// What a failed connection, timeout or unreadable answer means for the request.
-    fn failure(&self, error: ureq::Error) -> Attempt {
-        use ureq::Error::*;
-        match error {
-            Io(error) => Attempt::Retry(format!("connection failed: {error}"), None),
-            ConnectionFailed => Attempt::Retry("connection failed".into(), None),
-            Timeout(ureq::Timeout::Connect) => {
-                let limit = CONNECT_TIMEOUT.min(self.timeout);
-                Attempt::Retry(format!("could not connect within {limit:?}"), None)
-            }
-            Timeout(_) => Attempt::Retry(format!("no complete answer within {:?}", self.timeout), None),
-            BadUri(_) => Attempt::Failed(anyhow!("{} is not a URL vecar can send to", self.shown)),
-            BodyExceedsLimit(limit) => {
-                Attempt::Failed(anyhow!("{}: the answer is larger than {limit} bytes", self.shown))
-            }
-            error => Attempt::Failed(anyhow!("{}: {error}", self.shown)),
-        }
     }
 
     /// Reads an answer for `count` texts, the first being text `offset` of the caller's.
@@ -277,12 +221,11 @@ impl Endpoint {
             .ok()
             .and_then(|v| error_message(&v).map(str::to_string))
             .unwrap_or_else(|| text.into_owned());
-        let message = self.masked(&message);
-        let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
-        match message.char_indices().nth(SNIPPET) {
-            None if message.is_empty() => "(no message)".into(),
-            None => message,
-            Some((end, _)) => format!("{}…", &message[..end]),
+        let message = one_line(&self.masked(&message));
+        if message.is_empty() {
+            "(no message)".into()
+        } else {
+            message
         }
     }
 
@@ -312,18 +255,6 @@ impl Embedder for Endpoint {
             weights: None,
         }
     }
-}
-
-/// An HTTP client allowing `limit` per request (and at most 10 s to connect) that hands back
-/// every status as a response and follows no redirects.
-fn agent(limit: Duration) -> Agent {
-    Agent::config_builder()
-        .timeout_connect(Some(CONNECT_TIMEOUT.min(limit)))
-        .timeout_global(Some(limit))
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .build()
-        .into()
 }
 
 /// The request URL for `--endpoint url` (see [`Endpoint::new`]) and the URL to show in messages.
@@ -362,33 +293,6 @@ fn resolve(url: &str) -> Result<(String, String)> {
         bail!("--endpoint {shown:?} is not a valid URL");
     }
     Ok((full, shown))
-}
-
-/// `url` without user information (`user:password@`), query string or fragment.
-fn redact(url: &str) -> String {
-    let url = url.split(['?', '#']).next().unwrap_or_default();
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let host = authority.rsplit('@').next().unwrap_or_default();
-    if scheme.is_empty() {
-        format!("{host}{path}")
-    } else {
-        format!("{scheme}://{host}{path}")
-    }
-}
-
-/// The message of a JSON error answer: `{"error": {"message": M}}` (OpenAI, vLLM, Ollama),
-/// `{"error": M}` (TEI, llama.cpp), `{"message": M}` or `{"detail": M}`.
-fn error_message(value: &Value) -> Option<&str> {
-    let error = value.get("error");
-    [
-        error.and_then(|e| e.get("message")),
-        error,
-        value.get("message"),
-        value.get("detail"),
-    ]
-    .into_iter()
-    .find_map(|v| v.and_then(Value::as_str))
 }
 
 #[cfg(test)]
@@ -436,18 +340,5 @@ mod tests {
             resolve("https://user:sekrit@h.example/v1?key=sekrit").unwrap().1,
             "https://h.example/v1/embeddings"
         );
-    }
-
-    #[test]
-    fn error_messages_are_found_in_common_shapes() {
-        for body in [
-            json!({"error": {"message": "bad model", "type": "invalid_request_error"}}),
-            json!({"error": "bad model", "error_type": "Validation"}),
-            json!({"object": "error", "message": "bad model"}),
-            json!({"detail": "bad model"}),
-        ] {
-            assert_eq!(error_message(&body), Some("bad model"), "{body}");
-        }
-        assert_eq!(error_message(&json!({"data": []})), None);
     }
 }

@@ -12,7 +12,8 @@ use sha2::{Digest, Sha256};
 use ureq::http::{header, Response};
 use ureq::{Agent, Body, SendBody};
 
-use super::http::{agent, failure, one_line, refused};
+use super::IDLE;
+use crate::http::{agent, failure, one_line, refused};
 
 /// Where Kubo's clients look when no repo file names an API.
 const DEFAULT_API: &str = "http://127.0.0.1:5001";
@@ -79,7 +80,10 @@ impl Api {
                 _ => DEFAULT_API.to_string(),
             },
         };
-        Ok(Api { base, agent: agent() })
+        Ok(Api {
+            base,
+            agent: agent(IDLE),
+        })
     }
 
     /// The API's address, for messages.
@@ -109,7 +113,7 @@ impl Api {
             )
             .header(header::CONTENT_LENGTH, length)
             .send(SendBody::from_owned_reader(body))
-            .map_err(|e| failure(&self.base, e))?;
+            .map_err(|e| failure(&self.base, e, IDLE))?;
         if !response.status().is_success() {
             return Err(refused(&self.base, response));
         }
@@ -138,7 +142,11 @@ impl Api {
     /// A CAR of the whole DAG under `cid` (`dag/export`), as the node streams it.
     pub fn export(&self, cid: &Cid) -> Result<impl Read> {
         let url = format!("{}/api/v0/dag/export?arg={cid}&progress=false", self.base);
-        let response = self.agent.post(&url).send_empty().map_err(|e| failure(&self.base, e))?;
+        let response = self
+            .agent
+            .post(&url)
+            .send_empty()
+            .map_err(|e| failure(&self.base, e, IDLE))?;
         if !response.status().is_success() {
             return Err(refused(&self.base, response));
         }
@@ -154,7 +162,11 @@ impl Api {
     /// Checks that the node holds block `cid` (`block/stat`, offline: it must not go looking).
     pub fn check_has(&self, cid: &Cid) -> Result<()> {
         let url = format!("{}/api/v0/block/stat?arg={cid}&offline=true", self.base);
-        let response = self.agent.post(&url).send_empty().map_err(|e| failure(&self.base, e))?;
+        let response = self
+            .agent
+            .post(&url)
+            .send_empty()
+            .map_err(|e| failure(&self.base, e, IDLE))?;
         if !response.status().is_success() {
             return Err(refused(&self.base, response).context(format!("the node does not hold {cid}")));
         }

@@ -6,7 +6,10 @@
 //! one streamed request or response.
 
 pub mod api;
-mod http;
 pub mod pull;
 pub mod push;
 mod stream;
+
+/// How long a node or gateway may send or take nothing before it is given up: an archive
+/// streams for as long as it takes.
+const IDLE: crate::http::Limit = crate::http::Limit::Idle(std::time::Duration::from_secs(120));

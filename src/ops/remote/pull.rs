@@ -14,11 +14,12 @@ use ureq::http::header;
 use ureq::Agent;
 
 use super::api::Api;
-use super::http::{agent, failure, refused};
 use super::stream::copy_verified;
+use super::IDLE;
 use crate::archive::block::{decode_dag_cbor, hash_matches, DAG_CBOR, MAX_BLOCK_SIZE};
 use crate::archive::car::{CarFile, CarWriter};
 use crate::archive::verify::Report;
+use crate::http::{agent, failure, refused};
 use crate::ops::verify::verify;
 use crate::output;
 
@@ -34,7 +35,7 @@ pub enum Source {
 impl Source {
     /// The trustless gateway at `url` (`http://host:port`, with or without a path).
     pub fn gateway(url: &str) -> Source {
-        Source::Gateway(url.trim().trim_end_matches('/').to_string(), agent())
+        Source::Gateway(url.trim().trim_end_matches('/').to_string(), agent(IDLE))
     }
 
     /// The source's address, for messages.
@@ -61,7 +62,7 @@ impl Source {
             }
             Source::Api(api) => (api.url(), api.block_request(cid)),
         };
-        let response = request.map_err(|e| failure(base, e))?;
+        let response = request.map_err(|e| failure(base, e, IDLE))?;
         if !response.status().is_success() {
             return Err(refused(base, response).context(format!("block {cid}")));
         }
@@ -90,7 +91,7 @@ impl Source {
                     .get(&url)
                     .header(header::ACCEPT, "application/vnd.ipld.car")
                     .call()
-                    .map_err(|e| failure(base, e))?;
+                    .map_err(|e| failure(base, e, IDLE))?;
                 if !response.status().is_success() {
                     return Err(refused(base, response));
                 }

@@ -8,9 +8,9 @@ use anyhow::{bail, Context, Result};
 use cid::Cid;
 use serde::Deserialize;
 
-use super::http::one_line;
 use crate::archive::block::{check_cid_kind, decode_dag_cbor, hash_matches, MAX_BLOCK_SIZE};
 use crate::archive::car::CarWriter;
+use crate::http::one_line;
 
 /// The largest CAR header read (one root needs about 50 bytes).
 const MAX_HEADER_LEN: u64 = 64 * 1024;
