@@ -55,9 +55,9 @@ pub fn read_docs(lines: &mut impl LineSource, fields: &Fields, dimensions: Optio
 }
 
 /// Reads the records another store gives (the bridges' imports: `ops::bridge`) into rows, with
-/// the checks of [`read_docs`]: ids present and unique, vectors of one length. Each record is a
-/// [`Doc`] whose record holds the id under `fields.id`; `name` names the source in messages,
-/// which call the records by their 1-based position.
+/// the checks of [`read_docs`]: ids present and unique, vectors of finite numbers, all of one
+/// length. Each record is a [`Doc`] whose record holds the id under `fields.id`; `name` names the
+/// source in messages, which call the records by their 1-based position.
 pub fn read_records(records: impl Iterator<Item = Result<Doc>>, name: &str, fields: &Fields) -> Result<Rows> {
     let bar = progress::counter("read", "records");
     let mut rows = Rows::new(0)?;
@@ -68,6 +68,10 @@ pub fn read_records(records: impl Iterator<Item = Result<Doc>>, name: &str, fiel
             .record
             .get(&fields.id)
             .ok_or_else(|| at(format!("missing {}", fields.id)))?;
+        if let Some(i) = doc.vector.iter().position(|x| !x.is_finite()) {
+            let (field, x) = (&fields.vector, doc.vector[i]);
+            return Err(at(format!("{field}[{i}] = {x} is not a finite number")));
+        }
         let row = Row::new(id, &doc.record, doc.vector).map_err(|e| at(e.to_string()))?;
         add_row(&mut rows, row, fields).map_err(at)?;
         bar.inc(1);

@@ -349,6 +349,9 @@ faiss.write_index(ivf(300, 8), 'ivf.faiss')
     let mut metric = flat.clone();
     metric[33] = 7;
     damaged("metric.faiss", &metric).fails_with("metric.faiss: metric type 7 is not supported");
+    let mut nan = flat.clone();
+    nan[45 + 4 * 17..45 + 4 * 18].copy_from_slice(&f32::NAN.to_le_bytes());
+    damaged("nan.faiss", &nan).fails_with("nan.faiss: record 2: vector[1] = NaN is not a finite number");
     damaged("text.faiss", b"hello, world").fails_with("text.faiss: byte 0: index type \"hell\" is not supported");
     for name in ["hnsw.faiss", "ivf.faiss"] {
         let whole = std::fs::read(dir.path().join(name)).unwrap();
@@ -400,5 +403,43 @@ fn a_failed_export_to_faiss_leaves_no_file() {
         ]);
         assert_eq!(run.code, 1, "{kind}: {}", run.stderr);
         assert!(!out.exists(), "{kind}");
+    }
+}
+
+#[test]
+#[ignore = "needs tests/py/install.sh"]
+fn every_truncation_and_byte_flip_of_a_faiss_file_is_an_error_or_an_import_never_a_crash() {
+    let dir = tempdir();
+    python(
+        dir.path(),
+        "
+import faiss, numpy as np
+x = np.random.default_rng(3).standard_normal((6, 2)).astype('float32')
+q = faiss.IndexFlatL2(2); v = faiss.IndexIVFFlat(q, 2, 2); v.train(x)
+m = faiss.IndexIDMap(v); m.add_with_ids(x, np.arange(6) * 3); faiss.write_index(m, 'ivf.faiss')
+m = faiss.IndexIDMap2(faiss.IndexHNSWFlat(2, 2)); m.add_with_ids(x, np.arange(6) * 3)
+faiss.write_index(m, 'hnsw.faiss')
+",
+    );
+    let file = dir.path().join("damaged.faiss");
+    for name in ["ivf.faiss", "hnsw.faiss"] {
+        let whole = std::fs::read(dir.path().join(name)).unwrap();
+        let mut damaged: Vec<Vec<u8>> = (0..whole.len()).map(|cut| whole[..cut].to_vec()).collect();
+        for at in 0..whole.len() {
+            let mut flipped = whole.clone();
+            flipped[at] ^= 0x80;
+            damaged.push(flipped);
+        }
+        for (i, bytes) in damaged.iter().enumerate() {
+            std::fs::write(&file, bytes).unwrap();
+            let run = vecar(&["import", "faiss", s(&file), "-q", "-o", "/dev/null"]);
+            let truncated = i < whole.len();
+            assert!(
+                (run.code == 1 && run.stderr.contains("damaged.faiss: ")) || (run.code == 0 && !truncated),
+                "{name}, damage {i}: exit {}: {}",
+                run.code,
+                run.stderr
+            );
+        }
     }
 }
