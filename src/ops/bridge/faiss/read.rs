@@ -177,22 +177,12 @@ fn read_flat(c: &mut Cursor, code: &[u8; 4]) -> Result<Index> {
 /// IndexHNSWFlat: the header, the graph (skipped), then its flat storage.
 fn read_hnsw(c: &mut Cursor, depth: usize) -> Result<Index> {
     let h = read_header(c)?;
-    for (what, size) in [
-        ("assign_probas", 8),
-        ("cum_nneighbor_per_level", 4),
-        ("levels", 4),
-        ("offsets", 8),
-        ("neighbors", 4),
-    ] {
-        let n = c.u64(what)?;
-        let (_, len) = c.array(n, size, what)?;
-        ensure!(
-            what != "levels" || len / 4 == h.count,
-            "graph has {} nodes, not {}",
-            len / 4,
-            h.count
-        );
-    }
+    c.skip_vector(8, "assign_probas")?;
+    c.skip_vector(4, "cum_nneighbor_per_level")?;
+    let nodes = c.skip_vector(4, "levels")?;
+    ensure!(nodes == h.count as u64, "graph has {nodes} nodes, not {}", h.count);
+    c.skip_vector(8, "offsets")?;
+    c.skip_vector(4, "neighbors")?;
     c.take(20, "graph settings")?; // entry point, max level, efConstruction, efSearch, upper beam
     let at = c.pos;
     let code = c.peek_fourcc()?;
@@ -220,11 +210,9 @@ fn read_ivf(c: &mut Cursor, depth: usize) -> Result<Index> {
     );
     let kind = c.take(1, "direct map type")?[0];
     ensure!(kind <= 2, "direct map type {kind} is unknown");
-    let n = c.u64("direct map")?;
-    c.array(n, 8, "direct map")?;
+    c.skip_vector(8, "direct map")?;
     if kind == 2 {
-        let n = c.u64("direct map table")?;
-        c.array(n, 16, "direct map table")?;
+        c.skip_vector(16, "direct map table")?;
     }
     let at = c.pos;
     let code = c.fourcc()?;
@@ -368,6 +356,14 @@ impl<'a> Cursor<'a> {
         let start = self.pos;
         self.pos += len;
         Ok((start, len))
+    }
+
+    /// Skips a FAISS vector (a u64 count, then the items) of items of `size` bytes; gives its
+    /// count.
+    fn skip_vector(&mut self, size: usize, what: &str) -> Result<u64> {
+        let n = self.u64(what)?;
+        self.array(n, size, what)?;
+        Ok(n)
     }
 
     fn fourcc(&mut self) -> Result<[u8; 4]> {
