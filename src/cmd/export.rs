@@ -37,7 +37,7 @@ pub struct Args {
     /// Write the archive into another store instead of printing JSONL.
     #[arg(long, value_enum)]
     to: Option<Target>,
-    /// The file to write (--to faiss): replaced only when complete.
+    /// The file to write (--to faiss): replaced only when complete; `-` writes to standard output.
     #[arg(short, long, requires = "to")]
     output: Option<PathBuf>,
     /// The FAISS index to write (--to faiss) [default: hnsw].
@@ -87,20 +87,35 @@ fn to_faiss(args: &Args) -> Result<ExitCode> {
     let Some(path) = &args.output else {
         return Err(UsageError("--to faiss writes a file: give -o FILE".into()).into());
     };
-    output::check_not_an_input(path, &[&args.archive])?;
+    let to_stdout = path.as_os_str() == "-";
+    if !to_stdout {
+        output::check_not_an_input(path, &[&args.archive])?;
+    }
     let kind = match args.faiss_index {
         Some(FaissIndexArg::Flat) => FaissIndex::Flat,
         None | Some(FaissIndexArg::Hnsw) => FaissIndex::Hnsw,
     };
     let archive = Archive::open(&args.archive)?;
-    let mut written = 0;
-    output::write_file(path, |out| {
-        written = faiss::export(&archive, kind, out)?;
-        Ok(())
-    })?;
+    let written = if to_stdout {
+        let mut out = output::stdout();
+        let written = faiss::export(&archive, kind, &mut out)?;
+        out.flush()?;
+        written
+    } else {
+        let mut written = 0;
+        output::write_file(path, |out| {
+            written = faiss::export(&archive, kind, out)?;
+            Ok(())
+        })?;
+        written
+    };
+    let name = if to_stdout {
+        "standard output".into()
+    } else {
+        path.display().to_string()
+    };
     progress::say(&format!(
-        "wrote {}: {}, ids the row numbers",
-        path.display(),
+        "wrote {name}: {}, ids the row numbers",
         plural(written, "vector")
     ));
     Ok(ExitCode::SUCCESS)

@@ -443,3 +443,30 @@ faiss.write_index(m, 'hnsw.faiss')
         }
     }
 }
+
+#[test]
+fn export_to_faiss_on_standard_output_gives_the_bytes_of_the_file() {
+    let dir = tempdir();
+    let archive = build_fixture(dir.path(), "docs.car", &["--threads", "1"]);
+    for kind in ["flat", "hnsw"] {
+        let file = dir.path().join(format!("{kind}.faiss"));
+        vecar(&[
+            "export",
+            s(&archive),
+            "--to",
+            "faiss",
+            "--faiss-index",
+            kind,
+            "-o",
+            s(&file),
+        ])
+        .ok();
+        let out = Command::new(env!("CARGO_BIN_EXE_vecar"))
+            .args(["export", s(&archive), "--to", "faiss", "--faiss-index", kind, "-o", "-"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.stdout, std::fs::read(&file).unwrap(), "{kind}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("wrote standard output: 300 vectors"));
+    }
+}

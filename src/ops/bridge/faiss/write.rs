@@ -9,6 +9,7 @@ use crate::archive::read::Archive;
 use crate::index::hnsw;
 use crate::index::params::unit;
 use crate::params::Metric;
+use crate::progress;
 
 /// The two unused 64-bit fields of every header hold this.
 const HEADER_DUMMY: i64 = 1 << 20;
@@ -26,6 +27,7 @@ pub fn flat(archive: &Archive, out: &mut dyn Write) -> Result<u64> {
     out.write_all(&(m.count * m.dimensions).to_le_bytes())?;
     let mut written = 0u64;
     let mut bytes = Vec::new();
+    let bar = progress::bar(m.count, "export", "vectors");
     for i in 0..archive.vectors.chunks.len() {
         let vectors = archive.vector_chunk(i)?;
         bytes.clear();
@@ -42,7 +44,9 @@ pub fn flat(archive: &Archive, out: &mut dyn Write) -> Result<u64> {
             written += 1;
         }
         out.write_all(&bytes)?;
+        bar.set_position(written);
     }
+    bar.finish_and_clear();
     Ok(written)
 }
 
