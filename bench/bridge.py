@@ -31,6 +31,7 @@ def main():
     parser.add_argument("--out", type=Path, help="also write the table to this file")
     args = parser.parse_args()
 
+    load = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="vecar-bridge-"))
     docs = work / "docs.jsonl"
     docs.write_bytes(gzip.decompress((DATA / "docs.jsonl.gz").read_bytes()))
@@ -86,8 +87,8 @@ def main():
     _, found = exported.search(q, 10)
     recall = np.mean([len(set(e) & set(f)) / 10 for e, f in zip(exact, found)])
 
-    table = [f"vecar bridges: dev set, {n:,} x {x.shape[1]}, median of {args.runs} runs, {os.cpu_count()} cores, "
-             f"faiss-cpu {faiss.__version__}", "",
+    table = [f"vecar bridges: dev set, {n:,} x {x.shape[1]}, median of {args.runs} runs, {os.cpu_count()} cores "
+             f"(load average {load:.1f} at the start: the cores are shared), faiss-cpu {faiss.__version__}", "",
              "| what | median s | records/s | peak RSS MiB |", "| --- | ---: | ---: | ---: |"]
     for label, seconds, rss in rows:
         table.append(f"| {label} | {seconds:.3f} | {n / seconds:,.0f} | {rss:.0f} |")
