@@ -53,7 +53,7 @@ enum Command {
     Verify(cmd::verify::Args),
     /// Write the records back as JSONL, vectors included, in input order, or into another store.
     Export(cmd::export::Args),
-    /// Make an archive from another store's vectors (a FAISS index file).
+    /// Make an archive from another store's vectors (FAISS, Qdrant, Elasticsearch).
     Import(cmd::import::Args),
     /// Write the records with the given ids as JSONL.
     Get(cmd::get::Args),

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
+use super::stores::{Store, StoreExport};
 use super::UsageError;
 use vecar::archive::read::Archive;
 use vecar::ops::bridge::faiss::{self, FaissIndex};
@@ -26,11 +27,29 @@ of the vectors scaled to unit length (normalise queries with faiss.normalize_L2)
 default) is an IndexHNSWFlat whose graph is the archive's own HNSW graph, link for link; flat an
 IndexFlatL2/IndexFlatIP, for exact search.
 
+--to qdrant writes the collection --collection at --url (created with the archive's size and
+distance: cos -> Cosine, ip -> Dot, l2 -> Euclid), --batch points a request. Unsigned integer ids
+stay point ids; every other id becomes the UUIDv5 of its text in the namespace
+03412ef0-a1f8-5ecd-8c69-ca17e13f53c7 (the UUIDv5 of `vecar` in the DNS namespace), with the id
+kept in the payload, so `vecar import qdrant` gives it back. Qdrant normalises vectors in a
+Cosine collection. The API key, if any, is read from VECAR_QDRANT_API_KEY.
+
+--to elasticsearch writes the index --index at --url (created with a dense_vector mapping of the
+archive's dimensions and similarity: cos -> cosine, ip -> max_inner_product, l2 -> l2_norm; the
+text as text, the id as keyword, metadata by dynamic mapping) with _bulk, then refreshes it.
+_id is the id's text; _source the record and the vector, bit-exact. Authentication:
+VECAR_ES_API_KEY or user:password in the URL.
+
+Both compare the count after writing; an existing collection or index must match the archive and
+be empty unless --upsert. A failure says how far it got: re-run with --upsert to finish.
+
 Examples:
   vecar export docs.car > docs.jsonl
   vecar export docs.car | jq -r .id | head
   vecar export docs.car --to faiss -o docs.faiss
-  vecar export docs.car --to faiss --faiss-index flat -o docs-flat.faiss")]
+  vecar export docs.car --to faiss --faiss-index flat -o docs-flat.faiss
+  vecar export docs.car --to qdrant --url http://localhost:6333 --collection docs
+  vecar export docs.car --to elasticsearch --url http://localhost:9200 --index docs")]
 pub struct Args {
     /// The archive; `-` reads standard input.
     archive: PathBuf,
@@ -43,6 +62,9 @@ pub struct Args {
     /// The FAISS index to write (--to faiss) [default: hnsw].
     #[arg(long, value_enum)]
     faiss_index: Option<FaissIndexArg>,
+    /// Where the store is (--to qdrant, elasticsearch).
+    #[command(flatten)]
+    store: StoreExport,
 }
 
 /// `--to`: the stores an archive can be written into.
@@ -50,6 +72,10 @@ pub struct Args {
 enum Target {
     /// A FAISS index file (-o FILE); ids are the archive's row numbers.
     Faiss,
+    /// A Qdrant collection (--url, --collection).
+    Qdrant,
+    /// An Elasticsearch or OpenSearch index (--url, --index).
+    Elasticsearch,
 }
 
 /// `--faiss-index`: the choices of [`FaissIndex`].
@@ -66,9 +92,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.faiss_index.is_some() && args.to != Some(Target::Faiss) {
         return Err(UsageError("--faiss-index is for --to faiss".into()).into());
     }
-    match args.to {
-        None => jsonl(&args),
-        Some(Target::Faiss) => to_faiss(&args),
+    let store = match args.to {
+        Some(Target::Qdrant) => Some(Store::Qdrant),
+        Some(Target::Elasticsearch) => Some(Store::Elasticsearch),
+        None | Some(Target::Faiss) => None,
+    };
+    args.store.check(store)?;
+    if store.is_some() && args.output.is_some() {
+        return Err(UsageError("-o is for --to faiss; a store is written over --url".into()).into());
+    }
+    match (args.to, store) {
+        (_, Some(store)) => {
+            args.store.run(&Archive::open(&args.archive)?, store)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        (Some(Target::Faiss), _) => to_faiss(&args),
+        _ => jsonl(&args),
     }
 }
 

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::build::MetricArg;
+use super::stores::{EsImport, QdrantImport};
 use vecar::archive::build::assemble;
 use vecar::input::Doc;
 use vecar::ops::bridge::{self, faiss, Source};
@@ -23,6 +24,10 @@ pub struct Args {
 enum From {
     /// Read a FAISS index file (as `faiss.write_index` writes it).
     Faiss(FaissArgs),
+    /// Read a Qdrant collection (its REST API).
+    Qdrant(QdrantImport),
+    /// Read an Elasticsearch or OpenSearch index.
+    Elasticsearch(EsImport),
 }
 
 /// Arguments of `vecar import faiss`.
@@ -66,6 +71,14 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
             args.output.check(&inputs)?;
             let source = faiss::import(&args.index, args.records.as_deref(), args.metric.map(Into::into))?;
             write(source, &args.output, threads)
+        }
+        From::Qdrant(args) => {
+            args.output.check(&[])?;
+            write(args.source()?, &args.output, threads)
+        }
+        From::Elasticsearch(args) => {
+            args.output.check(&[])?;
+            write(args.source()?, &args.output, threads)
         }
     }
 }

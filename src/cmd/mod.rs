@@ -31,6 +31,7 @@ pub mod query;
 pub mod rm;
 pub mod root;
 pub mod shell;
+pub mod stores;
 pub mod verify;
 
 /// Where and how a command writes an archive.

@@ -24,4 +24,5 @@ mod reading;
 mod recall;
 mod roundtrip;
 mod signals;
+mod stores;
 mod update;

@@ -1,7 +1,8 @@
-//! Bridges between archives and other vector stores (FAISS index files here). An import turns
-//! the store's records into a [`Source`], and [`build`] makes the archive from it through the
-//! same path as `vecar build`; an export writes an archive's rows into the store. Each checks
-//! its counts: nothing lost, nothing invented.
+//! Bridges between archives and other vector stores: FAISS index files, Qdrant collections,
+//! Elasticsearch and OpenSearch indexes. An import turns the store's records into a [`Source`],
+//! and [`build`] makes the archive from it through the same path as `vecar build`; an export
+//! writes an archive's rows into the store. Each checks its counts: nothing lost, nothing
+//! invented.
 
 use anyhow::{bail, Result};
 
@@ -15,7 +16,13 @@ use crate::ops::build::{index_rows, read_records};
 use crate::output::plural;
 use crate::params::{IndexParams, Metric};
 
+mod batches;
+pub mod elasticsearch;
 pub mod faiss;
+pub mod qdrant;
+mod rest;
+
+pub use batches::DEFAULT_BATCH;
 
 /// Another store's records on their way into an archive: what every import gives [`build`].
 pub struct Source<I> {
