@@ -229,3 +229,63 @@ pub fn with_edited_manifest(
     blocks[root] = (cid_of(0x71, &bytes), bytes);
     car_bytes(&blocks[root].0, &blocks)
 }
+
+/// The root CID of the archive at `car`, from `vecar info --json`.
+pub fn root_of(car: &Path) -> String {
+    vecar(&["info", "--json", s(car)]).ok().json_lines()[0]["root"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Asserts that `pulled` is a sound CARv2 with an index holding the same records as `original`.
+#[track_caller]
+pub fn assert_same_archive(pulled: &Path, original: &Path) {
+    let verified = vecar(&["verify", s(pulled)]).ok();
+    assert!(
+        verified.stdout.contains("CARv2 with a block index"),
+        "{}",
+        verified.stdout
+    );
+    assert!(verified.stdout.contains(&root_of(original)), "{}", verified.stdout);
+    assert_eq!(
+        vecar(&["export", s(pulled)]).ok().stdout,
+        vecar(&["export", s(original)]).ok().stdout
+    );
+}
+
+/// Every kind of archive vecar writes: CARv2 and CARv1 from `build`, `add`, `rm` and `merge`.
+pub fn every_kind_of_archive(dir: &Path) -> Vec<PathBuf> {
+    let new_input = dir.join("new.jsonl");
+    std::fs::write(
+        &new_input,
+        "{\"id\": \"new\", \"vector\": [0.5, 0.25], \"text\": \"added\"}\n",
+    )
+    .unwrap();
+    let small = dir.join("small.jsonl");
+    std::fs::write(&small, "{\"id\": 1, \"vector\": [1.5, -0.0], \"f\": 1.0}\n").unwrap();
+    let mut cars = Vec::new();
+    for (suffix, flags) in [("v2", &[][..]), ("v1", &["--car-v1"][..])] {
+        let path = |name: &str| dir.join(format!("{name}-{suffix}.car"));
+        let built = build_fixture(dir, &format!("built-{suffix}.car"), flags);
+        let (added, removed, merged, small_car) = (path("added"), path("removed"), path("merged"), path("small"));
+        vecar(&[&["build", s(&small), "-o", s(&small_car)], flags].concat()).ok();
+        vecar(&[&["add", s(&small_car), s(&new_input), "-o", s(&added)], flags].concat()).ok();
+        vecar(&[&["rm", s(&built), "doc-00000", "doc-09867", "-o", s(&removed)], flags].concat()).ok();
+        vecar(&[&["merge", s(&removed), s(&built), "-o", s(&merged)], flags].concat()).ok();
+        cars.extend([built, added, removed, merged]);
+    }
+    cars
+}
+
+/// The CIDs of an archive's blocks, sorted, from `vecar ls --json`.
+pub fn block_cids(car: &Path) -> Vec<String> {
+    let mut cids: Vec<String> = vecar(&["ls", "--json", s(car)])
+        .ok()
+        .json_lines()
+        .iter()
+        .map(|block| block["cid"].as_str().expect("a CID").to_string())
+        .collect();
+    cids.sort();
+    cids
+}

@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 use crate::common::*;
+use crate::daemon::{Banner, Daemon};
 
 /// The Kubo version the tests are written against.
 const KUBO_VERSION: &str = "0.43.1";
@@ -88,42 +89,6 @@ fn run(mut command: Command) -> Output {
     command.output().expect("ipfs runs")
 }
 
-/// Every kind of archive vecar writes: CARv2 and CARv1 from `build`, `add`, `rm` and `merge`.
-fn every_kind_of_archive(dir: &Path) -> Vec<PathBuf> {
-    let new_input = dir.join("new.jsonl");
-    std::fs::write(
-        &new_input,
-        "{\"id\": \"new\", \"vector\": [0.5, 0.25], \"text\": \"added\"}\n",
-    )
-    .unwrap();
-    let small = dir.join("small.jsonl");
-    std::fs::write(&small, "{\"id\": 1, \"vector\": [1.5, -0.0], \"f\": 1.0}\n").unwrap();
-    let mut cars = Vec::new();
-    for (suffix, flags) in [("v2", &[][..]), ("v1", &["--car-v1"][..])] {
-        let path = |name: &str| dir.join(format!("{name}-{suffix}.car"));
-        let built = build_fixture(dir, &format!("built-{suffix}.car"), flags);
-        let (added, removed, merged, small_car) = (path("added"), path("removed"), path("merged"), path("small"));
-        vecar(&[&["build", s(&small), "-o", s(&small_car)], flags].concat()).ok();
-        vecar(&[&["add", s(&small_car), s(&new_input), "-o", s(&added)], flags].concat()).ok();
-        vecar(&[&["rm", s(&built), "doc-00000", "doc-09867", "-o", s(&removed)], flags].concat()).ok();
-        vecar(&[&["merge", s(&removed), s(&built), "-o", s(&merged)], flags].concat()).ok();
-        cars.extend([built, added, removed, merged]);
-    }
-    cars
-}
-
-/// The CIDs of an archive's blocks, sorted, from `vecar ls --json`.
-fn block_cids(car: &Path) -> Vec<String> {
-    let mut cids: Vec<String> = vecar(&["ls", "--json", s(car)])
-        .ok()
-        .json_lines()
-        .iter()
-        .map(|block| block["cid"].as_str().expect("a CID").to_string())
-        .collect();
-    cids.sort();
-    cids
-}
-
 #[test]
 #[ignore = "needs Kubo: tests/kubo/install.sh"]
 fn kubo_imports_every_kind_of_archive_and_exports_the_same_blocks() {
@@ -160,67 +125,15 @@ fn kubo_imports_every_kind_of_archive_and_exports_the_same_blocks() {
     }
 }
 
-/// A Kubo daemon on a repo, offline, its RPC API and gateway on free ports of 127.0.0.1 (the test
-/// profile asks for port 0); killed when dropped, also when a test fails.
-pub struct Daemon {
-    child: std::process::Child,
-    /// The RPC API's base URL.
-    pub api: String,
-    /// The gateway's base URL.
-    pub gateway: String,
-}
-
 impl Kubo {
-    /// Starts `ipfs daemon --offline` and waits (at most 60 s) until it is ready.
+    /// Starts `ipfs daemon --offline` (its test profile asks for port 0) and waits until it is
+    /// ready.
     pub fn daemon(&self) -> Daemon {
-        use std::io::BufRead;
-        let mut child = self
-            .command(&["daemon", "--offline"])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("ipfs daemon starts");
-        let stdout = child.stdout.take().unwrap();
-        let (lines, received) = std::sync::mpsc::channel();
-        // Reads stdout to its end, so that the daemon never writes to a closed pipe.
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = lines.send(line);
-            }
-        });
-        let mut daemon = Daemon {
-            child,
-            api: String::new(),
-            gateway: String::new(),
+        let banner = Banner {
+            api: "RPC API server listening on /ip4/127.0.0.1/tcp/",
+            gateway: "Gateway server listening on /ip4/127.0.0.1/tcp/",
+            ready: "Daemon is ready",
         };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        let url = |line: &str| {
-            let port = line.rsplit("/tcp/").next().unwrap().trim();
-            format!("http://127.0.0.1:{port}")
-        };
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let line = received
-                .recv_timeout(left)
-                .expect("the Kubo daemon is ready within 60 s");
-            if line.starts_with("RPC API server listening on /ip4/127.0.0.1/tcp/") {
-                daemon.api = url(&line);
-            } else if line.starts_with("Gateway server listening on /ip4/127.0.0.1/tcp/") {
-                daemon.gateway = url(&line);
-            } else if line.contains("Daemon is ready") {
-                assert!(
-                    !daemon.api.is_empty() && !daemon.gateway.is_empty(),
-                    "no API or gateway address"
-                );
-                return daemon;
-            }
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        Daemon::start(self.command(&["daemon", "--offline"]), &banner)
     }
 }

@@ -33,8 +33,9 @@ pub struct Imported {
     /// Each root it saw in the CAR's header, with the message of the pin that failed, if any
     /// (only when pinning was asked for).
     pub roots: Vec<(String, String)>,
-    /// Blocks the node read from the CAR.
-    pub blocks: u64,
+    /// Blocks the node read from the CAR, when it says: Kubo does (`stats=true`), js-ipfs 0.66
+    /// ignores that argument and reports only the roots.
+    pub blocks: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -133,7 +134,7 @@ impl Api {
                 imported.roots.push((root.cid.cid, root.pin_error_msg));
             }
             if let Some(stats) = line.stats {
-                imported.blocks = stats.block_count;
+                imported.blocks = Some(stats.block_count);
             }
         }
         Ok(imported)
