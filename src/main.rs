@@ -73,6 +73,8 @@ enum Command {
     Pull(cmd::pull::Args),
     /// Print the root CID of each archive, one per line.
     Root(cmd::root::Args),
+    /// Show or empty the cache of blocks fetched for remote archives.
+    Cache(cmd::cache::Args),
     /// Print a completion script for a shell.
     Completions(cmd::shell::CompletionArgs),
     /// Print the manual page (roff), for `man -l -` or a man directory.
@@ -116,6 +118,7 @@ fn main() -> ExitCode {
             Command::Push(args) => cmd::push::run(args),
             Command::Pull(args) => cmd::pull::run(args),
             Command::Root(args) => cmd::root::run(args),
+            Command::Cache(args) => cmd::cache::run(args),
             Command::Completions(args) => cmd::shell::completions(args, Cli::command()),
             Command::Man => cmd::shell::man(Cli::command()),
         });

@@ -52,3 +52,12 @@ pub fn counter(label: &str, unit: &str) -> ProgressBar {
         .with_style(style)
         .with_prefix(label.to_string())
 }
+
+/// A counter of bytes moved, with rate.
+pub fn bytes(label: &str) -> ProgressBar {
+    let style =
+        ProgressStyle::with_template("{prefix:>6} {spinner} {bytes} ({bytes_per_sec})").expect("valid template");
+    ProgressBar::with_draw_target(None, target())
+        .with_style(style)
+        .with_prefix(label.to_string())
+}

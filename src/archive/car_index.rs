@@ -93,6 +93,13 @@ impl BlockIndex {
         self.entries.len()
     }
 
+    /// Every entry's section offset, in digest order.
+    pub fn all_offsets(&self) -> impl Iterator<Item = u64> + '_ {
+        self.entries
+            .iter()
+            .map(|e| u64::from_le_bytes(e[DIGEST_LEN..].try_into().expect("8 bytes")))
+    }
+
     /// Section offsets recorded for `digest` (several if blocks of different codecs share it).
     pub fn offsets<'a>(&'a self, digest: &'a [u8]) -> impl Iterator<Item = u64> + 'a {
         let first = self.entries.partition_point(|e| &e[..DIGEST_LEN] < digest);

@@ -179,7 +179,7 @@ fn settings(m: &Manifest) -> BTreeMap<String, Value> {
 
 /// Every row's id key with a digest of its record and vector, in row order.
 fn digests(archive: &Archive) -> Result<Vec<(String, [u8; 32])>> {
-    let mut rows = Vec::with_capacity(archive.manifest.count.min(archive.blocks.size()) as usize);
+    let mut rows = Vec::with_capacity(archive.manifest.count.min(archive.blocks.size()).min(1 << 20) as usize);
     read_archive(archive, |row| {
         let mut hash = Sha256::new();
         hash.update(&row.record);

@@ -3,6 +3,7 @@
 pub mod block;
 pub mod build;
 pub mod bytes;
+pub mod cache;
 pub mod car;
 pub mod car_index;
 pub mod chunking;
@@ -17,3 +18,4 @@ pub mod spool;
 pub mod tree;
 pub mod vectors;
 pub mod verify;
+pub mod walk;

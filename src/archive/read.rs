@@ -18,6 +18,12 @@ use super::tree::ChunkList;
 use super::vectors;
 use crate::input::Record;
 
+/// How many chunks a walk over every record or vector asks its source for at a time.
+const PREFETCH_AHEAD: usize = 64;
+/// The most numbers reserved ahead of reading them: what a manifest claims is not trusted
+/// further than this (a remote source's size is not known).
+const MAX_RESERVED: u64 = 1 << 26;
+
 /// An open archive. Opening reads only the manifest and the link nodes; everything else is read,
 /// and verified, when asked for.
 pub struct Archive {
@@ -87,6 +93,16 @@ impl Archive {
         })
     }
 
+    /// How many blocks the archive is made of: the manifest, and each collection's link nodes
+    /// and chunks.
+    pub fn block_count(&self) -> u64 {
+        let mut cids = std::collections::HashSet::from([self.root]);
+        for list in [&self.records, &self.vectors, &self.index] {
+            cids.extend(list.nodes.iter().chain(list.chunks.iter().map(|c| &c.cid)));
+        }
+        cids.len() as u64
+    }
+
     /// The archive's name for messages: its source's.
     pub fn name(&self) -> &str {
         self.blocks.name()
@@ -102,6 +118,7 @@ impl Archive {
     /// Calls `f` with every record and its row number, in row order.
     pub fn for_each_record(&self, mut f: impl FnMut(u64, &Record) -> Result<()>) -> Result<()> {
         for (i, chunk) in self.records.chunks.iter().enumerate() {
+            self.prefetch_window(&self.records, i);
             for (offset, record) in self.record_chunk(i)?.iter().enumerate() {
                 f(chunk.start + offset as u64, record)?;
             }
@@ -116,12 +133,22 @@ impl Archive {
         self.for_each_record(|row, record| {
             let i = self.vectors.find(row).context("vectors end before the records")?;
             if loaded.as_ref().map(|l| l.0) != Some(i) {
+                self.prefetch_window(&self.vectors, i);
                 loaded = Some((i, self.vector_chunk(i)?));
             }
             let (_, chunk) = loaded.as_ref().expect("loaded above");
             let at = (row - self.vectors.chunks[i].start) as usize * dims;
             f(row, record, &chunk[at..at + dims])
         })
+    }
+
+    /// At every [`PREFETCH_AHEAD`]th chunk of a walk through `list`, asks the source for the
+    /// chunks from `i` on.
+    fn prefetch_window(&self, list: &ChunkList, i: usize) {
+        if i % PREFETCH_AHEAD == 0 {
+            self.blocks
+                .prefetch(list.chunks[i..].iter().take(PREFETCH_AHEAD).map(|c| &c.cid));
+        }
     }
 
     /// The vectors of chunk `i`, as one flat array of rows.
@@ -143,8 +170,9 @@ impl Archive {
     /// Every vector, in row order.
     pub fn all_vectors(&self) -> Result<Vec<f32>> {
         let claimed = self.manifest.count * self.manifest.dimensions;
-        let mut all = Vec::with_capacity(claimed.min(self.blocks.size() / 4) as usize);
+        let mut all = Vec::with_capacity(claimed.min(self.blocks.size() / 4).min(MAX_RESERVED) as usize);
         for i in 0..self.vectors.chunks.len() {
+            self.prefetch_window(&self.vectors, i);
             all.extend(self.vector_chunk(i)?);
         }
         Ok(all)
@@ -165,6 +193,7 @@ impl Archive {
             parts.push((&chunk.cid, part));
             rest = tail;
         }
+        self.blocks.prefetch(parts.iter().map(|(cid, _)| *cid));
         parts
             .into_par_iter()
             .try_for_each(|(cid, part)| self.blocks.get_into(cid, part))?;
@@ -228,6 +257,7 @@ impl Archive {
                 _ => by_chunk.push((i, vec![row])),
             }
         }
+        self.blocks.prefetch(by_chunk.iter().map(|(i, _)| &list.chunks[*i].cid));
         let found: Vec<Vec<(u64, T)>> = by_chunk
             .into_par_iter()
             .map(|(i, rows)| {

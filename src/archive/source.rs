@@ -27,13 +27,24 @@ pub trait BlockSource: Send + Sync {
     /// the block, an error when it holds it with another length. A source that can read in
     /// place (a file) overrides this to save a copy.
     fn get_into(&self, cid: &Cid, buf: &mut [u8]) -> Result<bool> {
-        let Some(data) = self.get(cid)? else {
-            return Ok(false);
-        };
-        check_len(self.name(), cid, data.len() as u64, buf)?;
-        buf.copy_from_slice(&data);
-        Ok(true)
+        copy_into(self.name(), cid, self.get(cid)?, buf)
     }
+
+    /// Says that the blocks `cids` will be read soon, so that a source with a high latency
+    /// (the network) can fetch them together. Nothing fails here: a block that cannot be
+    /// fetched fails when it is read.
+    fn prefetch(&self, _cids: &[Cid]) {}
+}
+
+/// Copies block `cid` (`data`, from source `name`; `None` if the source lacks it) into `buf`,
+/// which must be exactly as long; `false` when there is no block.
+pub fn copy_into(name: &str, cid: &Cid, data: Option<Vec<u8>>, buf: &mut [u8]) -> Result<bool> {
+    let Some(data) = data else {
+        return Ok(false);
+    };
+    check_len(name, cid, data.len() as u64, buf)?;
+    buf.copy_from_slice(&data);
+    Ok(true)
 }
 
 /// Checks that block `cid`, `len` bytes in source `name`, fits `buf`, which its link sized.
@@ -65,6 +76,14 @@ impl Blocks {
     /// How many bytes the source holds at most.
     pub fn size(&self) -> u64 {
         self.source.size()
+    }
+
+    /// Says that the blocks `cids` will be read soon (see [`BlockSource::prefetch`]).
+    pub fn prefetch<'a>(&self, cids: impl IntoIterator<Item = &'a Cid>) {
+        let cids: Vec<Cid> = cids.into_iter().copied().collect();
+        if cids.len() > 1 {
+            self.source.prefetch(&cids);
+        }
     }
 
     /// The bytes of block `cid`, verified against its hash; an error when the source lacks it.

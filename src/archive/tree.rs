@@ -93,6 +93,7 @@ impl ChunkList {
         let mut nodes = Vec::new();
         for _ in 0..collection.height {
             let mut next = Vec::new();
+            blocks.prefetch(level.iter().map(|(cid, _)| cid));
             for (cid, count) in level {
                 let entries: Vec<(Cid, u64)> = decode_dag_cbor(&blocks.get(&cid)?)
                     .with_context(|| format!("{name}: {what} link node {cid} is malformed"))?;

@@ -67,7 +67,20 @@ pub fn verify(car: Arc<CarFile>) -> Result<(Report, Archive)> {
     car.check_carv2()?;
     let kind = car.kind();
     let archive = Archive::from_car(car.clone())?;
-    let m = &archive.manifest;
+    check_rows(&archive)?;
+    let report = Report {
+        root: archive.root,
+        blocks: reached.len(),
+        bytes: car.file_len(),
+        records: archive.manifest.count,
+        kind,
+    };
+    Ok((report, archive))
+}
+
+/// Checks that every record has a valid id, no id is repeated, and every vector decodes.
+pub fn check_rows(archive: &Archive) -> Result<()> {
+    let (m, name) = (&archive.manifest, archive.name());
     let mut ids = HashSet::new();
     archive.for_each_record(|row, record| match record.get(&m.fields.id) {
         Some(id @ (serde_json::Value::String(_) | serde_json::Value::Number(_))) if ids.insert(id.to_string()) => {
@@ -81,12 +94,5 @@ pub fn verify(car: Arc<CarFile>) -> Result<(Report, Archive)> {
     for i in 0..archive.vectors.chunks.len() {
         archive.vector_chunk(i)?;
     }
-    let report = Report {
-        root: archive.root,
-        blocks: reached.len(),
-        bytes: car.file_len(),
-        records: m.count,
-        kind,
-    };
-    Ok((report, archive))
+    Ok(())
 }

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 
 use super::ProviderArgs;
-use vecar::archive::read::Archive;
 use vecar::archive::rows::{OnConflict, Rows, Upserted};
 use vecar::embed::Filled;
 use vecar::input::Lines;
@@ -32,6 +31,8 @@ Examples:
 pub struct Args {
     /// The base archive (it is not changed).
     base: PathBuf,
+    #[command(flatten)]
+    net: super::NetworkArgs,
     /// JSONL records to add or replace; `-` reads standard input.
     input: PathBuf,
     /// Where to write the archive.
@@ -48,7 +49,7 @@ pub struct Args {
 /// Runs `vecar add`.
 pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     args.output.check(&[&args.input])?;
-    let base = Archive::open(&args.base)?;
+    let base = args.net.open(&args.base)?;
     let mut rows = Rows::from_archive(&base)?;
     let fields = &base.manifest.fields;
     let open = || match &base.manifest.embedding {

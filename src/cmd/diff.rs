@@ -10,6 +10,7 @@ use super::printer::escape_controls;
 use vecar::archive::diff::diff;
 use vecar::archive::ids::id_text;
 use vecar::archive::read::Archive;
+use vecar::ops::open::require_file;
 use vecar::output;
 
 /// Arguments of `vecar diff`.
@@ -42,6 +43,8 @@ pub struct Args {
 
 /// Runs `vecar diff`.
 pub fn run(args: Args) -> Result<ExitCode> {
+    require_file(&args.a, "diff")?;
+    require_file(&args.b, "diff")?;
     let ((a, a_car), (b, b_car)) = (Archive::open_car(&args.a)?, Archive::open_car(&args.b)?);
     let diff = diff(&a, &b, [&a_car, &b_car])?;
     let code = if args.exit_code && a.root != b.root {

@@ -9,7 +9,6 @@ use anyhow::Result;
 
 use super::stores::{Store, StoreExport};
 use super::UsageError;
-use vecar::archive::read::Archive;
 use vecar::ops::bridge::faiss::{self, FaissIndex};
 use vecar::output::{self, plural, WithVector};
 use vecar::progress;
@@ -53,6 +52,8 @@ Examples:
 pub struct Args {
     /// The archive; `-` reads standard input.
     archive: PathBuf,
+    #[command(flatten)]
+    net: super::NetworkArgs,
     /// Write the archive into another store instead of printing JSONL.
     #[arg(long, value_enum)]
     to: Option<Target>,
@@ -113,7 +114,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
 /// Prints every record as a JSON line, its vector included.
 fn jsonl(args: &Args) -> Result<ExitCode> {
-    let archive = Archive::open(&args.archive)?;
+    let archive = args.net.open(&args.archive)?;
     let field = &archive.manifest.fields.vector;
     let mut out = output::stdout();
     archive.for_each_row(|_, record, vector| output::json_line(&mut out, &WithVector { record, field, vector }))?;
@@ -134,7 +135,7 @@ fn to_faiss(args: &Args) -> Result<ExitCode> {
         Some(FaissIndexArg::Flat) => FaissIndex::Flat,
         None | Some(FaissIndexArg::Hnsw) => FaissIndex::Hnsw,
     };
-    let archive = Archive::open(&args.archive)?;
+    let archive = args.net.open(&args.archive)?;
     let written = if to_stdout {
         let mut out = output::stdout();
         let written = faiss::export(&archive, kind, &mut out)?;

@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use vecar::archive::ids;
-use vecar::archive::read::Archive;
 use vecar::output::{self, WithVector};
 
 /// Arguments of `vecar get`.
@@ -25,6 +24,8 @@ Example:
 pub struct Args {
     /// The archive; `-` reads standard input.
     archive: PathBuf,
+    #[command(flatten)]
+    net: super::NetworkArgs,
     /// The ids to look up.
     #[command(flatten)]
     ids: super::Ids,
@@ -33,7 +34,7 @@ pub struct Args {
 /// Runs `vecar get`.
 pub fn run(args: Args) -> Result<ExitCode> {
     let ids = args.ids.read("to look up")?;
-    let archive = Archive::open(&args.archive)?;
+    let archive = args.net.open(&args.archive)?;
     let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
     let rows = ids::find(&archive, &wanted)?;
     let found: BTreeSet<u64> = rows.values().map(|(row, _)| *row).collect();

@@ -9,7 +9,7 @@ use anyhow::Result;
 use serde_json::{json, Map, Value};
 
 use super::printer::escape_controls;
-use vecar::archive::read::Archive;
+use vecar::ops::open::{open, Network};
 use vecar::output;
 
 /// Arguments of `vecar info`.
@@ -26,6 +26,8 @@ pub struct Args {
     /// The archives; `-` reads standard input.
     #[arg(required = true, value_name = "ARCHIVE")]
     archives: Vec<PathBuf>,
+    #[command(flatten)]
+    net: super::NetworkArgs,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -35,32 +37,33 @@ pub struct Args {
 pub fn run(args: Args) -> Result<ExitCode> {
     let several = args.archives.len() > 1;
     let mut out = output::stdout();
-    super::each_archive(&args.archives, describe, |path, described| {
-        let mut info = Map::new();
-        if several {
-            info.insert("file".into(), json!(path.display().to_string()));
-        }
-        info.extend(described);
-        print(&mut out, &info, args.json)?;
-        if several && !args.json {
-            writeln!(out)?;
-        }
-        Ok(out.flush()?)
-    })
+    let network = args.net.get()?;
+    super::each_archive(
+        &args.archives,
+        |path| describe(path, &network),
+        |path, described| {
+            let mut info = Map::new();
+            if several {
+                info.insert("file".into(), json!(path.display().to_string()));
+            }
+            info.extend(described);
+            print(&mut out, &info, args.json)?;
+            if several && !args.json {
+                writeln!(out)?;
+            }
+            Ok(out.flush()?)
+        },
+    )
 }
 
-/// What the archive at `path` holds.
-fn describe(path: &Path) -> Result<Map<String, Value>> {
-    let (archive, car) = Archive::open_car(path)?;
+/// What the archive at `path` (a file, `ipfs://CID`, a URL) holds. A remote archive's blocks are
+/// counted from its link nodes; their sizes are not known without fetching every one.
+fn describe(path: &Path, network: &Network) -> Result<Map<String, Value>> {
+    let opened = open(path, network)?;
+    let archive = &opened.archive;
     let m = &archive.manifest;
-    let mut by_role: BTreeMap<_, (u64, u64)> = BTreeMap::new();
-    for (_, location, role) in archive.roles(&car)? {
-        let entry = by_role.entry(role).or_default();
-        entry.0 += 1;
-        entry.1 += location.len;
-    }
     let p = &m.index.params;
-    let info = json!({
+    let mut info = json!({
         "root": archive.root.to_string(),
         "format": format!("{} v{}", m.format, m.version),
         "count": m.count,
@@ -73,12 +76,32 @@ fn describe(path: &Path) -> Result<Map<String, Value>> {
         "engine": format!("{} {}", m.index.engine, m.index.engine_version),
         "fields": m.fields,
         "embedding": m.embedding,
-        "car": car.kind(),
-        "file_bytes": car.file_len(),
-        "blocks": by_role.values().map(|r| r.0).sum::<u64>(),
-        "block_bytes": by_role.values().map(|r| r.1).sum::<u64>(),
-        "by_role": by_role.iter().map(|(role, (n, bytes))| (role.name().to_string(), json!({"blocks": n, "bytes": bytes}))).collect::<serde_json::Map<_, _>>(),
     });
+    let extra = info.as_object_mut().expect("an object");
+    if let Some(car) = &opened.car {
+        extra.insert("car".into(), json!(car.kind()));
+        extra.insert("file_bytes".into(), json!(car.file_len()));
+    }
+    match (&opened.car, &opened.fetcher) {
+        (Some(car), None) => {
+            let mut by_role: BTreeMap<_, (u64, u64)> = BTreeMap::new();
+            for (_, location, role) in archive.roles(car)? {
+                let entry = by_role.entry(role).or_default();
+                entry.0 += 1;
+                entry.1 += location.len;
+            }
+            extra.insert("blocks".into(), json!(by_role.values().map(|r| r.0).sum::<u64>()));
+            extra.insert("block_bytes".into(), json!(by_role.values().map(|r| r.1).sum::<u64>()));
+            let by_role = by_role
+                .iter()
+                .map(|(role, (n, bytes))| (role.name().to_string(), json!({"blocks": n, "bytes": bytes})));
+            extra.insert("by_role".into(), Value::Object(by_role.collect()));
+        }
+        _ => {
+            extra.insert("source".into(), json!(archive.name()));
+            extra.insert("blocks".into(), json!(archive.block_count()));
+        }
+    }
     Ok(serde_json::from_value(info)?)
 }
 

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use vecar::archive::block::codec_name;
 use vecar::archive::read::Archive;
+use vecar::ops::open::require_file;
 use vecar::output;
 
 /// Arguments of `vecar ls`.
@@ -30,6 +31,7 @@ pub struct Args {
 
 /// Runs `vecar ls`.
 pub fn run(args: Args) -> Result<ExitCode> {
+    require_file(&args.archive, "ls")?;
     let (archive, car) = Archive::open_car(&args.archive)?;
     let mut out = output::stdout();
     for (cid, location, role) in archive.roles(&car)? {

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 
-use vecar::archive::read::Archive;
 use vecar::archive::rows::{read_archive, OnConflict, Rows, Upserted};
 use vecar::ops::search::check_compatible;
 use vecar::ops::update::IndexPlan;
@@ -28,6 +27,8 @@ pub struct Args {
     /// The archives, at least two.
     #[arg(required = true, num_args = 2.., value_name = "ARCHIVE")]
     archives: Vec<PathBuf>,
+    #[command(flatten)]
+    net: super::NetworkArgs,
     /// Where to write the archive.
     #[command(flatten)]
     output: super::Output,
@@ -65,7 +66,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     let archives = args
         .archives
         .iter()
-        .map(|p| Archive::open(p))
+        .map(|p| args.net.open(p))
         .collect::<Result<Vec<_>>>()?;
     check_compatible(&archives, "merged")?;
     let first = &archives[0];

@@ -10,12 +10,14 @@ use vecar::archive::read::Archive;
 use vecar::archive::rows::Rows;
 use vecar::embed::Provider;
 use vecar::input::Lines;
+use vecar::ops::open::{default_cache_dir, open_archive, Network};
 use vecar::ops::update::{self, IndexPlan};
 use vecar::output;
 use vecar::progress;
 
 pub mod add;
 pub mod build;
+pub mod cache;
 pub mod diff;
 pub mod embed;
 pub mod export;
@@ -108,6 +110,65 @@ pub fn each_archive<T>(
         }
     }
     Ok(code)
+}
+
+/// Where archives that are not files are read from: `ipfs://CID` or a bare CID (trustless
+/// gateways, an IPFS node), `http(s)://` URLs of a CARv2 (range requests).
+#[derive(clap::Args, Clone, Debug)]
+#[command(next_help_heading = "Remote archives (ipfs://CID, a bare CID, http(s)://URL)")]
+pub struct NetworkArgs {
+    /// A trustless HTTP gateway's base URL (GET /ipfs/CID?format=raw); may be given several
+    /// times (or in VECAR_GATEWAY, comma-separated), tried in order.
+    #[arg(long = "gateway", value_name = "URL", env = "VECAR_GATEWAY", value_delimiter = ',')]
+    gateways: Vec<String>,
+    /// An IPFS node's RPC API (block/get), a URL or a multiaddr, tried after the gateways.
+    /// Without a gateway or an API: the local node's, as `vecar push` finds it.
+    #[arg(long, value_name = "URL")]
+    api: Option<String>,
+    /// Keep fetched blocks here, so they are never fetched twice [default:
+    /// $XDG_CACHE_HOME/vecar, else ~/.cache/vecar].
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+    /// Keep no fetched block.
+    #[arg(long, conflicts_with = "cache")]
+    no_cache: bool,
+    /// Blocks fetched at once.
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    fetch_jobs: u16,
+    /// Seconds allowed for each request (connecting: at most 10).
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = seconds)]
+    timeout: f64,
+}
+
+/// A positive, finite number of seconds.
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s > 0.0 && s <= 86_400.0 => Ok(s),
+        _ => Err("expected a number of seconds above 0 and at most 86400".into()),
+    }
+}
+
+impl NetworkArgs {
+    /// The settings the flags give.
+    pub fn get(&self) -> Result<Network> {
+        let cache = match (&self.cache, self.no_cache) {
+            (_, true) => None,
+            (Some(dir), false) => Some(dir.clone()),
+            (None, false) => Some(default_cache_dir()?),
+        };
+        Ok(Network {
+            gateways: self.gateways.iter().filter(|g| !g.trim().is_empty()).cloned().collect(),
+            api: self.api.clone(),
+            cache,
+            jobs: self.fetch_jobs.into(),
+            timeout: std::time::Duration::from_secs_f64(self.timeout),
+        })
+    }
+
+    /// Opens the archive at `arg` wherever it is.
+    pub fn open(&self, arg: &Path) -> Result<Archive> {
+        open_archive(arg, &self.get()?)
+    }
 }
 
 /// Record ids given on the command line and, with `--ids-from`, in a file.

@@ -58,6 +58,8 @@ pub struct Args {
     /// archive twice (same root CID) is refused.
     #[arg(required = true)]
     archives: Vec<PathBuf>,
+    #[command(flatten)]
+    net: super::NetworkArgs,
     /// Hits per query (beyond the number of records: all of them).
     #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     k: u64,
@@ -125,7 +127,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     let archives = args
         .archives
         .iter()
-        .map(|path| Archive::open(path))
+        .map(|path| args.net.open(path))
         .collect::<Result<Vec<_>>>()?;
     check_compatible(&archives, "searched together")?;
     check_distinct(&archives)?;

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 
-use vecar::archive::read::Archive;
 use vecar::archive::rows::Rows;
 use vecar::ops::update::IndexPlan;
 
@@ -25,6 +24,8 @@ Examples:
 pub struct Args {
     /// The base archive (it is not changed).
     base: PathBuf,
+    #[command(flatten)]
+    net: super::NetworkArgs,
     /// The ids of the records to remove.
     #[command(flatten)]
     ids: super::Ids,
@@ -42,7 +43,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         args.output.check(&[path])?;
     }
     let typed = args.ids.read("to remove")?;
-    let base = Archive::open(&args.base)?;
+    let base = args.net.open(&args.base)?;
     let mut rows = Rows::from_archive(&base)?;
     let (mut keys, mut missing) = (HashSet::new(), Vec::new());
     for id in &typed {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use vecar::archive::car::CarFile;
+use vecar::ops::open::root_of;
 use vecar::output;
 
 /// Arguments of `vecar root`.
@@ -22,14 +22,21 @@ pub struct Args {
     /// The archives; `-` reads standard input.
     #[arg(required = true, value_name = "ARCHIVE")]
     archives: Vec<PathBuf>,
+    #[command(flatten)]
+    net: super::NetworkArgs,
 }
 
 /// Runs `vecar root`.
 pub fn run(args: Args) -> Result<ExitCode> {
     let mut out = output::stdout();
-    let code = super::each_archive(&args.archives, CarFile::open, |_, car| {
-        writeln!(out, "{}", car.root())?;
-        Ok(out.flush()?)
-    })?;
+    let network = args.net.get()?;
+    let code = super::each_archive(
+        &args.archives,
+        |path| root_of(path, &network),
+        |_, root| {
+            writeln!(out, "{root}")?;
+            Ok(out.flush()?)
+        },
+    )?;
     Ok(code)
 }

@@ -3,12 +3,10 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Result;
 
-use vecar::archive::car::CarFile;
-use vecar::ops::verify::verify;
+use vecar::ops::verify::verify_at;
 use vecar::output::{self, plural};
 
 /// Arguments of `vecar verify`.
@@ -28,12 +26,15 @@ pub struct Args {
     /// The archives; `-` reads standard input.
     #[arg(required = true, value_name = "ARCHIVE")]
     archives: Vec<PathBuf>,
+    #[command(flatten)]
+    net: super::NetworkArgs,
 }
 
 /// Runs `vecar verify`.
 pub fn run(args: Args) -> Result<ExitCode> {
     let mut out = output::stdout();
-    let check = |path: &Path| verify(Arc::new(CarFile::open(path)?));
+    let network = args.net.get()?;
+    let check = |path: &Path| verify_at(path, &network);
     super::each_archive(&args.archives, check, |path, report| {
         let records = plural(report.records, "record");
         writeln!(

@@ -1,18 +1,58 @@
 //! `verify`: an archive checked end to end — its blocks, links, records and vectors
 //! ([`archive::verify`](crate::archive::verify)), then its index's header and graph, and that
-//! every record a search through the graph cannot reach is listed in the manifest.
+//! every record a search through the graph cannot reach is listed in the manifest. A remote
+//! archive is walked from its root instead of section by section.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Result};
 
+use super::open::{open, Network, Place};
 use crate::archive::car::CarFile;
-use crate::archive::verify::{self, Report};
+use crate::archive::read::Archive;
+use crate::archive::verify::{self, check_rows, Report};
+use crate::archive::walk::walk;
 use crate::index::hnsw::{self, Hnsw};
 
 /// Verifies `car` end to end and returns a report, or the first problem found.
 pub fn verify(car: Arc<CarFile>) -> Result<Report> {
     let (report, archive) = verify::verify(car)?;
+    check_index(&archive)?;
+    Ok(report)
+}
+
+/// Verifies the archive at `arg` (a file, `ipfs://CID`, a URL; see [`Place`]): a file as
+/// [`verify`] does; a remote archive by fetching every block reachable from its root, then its
+/// records, vectors and index.
+pub fn verify_at(arg: &Path, network: &Network) -> Result<Report> {
+    if let Place::File(path) = Place::of(arg)? {
+        return verify(Arc::new(CarFile::open(&path)?));
+    }
+    let opened = open(arg, network)?;
+    let archive = &opened.archive;
+    let (mut blocks, mut bytes) = (0, 0);
+    walk(&archive.blocks, &archive.root, |_, data| {
+        blocks += 1;
+        bytes += data.len() as u64;
+        Ok(())
+    })?;
+    check_rows(archive)?;
+    check_index(archive)?;
+    Ok(Report {
+        root: archive.root,
+        blocks,
+        bytes,
+        records: archive.manifest.count,
+        kind: match opened.car {
+            Some(car) => car.kind(),
+            None => "IPFS",
+        },
+    })
+}
+
+/// Checks the index's header and graph, and that every record the graph cannot reach is listed.
+fn check_index(archive: &Archive) -> Result<()> {
     let (m, name) = (&archive.manifest, archive.name());
     let bytes = archive.index_bytes()?;
     let unreachable =
@@ -28,5 +68,5 @@ pub fn verify(car: Arc<CarFile>) -> Result<Report> {
             m.count
         );
     }
-    Ok(report)
+    Ok(())
 }

@@ -17,7 +17,7 @@ use super::header::{
     SECTION_HEAD_WINDOW,
 };
 use crate::archive::block::{check_cid_kind, codec_name, decode_dag_cbor, MAX_BLOCK_SIZE};
-use crate::archive::bytes::ByteSource;
+use crate::archive::bytes::{ByteSource, ReadAt};
 use crate::archive::car_index::BlockIndex;
 use crate::archive::source::{self, BlockSource};
 
@@ -47,6 +47,11 @@ pub struct CarFile {
     /// Every section, found by walking the file (done on open without a usable index,
     /// otherwise when first needed).
     walked: OnceLock<Walk>,
+    /// Read by ranges over the network: blocks are found only through the index, each read in
+    /// one request, and the file is never walked.
+    remote: bool,
+    /// The index's section offsets, sorted: where each section ends (a remote file only).
+    starts: OnceLock<Vec<u64>>,
 }
 
 /// A CARv2's header fields beyond the payload's place, and its index.
@@ -111,7 +116,35 @@ impl CarFile {
         CarFile::read(name.to_string(), ByteSource::File(file))
     }
 
+    /// Opens a CAR read by ranges (over HTTP): it must be a CARv2 with a block index, through
+    /// which each block is read in one request; a file without one would have to be read whole,
+    /// and is refused with what to do instead.
+    pub fn open_remote(name: &str, source: Box<dyn ReadAt>) -> Result<CarFile> {
+        let mut car = CarFile::read_header_only(name.to_string(), ByteSource::Remote(source))?;
+        car.remote = true;
+        let problem = match car.carv2.as_ref().map(|v2| &v2.index) {
+            None => "is a CARv1",
+            Some(None) => "is a CARv2 without a block index",
+            Some(Some(Err(_))) => "has a CARv2 block index vecar cannot read",
+            Some(Some(Ok(_))) => return Ok(car),
+        };
+        bail!(
+            "{name}: {problem}, so its blocks cannot be found without downloading all of it: fetch it whole \
+             (`curl -o x.car URL`, or `vecar pull ROOT` from IPFS) and read the file, or serve the CARv2 \
+             with a block index that `vecar build` writes"
+        )
+    }
+
     fn read(name: String, source: ByteSource) -> Result<CarFile> {
+        let car = CarFile::read_header_only(name, source)?;
+        if car.index().is_none() {
+            car.walk()?;
+        }
+        Ok(car)
+    }
+
+    /// Reads the headers (and a CARv2's index) but walks nothing.
+    fn read_header_only(name: String, source: ByteSource) -> Result<CarFile> {
         let file_len = source.size()?;
         let mut car = CarFile {
             name,
@@ -122,14 +155,13 @@ impl CarFile {
             sections: (0, 0),
             carv2: None,
             walked: OnceLock::new(),
+            remote: false,
+            starts: OnceLock::new(),
         };
         if file_len == 0 {
             bail!("{}: empty file, not a CAR", car.name);
         }
         car.sections = car.read_header(0, file_len).map_err(|e| car.not_a_car(e))?;
-        if car.index().is_none() {
-            car.walk()?;
-        }
         Ok(car)
     }
 
@@ -164,6 +196,13 @@ impl CarFile {
     fn walk(&self) -> Result<&Walk> {
         if let Some(walk) = self.walked.get() {
             return Ok(walk);
+        }
+        if self.remote {
+            bail!(
+                "{}: this needs every block of the file, which vecar does not download from a URL; \
+                 fetch the file and give its path",
+                self.name
+            );
         }
         let (mut pos, end) = self.sections;
         let mut walk = Walk {
@@ -356,7 +395,49 @@ impl CarFile {
                 }
             }
         }
+        if self.remote {
+            return Ok(None);
+        }
         Ok(self.walk()?.blocks.get(cid).copied())
+    }
+
+    /// Block `cid` of a remote file, read with its section head in one request through the
+    /// index; `None` when the index does not lead to it.
+    fn remote_block(&self, cid: &Cid) -> Result<Option<Vec<u8>>> {
+        let Some(index) = self.index() else {
+            return Ok(None);
+        };
+        let starts = self.starts.get_or_init(|| {
+            let mut starts: Vec<u64> = index.all_offsets().collect();
+            starts.sort_unstable();
+            starts
+        });
+        for offset in index.offsets(cid.hash().digest()).take(2) {
+            let pos = self.payload_start.saturating_add(offset);
+            let next = starts.partition_point(|&s| s <= offset);
+            let end = starts
+                .get(next)
+                .map_or(self.sections.1, |&s| self.payload_start.saturating_add(s));
+            if pos < self.sections.0 || end > self.sections.1 || end <= pos || end - pos > MAX_SECTION_LEN + 10 {
+                continue;
+            }
+            let mut section = vec![0; (end - pos) as usize];
+            self.read_exact(pos, &mut section)?;
+            let (len, varint_len) = decode_varint(&section, pos, &self.name, "section length")?;
+            if varint_len + len != end - pos {
+                continue;
+            }
+            let mut body = &section[varint_len as usize..];
+            match Cid::read_bytes(&mut body) {
+                Ok(found) if found == *cid => {
+                    let start = section.len() - body.len();
+                    section.drain(..start);
+                    return Ok(Some(section));
+                }
+                _ => continue,
+            }
+        }
+        Ok(None)
     }
 
     /// The CARv2 index, when the file has one that could be read.
@@ -424,6 +505,9 @@ impl BlockSource for CarFile {
     }
 
     fn get(&self, cid: &Cid) -> Result<Option<Vec<u8>>> {
+        if self.remote {
+            return self.remote_block(cid);
+        }
         let Some(location) = self.location(cid)? else {
             return Ok(None);
         };
@@ -433,6 +517,9 @@ impl BlockSource for CarFile {
     }
 
     fn get_into(&self, cid: &Cid, buf: &mut [u8]) -> Result<bool> {
+        if self.remote {
+            return source::copy_into(&self.name, cid, self.remote_block(cid)?, buf);
+        }
         let Some(location) = self.location(cid)? else {
             return Ok(false);
         };

@@ -13,7 +13,7 @@ use ureq::http::{header, Response};
 use ureq::{Agent, Body, SendBody};
 
 use super::IDLE;
-use crate::http::{agent, failure, one_line, refused};
+use crate::http::{agent, failure, one_line, refused, Limit};
 
 /// Where Kubo's clients look when no repo file names an API.
 const DEFAULT_API: &str = "http://127.0.0.1:5001";
@@ -25,6 +25,7 @@ pub struct Api {
     /// `http://host:port`, without a trailing slash.
     base: String,
     agent: Agent,
+    limit: Limit,
 }
 
 /// What a node reported after importing a CAR.
@@ -84,7 +85,19 @@ impl Api {
         Ok(Api {
             base,
             agent: agent(IDLE),
+            limit: IDLE,
         })
+    }
+
+    /// Gives each request `limit` instead of the time a whole archive takes to stream.
+    pub fn with_limit(mut self, limit: Limit) -> Api {
+        (self.agent, self.limit) = (agent(limit), limit);
+        self
+    }
+
+    /// The time each request is allowed.
+    pub fn limit(&self) -> Limit {
+        self.limit
     }
 
     /// The API's address, for messages.
@@ -114,7 +127,7 @@ impl Api {
             )
             .header(header::CONTENT_LENGTH, length)
             .send(SendBody::from_owned_reader(body))
-            .map_err(|e| failure(&self.base, e, IDLE))?;
+            .map_err(|e| failure(&self.base, e, self.limit))?;
         if !response.status().is_success() {
             return Err(refused(&self.base, response));
         }
@@ -147,7 +160,7 @@ impl Api {
             .agent
             .post(&url)
             .send_empty()
-            .map_err(|e| failure(&self.base, e, IDLE))?;
+            .map_err(|e| failure(&self.base, e, self.limit))?;
         if !response.status().is_success() {
             return Err(refused(&self.base, response));
         }
@@ -167,7 +180,7 @@ impl Api {
             .agent
             .post(&url)
             .send_empty()
-            .map_err(|e| failure(&self.base, e, IDLE))?;
+            .map_err(|e| failure(&self.base, e, self.limit))?;
         if !response.status().is_success() {
             return Err(refused(&self.base, response).context(format!("the node does not hold {cid}")));
         }
