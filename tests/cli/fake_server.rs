@@ -48,6 +48,8 @@ pub struct Response {
     headers: Vec<(String, String)>,
     body: Vec<u8>,
     hang_up: bool,
+    /// The Content-Length sent, when it is not the body's (a cut-off answer).
+    claimed: Option<usize>,
 }
 
 impl Response {
@@ -63,6 +65,7 @@ impl Response {
             headers: Vec::new(),
             body: body.as_bytes().to_vec(),
             hang_up: false,
+            claimed: None,
         }
     }
 
@@ -73,12 +76,19 @@ impl Response {
             headers: Vec::new(),
             body,
             hang_up: false,
+            claimed: None,
         }
     }
 
     /// Adds a header.
     pub fn header(mut self, name: &str, value: &str) -> Response {
         self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sends `len` as the Content-Length, then the body, then closes: an answer cut off.
+    pub fn claiming(mut self, len: usize) -> Response {
+        self.claimed = Some(len);
         self
     }
 
@@ -203,7 +213,7 @@ fn handle(
     let mut out = format!(
         "HTTP/1.1 {} Whatever\r\nContent-Length: {}\r\nConnection: close\r\n",
         response.status,
-        response.body.len()
+        response.claimed.unwrap_or(response.body.len())
     );
     for (name, value) in &response.headers {
         out.push_str(&format!("{name}: {value}\r\n"));

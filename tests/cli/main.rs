@@ -24,6 +24,7 @@ mod query_power;
 mod reach;
 mod reading;
 mod recall;
+mod remote;
 mod roundtrip;
 mod signals;
 mod stores;
