@@ -123,6 +123,8 @@ pub struct Traffic {
     pub bytes: AtomicU64,
     /// Blocks found in the cache.
     pub cached: AtomicU64,
+    /// Round trips: each batch of blocks fetched together, and each block fetched alone.
+    pub rounds: AtomicU64,
 }
 
 /// Blocks from origins, through a cache: a [`BlockSource`] for an archive elsewhere.
@@ -230,6 +232,9 @@ impl BlockSource for Fetcher {
         if let Some(why) = self.failed.lock().expect("not poisoned").remove(cid) {
             return Err(anyhow!(why));
         }
+        if !self.cache.as_ref().is_some_and(|cache| cache.has(cid)) {
+            self.traffic.rounds.fetch_add(1, Ordering::Relaxed);
+        }
         self.cached_or_fetched(cid).map(Some)
     }
 
@@ -241,6 +246,10 @@ impl BlockSource for Fetcher {
                 .filter(|cid| !held.contains_key(cid) && !cached(cid))
                 .collect()
         };
+        if cids.is_empty() {
+            return;
+        }
+        self.traffic.rounds.fetch_add(1, Ordering::Relaxed);
         let next = AtomicUsize::new(0);
         let work = || loop {
             let Some(&cid) = cids.get(next.fetch_add(1, Ordering::Relaxed)) else {
@@ -261,7 +270,18 @@ impl BlockSource for Fetcher {
 }
 
 impl Drop for Fetcher {
+    /// Clears the progress bar and says what was fetched.
     fn drop(&mut self) {
         self.bar.finish_and_clear();
+        let t = &self.traffic;
+        let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        crate::progress::say(&format!(
+            "{}: fetched {} bytes in {} requests, {} round trips; {} from the cache",
+            self.name,
+            load(&t.bytes),
+            load(&t.requests),
+            load(&t.rounds),
+            crate::output::plural(load(&t.cached), "block")
+        ));
     }
 }
