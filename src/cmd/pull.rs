@@ -9,7 +9,8 @@ use cid::Cid;
 
 use super::UsageError;
 use vecar::ops::remote::api::Api;
-use vecar::ops::remote::pull::{pull, Source};
+use vecar::ops::remote::fetch::Origin;
+use vecar::ops::remote::pull::{pull, TRANSFER};
 use vecar::output;
 
 /// Arguments of `vecar pull`.
@@ -48,9 +49,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .or_else(|| text.strip_prefix("/ipfs/"))
         .unwrap_or(text);
     let root = Cid::try_from(text).map_err(|e| UsageError(format!("{:?} is not a CID: {e}", args.cid)))?;
-    let mut sources: Vec<Source> = args.gateway.iter().map(|url| Source::gateway(url)).collect();
+    let mut sources: Vec<Origin> = args.gateway.iter().map(|url| Origin::gateway(url, TRANSFER)).collect();
     if args.api.is_some() || sources.is_empty() {
-        sources.push(Source::Api(Api::locate(args.api.as_deref())?));
+        sources.push(Origin::Api(Api::locate(args.api.as_deref())?));
     }
     let pulled = pull(&root, &sources, &args.output)?;
     let report = &pulled.report;

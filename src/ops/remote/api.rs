@@ -21,6 +21,7 @@ const DEFAULT_API: &str = "http://127.0.0.1:5001";
 const MAX_REPORT: u64 = 1 << 20;
 
 /// An IPFS node's RPC API.
+#[derive(Clone)]
 pub struct Api {
     /// `http://host:port`, without a trailing slash.
     base: String,

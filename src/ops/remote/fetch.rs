@@ -30,6 +30,7 @@ use crate::http::{self, Attempt, Limit, Retry};
 const REMOTE_SIZE: u64 = 1 << 40;
 
 /// Where blocks can be fetched from.
+#[derive(Clone)]
 pub enum Origin {
     /// A trustless HTTP gateway: its base URL (without a trailing slash) and a client.
     Gateway(String, Agent, Limit),

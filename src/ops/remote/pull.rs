@@ -2,105 +2,51 @@
 //! checked as `vecar verify` checks a file, and written as a CARv2. A source is asked for one CAR
 //! first and, if that is refused or broken, for each block in turn.
 
-use std::collections::{HashSet, VecDeque};
 use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
 use cid::Cid;
-use ipld_core::ipld::Ipld;
 use ureq::http::header;
-use ureq::Agent;
 
-use super::api::Api;
+use super::fetch::{Fetcher, Origin};
 use super::stream::copy_verified;
-use super::IDLE;
-use crate::archive::block::{decode_dag_cbor, hash_matches, DAG_CBOR, MAX_BLOCK_SIZE};
 use crate::archive::car::{CarFile, CarWriter};
+use crate::archive::source::{BlockSource, Blocks};
 use crate::archive::verify::Report;
-use crate::http::{agent, failure, refused};
+use crate::archive::walk::walk;
+use crate::http::{failure, refused, Retry};
 use crate::ops::verify::verify;
 use crate::output;
 
-/// Where an archive can be fetched from.
-pub enum Source {
-    /// A trustless HTTP gateway (`GET /ipfs/{cid}?format=car`): its base URL, and a client
-    /// that keeps its connections open from block to block.
-    Gateway(String, Agent),
-    /// An IPFS node's RPC API (`dag/export`).
-    Api(Api),
-}
+/// The time limit of a pull's requests: none for a whole transfer, but a source that sends
+/// nothing for two minutes is given up.
+pub const TRANSFER: crate::http::Limit = super::IDLE;
 
-impl Source {
-    /// The trustless gateway at `url` (`http://host:port`, with or without a path).
-    pub fn gateway(url: &str) -> Source {
-        Source::Gateway(url.trim().trim_end_matches('/').to_string(), agent(IDLE))
-    }
+/// Blocks fetched at once when an archive is pulled block by block.
+const FETCH_JOBS: usize = 16;
 
-    /// The source's address, for messages.
-    pub fn name(&self) -> &str {
-        match self {
-            Source::Gateway(url, _) => url,
-            Source::Api(api) => api.url(),
-        }
-    }
-
-    /// The bytes the source gives for block `cid` (`?format=raw`, or `block/get`), at most
-    /// 1 MiB and not yet checked against `cid`.
-    fn block(&self, cid: &Cid) -> Result<Vec<u8>> {
-        let (base, request) = match self {
-            Source::Gateway(base, agent) => {
-                let url = format!("{base}/ipfs/{cid}?format=raw");
-                (
-                    base.as_str(),
-                    agent
-                        .get(&url)
-                        .header(header::ACCEPT, "application/vnd.ipld.raw")
-                        .call(),
-                )
+/// The CAR of the whole DAG under `root`, as `origin` (a gateway: `?format=car`; a node:
+/// `dag/export`) streams it.
+fn open_car(origin: &Origin, root: &Cid) -> Result<Box<dyn Read>> {
+    match origin {
+        Origin::Gateway(base, agent, limit) => {
+            let url = format!("{base}/ipfs/{root}?format=car&dag-scope=all");
+            let response = agent
+                .get(&url)
+                .header(header::ACCEPT, "application/vnd.ipld.car")
+                .call()
+                .map_err(|e| failure(base, e, *limit))?;
+            if !response.status().is_success() {
+                return Err(refused(base, response));
             }
-            Source::Api(api) => (api.url(), api.block_request(cid)),
-        };
-        let response = request.map_err(|e| failure(base, e, IDLE))?;
-        if !response.status().is_success() {
-            return Err(refused(base, response).context(format!("block {cid}")));
+            Ok(Box::new(
+                response.into_body().into_with_config().limit(u64::MAX).reader(),
+            ))
         }
-        let mut data = Vec::new();
-        let limit = MAX_BLOCK_SIZE as u64 + 1;
-        response
-            .into_body()
-            .into_with_config()
-            .limit(u64::MAX)
-            .reader()
-            .take(limit)
-            .read_to_end(&mut data)
-            .with_context(|| format!("{base}: reading block {cid}"))?;
-        if data.len() as u64 == limit {
-            bail!("{base}: block {cid} is larger than {MAX_BLOCK_SIZE} bytes");
-        }
-        Ok(data)
-    }
-
-    /// The CAR of the whole DAG under `root`, as the source streams it.
-    fn open(&self, root: &Cid) -> Result<Box<dyn Read>> {
-        match self {
-            Source::Gateway(base, agent) => {
-                let url = format!("{base}/ipfs/{root}?format=car&dag-scope=all");
-                let response = agent
-                    .get(&url)
-                    .header(header::ACCEPT, "application/vnd.ipld.car")
-                    .call()
-                    .map_err(|e| failure(base, e, IDLE))?;
-                if !response.status().is_success() {
-                    return Err(refused(base, response));
-                }
-                Ok(Box::new(
-                    response.into_body().into_with_config().limit(u64::MAX).reader(),
-                ))
-            }
-            Source::Api(api) => Ok(Box::new(api.export(root)?)),
-        }
+        Origin::Api(api) => Ok(Box::new(api.export(root)?)),
+        Origin::Car(car) => bail!("{}: a CAR file is read, not pulled", car.name()),
     }
 }
 
@@ -118,7 +64,7 @@ pub struct Pulled {
 /// Blocks are checked against their CIDs as they arrive and kept in an unnamed temporary file
 /// beside `out`; the whole archive is then verified (every link, no orphan, the manifest against
 /// the records, vectors and index) before a byte of `out` is written, atomically.
-pub fn pull(root: &Cid, sources: &[Source], out: &Path) -> Result<Pulled> {
+pub fn pull(root: &Cid, sources: &[Origin], out: &Path) -> Result<Pulled> {
     let mut failures = Vec::new();
     for source in sources {
         match pull_from(root, source, out) {
@@ -134,7 +80,7 @@ pub fn pull(root: &Cid, sources: &[Source], out: &Path) -> Result<Pulled> {
     bail!("could not pull {root}: {}", failures.join("; "))
 }
 
-fn pull_from(root: &Cid, source: &Source, out: &Path) -> Result<Report> {
+fn pull_from(root: &Cid, source: &Origin, out: &Path) -> Result<Report> {
     let dir = match out.parent() {
         _ if out.as_os_str() == "-" => std::env::temp_dir(),
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
@@ -172,12 +118,12 @@ enum Fetch {
 /// Fetches the archive `root` from `source` as `how` says into an unnamed temporary file in
 /// `dir` (a CARv1 of blocks already checked against their CIDs) and verifies it: the archive, its
 /// blocks (CID and length) in order, and what `verify` found.
-fn fetch(root: &Cid, source: &Source, dir: &Path, how: Fetch) -> Result<(Arc<CarFile>, Vec<(Cid, u64)>, Report)> {
+fn fetch(root: &Cid, source: &Origin, dir: &Path, how: Fetch) -> Result<(Arc<CarFile>, Vec<(Cid, u64)>, Report)> {
     let name = source.name();
     let spool = tempfile::tempfile_in(dir).with_context(|| format!("cannot create a file in {}", dir.display()))?;
     let mut writer = CarWriter::new(BufWriter::with_capacity(1 << 20, &spool), root)?;
     let blocks = match how {
-        Fetch::Car => copy_verified(name, root, source.open(root)?, &mut writer)?,
+        Fetch::Car => copy_verified(name, root, open_car(source, root)?, &mut writer)?,
         Fetch::Blocks => copy_blocks(root, source, &mut writer)?,
     };
     writer.finish()?;
@@ -186,26 +132,16 @@ fn fetch(root: &Cid, source: &Source, dir: &Path, how: Fetch) -> Result<(Arc<Car
     Ok((car, blocks, report))
 }
 
-/// Fetches every block reachable from `root`, one request each, checks each against its CID and
-/// writes it to `out`; returns the blocks written (CID and length) in order.
-fn copy_blocks<W: Write>(root: &Cid, source: &Source, out: &mut CarWriter<W>) -> Result<Vec<(Cid, u64)>> {
-    let name = source.name();
-    let mut seen = HashSet::from([*root]);
-    let mut queue = VecDeque::from([*root]);
+/// Fetches every block reachable from `root` from `source`, a tree level at a time (each
+/// block checked against its CID), and writes it to `out`; returns the blocks written (CID and
+/// length) in order.
+fn copy_blocks<W: Write>(root: &Cid, source: &Origin, out: &mut CarWriter<W>) -> Result<Vec<(Cid, u64)>> {
+    let fetcher = Fetcher::new(source.name(), vec![source.clone()], None, FETCH_JOBS, Retry::default());
     let mut blocks = Vec::new();
-    while let Some(cid) = queue.pop_front() {
-        let data = source.block(&cid)?;
-        if !hash_matches(&cid, &data) {
-            bail!("{name}: block {cid} is corrupt (its sha2-256 does not match its CID)");
-        }
-        if cid.codec() == DAG_CBOR {
-            let node: Ipld = decode_dag_cbor(&data).with_context(|| format!("{name}: block {cid}"))?;
-            let mut links = Vec::new();
-            node.references(&mut links);
-            queue.extend(links.into_iter().filter(|link| seen.insert(*link)));
-        }
-        out.write(&cid, &data)?;
-        blocks.push((cid, data.len() as u64));
-    }
+    walk(&Blocks::new(Arc::new(fetcher)), root, |cid, data| {
+        out.write(cid, data)?;
+        blocks.push((*cid, data.len() as u64));
+        Ok(())
+    })?;
     Ok(blocks)
 }
