@@ -104,7 +104,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     match (args.to, store) {
         (_, Some(store)) => {
-            args.store.run(&Archive::open(&args.archive)?, store)?;
+            args.store.run(&args.net.open(&args.archive)?, store)?;
             Ok(ExitCode::SUCCESS)
         }
         (Some(Target::Faiss), _) => to_faiss(&args),
