@@ -187,6 +187,22 @@ fn js_ipfs_takes_every_kind_of_archive_by_push_and_gives_it_back_by_pull() {
     ];
     vecar(&args).ok();
     assert_same_archive(&out, &cars[0]);
+
+    // Remote reads through its block/get give the file's answers.
+    let remote = format!("ipfs://{root}");
+    let run = |command: &str, extra: &[&str], stdin: &[u8]| {
+        let mut args = vec![command, remote.as_str()];
+        args.extend(extra);
+        args.extend(["--api", daemon.api.as_str(), "--no-cache"]);
+        vecar_with_stdin(&args, stdin).ok().stdout
+    };
+    let queries = std::fs::read(fixture("queries.jsonl")).unwrap();
+    let local = vecar_with_stdin(&["query", s(&cars[0]), "-k", "3"], &queries)
+        .ok()
+        .stdout;
+    assert_eq!(run("query", &["-k", "3"], &queries), local);
+    assert_eq!(run("export", &[], b""), vecar(&["export", s(&cars[0])]).ok().stdout);
+    run("verify", &[], b"");
 }
 
 #[test]
