@@ -59,6 +59,9 @@ def server(car, blocks, latency):
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out as two writes: without this, Nagle's algorithm holds the body
+        # back for the client's delayed ACK (40 ms a request).
+        disable_nagle_algorithm = True
 
         def log_message(self, *args):
             pass
@@ -84,7 +87,12 @@ def server(car, blocks, latency):
                 return self.send(206, file[first : last + 1], [("Content-Range", f"bytes {first}-{last}/{len(file)}")])
             self.send(404, b"not found")
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        # The default backlog of 5 drops connections when vecar opens 16 at once (each dropped
+        # SYN costs a 1 s retransmit): a real gateway listens with a deep backlog.
+        request_queue_size = 128
+
+    httpd = Server(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return httpd
