@@ -21,7 +21,7 @@ use ureq::http::Method;
 
 use super::batches::send_rows;
 use super::rest::{at, key_from, segment, Body, Rest};
-use super::Source;
+use super::{Exported, Source};
 use crate::archive::ids::id_text;
 use crate::archive::read::Archive;
 use crate::input::{parse_vector, Doc, Record};
@@ -41,14 +41,6 @@ pub struct Index {
     path: String,
     /// The index's URL as messages show it.
     shown: String,
-}
-
-/// What `export` did.
-pub struct Exported {
-    /// Documents written.
-    pub written: u64,
-    /// Documents the index holds after it.
-    pub held: u64,
 }
 
 impl Index {

@@ -16,6 +16,14 @@ use crate::ops::build::{index_rows, read_records};
 use crate::output::plural;
 use crate::params::{IndexParams, Metric};
 
+/// What an export into a store did.
+pub struct Exported {
+    /// Records written (points, documents).
+    pub written: u64,
+    /// Records the store holds after it.
+    pub held: u64,
+}
+
 mod batches;
 pub mod elasticsearch;
 pub mod faiss;

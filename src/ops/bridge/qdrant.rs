@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::batches::send_rows;
 use super::rest::{at, key_from, segment, Body, Rest};
-use super::Source;
+use super::{Exported, Source};
 use crate::archive::ids::id_text;
 use crate::archive::read::Archive;
 use crate::input::{json_type, parse_vector, Doc, Record};
@@ -38,14 +38,6 @@ pub struct Collection {
     path: String,
     /// The collection's URL as messages show it.
     shown: String,
-}
-
-/// What `export` did.
-pub struct Exported {
-    /// Points written.
-    pub written: u64,
-    /// Points the collection holds after it.
-    pub held: u64,
 }
 
 impl Collection {
