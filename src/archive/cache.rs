@@ -33,11 +33,6 @@ impl BlockCache {
         BlockCache { dir: dir.to_path_buf() }
     }
 
-    /// The cache's directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     fn path(&self, cid: &Cid) -> PathBuf {
         let name = cid.to_string();
         let shard = &name[name.len().saturating_sub(2)..];

@@ -196,12 +196,19 @@ fn ipfs_queries_equal_local_ones_and_fetch_only_what_they_need() {
         "--cache",
         s(&cache),
     ];
-    assert_eq!(vecar_with_stdin(&args, &queries(4)).ok().stdout, local);
+    let first = vecar_with_stdin(&args, &queries(4)).ok();
+    assert_eq!(first.stdout, local);
     let cold = block_requests(&honest);
     assert!(cold < blocks.len(), "a query fetched {cold} of {} blocks", blocks.len());
+    let said = &first.stderr;
+    assert!(said.contains(&format!(" in {cold} requests, ")), "{said}");
+    assert!(said.contains("; 0 blocks from the cache"), "{said}");
     // Warm: the same query fetches nothing.
-    assert_eq!(vecar_with_stdin(&args, &queries(4)).ok().stdout, local);
+    let second = vecar_with_stdin(&args, &queries(4)).ok();
+    assert_eq!(second.stdout, local);
     assert_eq!(block_requests(&honest), cold, "a warm query fetched blocks");
+    let said = &second.stderr;
+    assert!(said.contains("fetched 0 bytes in 0 requests, 0 round trips"), "{said}");
     let info = vecar(&["cache", "info", "--cache", s(&cache)]).ok().stdout;
     assert!(info.contains(&format!("{cold} blocks")), "{info}");
 
@@ -228,7 +235,9 @@ fn every_read_command_works_on_ipfs_and_on_a_url_as_on_the_file() {
     let dir = tempdir();
     let car = archive(dir.path(), "a.car", 600, &[]);
     let root = root_of(&car);
-    let honest = gateway(blocks_of(&car), Behaviour::Honest);
+    let all = blocks_of(&car);
+    let blocks = all.len();
+    let honest = gateway(all, Behaviour::Honest);
     let web = range_server(std::fs::read(&car).unwrap(), true);
     let ipfs = format!("ipfs://{root}");
     let url = format!("{}/x.car", web.base());
@@ -249,9 +258,13 @@ fn every_read_command_works_on_ipfs_and_on_a_url_as_on_the_file() {
             vecar(&["get", s(&car), "r7", "r599"]).ok().stdout
         );
         assert_eq!(run(&["root", remote]).trim(), root);
+        let before = honest.requests().len() + web.requests().len();
         let verified = run(&["verify", remote]);
+        let asked = honest.requests().len() + web.requests().len() - before;
+        // Every block once (by ranges: the headers and the index too), never twice.
+        assert!(asked <= blocks + 2, "verify sent {asked} requests for {blocks} blocks");
         assert!(
-            verified.contains(&format!("ok, ")) && verified.contains("600 records"),
+            verified.contains("ok, ") && verified.contains("600 records"),
             "{verified}"
         );
         let info = run(&["info", "--json", remote]);

@@ -115,17 +115,17 @@ fn read_block(name: &str, cid: &Cid, mut response: ureq::http::Response<Body>) -
     }
 }
 
-/// What a fetcher has done, for progress and measurement.
+/// What a fetcher has done, said when it is dropped.
 #[derive(Debug, Default)]
-pub struct Traffic {
+struct Traffic {
     /// Requests sent, retries included.
-    pub requests: AtomicU64,
+    requests: AtomicU64,
     /// Bytes of blocks received.
-    pub bytes: AtomicU64,
+    bytes: AtomicU64,
     /// Blocks found in the cache.
-    pub cached: AtomicU64,
+    cached: AtomicU64,
     /// Round trips: each batch of blocks fetched together, and each block fetched alone.
-    pub rounds: AtomicU64,
+    rounds: AtomicU64,
 }
 
 /// Blocks from origins, through a cache: a [`BlockSource`] for an archive elsewhere.
@@ -135,15 +135,15 @@ pub struct Fetcher {
     /// Whether each origin failed every try for some block.
     down: Vec<AtomicBool>,
     cache: Option<BlockCache>,
-    /// Blocks fetched ahead without a cache to keep them, each taken once.
+    /// Blocks fetched ahead (also kept in the cache, if any), each taken once, so that a block
+    /// just fetched is not read back from the cache and hashed again.
     held: Mutex<HashMap<Cid, Vec<u8>>>,
     /// Blocks that could not be fetched ahead, and why.
     failed: Mutex<HashMap<Cid, String>>,
     jobs: usize,
     retry: Retry,
     size: u64,
-    /// What was fetched.
-    pub traffic: Traffic,
+    traffic: Traffic,
     bar: ProgressBar,
 }
 
@@ -203,12 +203,8 @@ impl Fetcher {
         )
     }
 
-    /// Block `cid` from the cache, or fetched (and then kept in the cache).
-    fn cached_or_fetched(&self, cid: &Cid) -> Result<Vec<u8>> {
-        if let Some(data) = self.cache.as_ref().and_then(|cache| cache.get(cid)) {
-            self.traffic.cached.fetch_add(1, Ordering::Relaxed);
-            return Ok(data);
-        }
+    /// Block `cid`, fetched and then kept in the cache.
+    fn fetch_and_keep(&self, cid: &Cid) -> Result<Vec<u8>> {
         let data = self.fetch(cid)?;
         if let Some(cache) = &self.cache {
             let _ = cache.put(cid, &data);
@@ -226,6 +222,10 @@ impl BlockSource for Fetcher {
         self.size
     }
 
+    fn checks_hashes(&self) -> bool {
+        true
+    }
+
     fn get(&self, cid: &Cid) -> Result<Option<Vec<u8>>> {
         if let Some(data) = self.held.lock().expect("not poisoned").remove(cid) {
             return Ok(Some(data));
@@ -233,10 +233,12 @@ impl BlockSource for Fetcher {
         if let Some(why) = self.failed.lock().expect("not poisoned").remove(cid) {
             return Err(anyhow!(why));
         }
-        if !self.cache.as_ref().is_some_and(|cache| cache.has(cid)) {
-            self.traffic.rounds.fetch_add(1, Ordering::Relaxed);
+        if let Some(data) = self.cache.as_ref().and_then(|cache| cache.get(cid)) {
+            self.traffic.cached.fetch_add(1, Ordering::Relaxed);
+            return Ok(Some(data));
         }
-        self.cached_or_fetched(cid).map(Some)
+        self.traffic.rounds.fetch_add(1, Ordering::Relaxed);
+        self.fetch_and_keep(cid).map(Some)
     }
 
     fn prefetch(&self, cids: &[Cid]) {
@@ -256,8 +258,7 @@ impl BlockSource for Fetcher {
             let Some(&cid) = cids.get(next.fetch_add(1, Ordering::Relaxed)) else {
                 return;
             };
-            match self.cached_or_fetched(cid) {
-                Ok(_) if self.cache.is_some() => {}
+            match self.fetch_and_keep(cid) {
                 Ok(data) => drop(self.held.lock().expect("not poisoned").insert(*cid, data)),
                 Err(e) => drop(self.failed.lock().expect("not poisoned").insert(*cid, format!("{e:#}"))),
             }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Result};
 use ureq::http::{header, StatusCode};
 use ureq::Agent;
 
@@ -137,12 +137,4 @@ impl ReadAt for HttpRange {
         buf.copy_from_slice(&data);
         Ok(())
     }
-}
-
-/// Checks that `url` is an `http://` or `https://` URL a request can go to.
-pub fn check_url(url: &str) -> Result<()> {
-    if ureq::http::Uri::try_from(url).is_err() {
-        bail!("{} is not a valid URL", redact(url));
-    }
-    Ok(())
 }
