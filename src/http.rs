@@ -219,6 +219,76 @@ pub fn one_line(text: &str) -> String {
     }
 }
 
+/// An `http://` or `https://` URL given on a command line, in its parts (a fragment dropped).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Url<'a> {
+    /// `http` or `https`, as given.
+    pub scheme: &'a str,
+    /// The user information before `@`, if any (`user:password`, still percent-encoded).
+    pub user: Option<&'a str>,
+    /// `host` or `host:port`.
+    pub host: &'a str,
+    /// The path, from its `/` (empty if none).
+    pub path: &'a str,
+    /// The query string after `?`, if any.
+    pub query: Option<&'a str>,
+}
+
+impl<'a> Url<'a> {
+    /// Splits `url` (blanks around it ignored); `flag` names the option that gave it, for the
+    /// messages, which show the URL without credentials.
+    pub fn parse(url: &'a str, flag: &str) -> Result<Url<'a>> {
+        let url = url.trim();
+        let shown = redact(url);
+        let (scheme, rest) = match url.split_once("://") {
+            Some((scheme, rest)) if ["http", "https"].iter().any(|s| scheme.eq_ignore_ascii_case(s)) => (scheme, rest),
+            _ => bail!("{flag} {shown:?} is not an http:// or https:// URL"),
+        };
+        let rest = rest.split('#').next().unwrap_or_default();
+        let (rest, query) = match rest.split_once('?') {
+            Some((rest, query)) => (rest, Some(query)),
+            None => (rest, None),
+        };
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let (user, host) = match authority.rsplit_once('@') {
+            Some((user, host)) => (Some(user), host),
+            None => (None, authority),
+        };
+        if host.is_empty() {
+            bail!("{flag} {shown:?} names no host");
+        }
+        Ok(Url {
+            scheme,
+            user,
+            host,
+            path,
+            query,
+        })
+    }
+}
+
+/// `url`, checked to be a URL a request can be sent to; `flag` names the option that gave it.
+pub fn checked(url: String, flag: &str) -> Result<String> {
+    if ureq::http::Uri::try_from(url.as_str()).is_err() {
+        bail!("{flag} {:?} is not a valid URL", redact(&url));
+    }
+    Ok(url)
+}
+
+/// The value of environment variable `var` (an API key), if set and not blank, without the
+/// blanks around it; an error if it cannot be sent in an HTTP header.
+pub fn key_from(var: &str) -> Result<Option<String>> {
+    match std::env::var(var) {
+        Ok(key) if key.trim().is_empty() => Ok(None),
+        Ok(key) if !key.trim().bytes().all(|b| b.is_ascii_graphic()) => {
+            bail!("{var} holds characters that cannot be sent in an HTTP header")
+        }
+        Ok(key) => Ok(Some(key.trim().to_string())),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => bail!("{var} is not valid UTF-8"),
+    }
+}
+
 /// `url` without user information (`user:password@`), query string or fragment: what messages
 /// show of a URL.
 pub fn redact(url: &str) -> String {

@@ -19,7 +19,7 @@ use ureq::http::header;
 use ureq::Agent;
 
 use super::{Embedder, EmbeddingInfo, TextError};
-use crate::http::{self, agent, error_message, one_line, redact, Attempt, Limit, Retry};
+use crate::http::{self, agent, checked, error_message, key_from, one_line, redact, Attempt, Limit, Retry, Url};
 use crate::input::{json_type, parse_vector};
 
 /// Most texts sent in one request.
@@ -59,11 +59,7 @@ impl Endpoint {
         if model.trim().is_empty() {
             bail!("--model is empty: give the model name the endpoint {shown} should use");
         }
-        let key = match std::env::var(KEY_VAR) {
-            Ok(key) => Some(key),
-            Err(std::env::VarError::NotPresent) => None,
-            Err(std::env::VarError::NotUnicode(_)) => bail!("{KEY_VAR} is not valid UTF-8"),
-        };
+        let key = key_from(KEY_VAR)?;
         Endpoint {
             url,
             shown,
@@ -259,24 +255,8 @@ impl Embedder for Endpoint {
 
 /// The request URL for `--endpoint url` (see [`Endpoint::new`]) and the URL to show in messages.
 fn resolve(url: &str) -> Result<(String, String)> {
-    let url = url.trim();
-    let shown = redact(url);
-    let Some((scheme, rest)) = url.split_once("://") else {
-        bail!("--endpoint {shown:?} is not an http:// or https:// URL");
-    };
-    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
-        bail!("--endpoint {shown:?} is not an http:// or https:// URL");
-    }
-    let rest = rest.split('#').next().unwrap_or_default();
-    let (rest, query) = match rest.split_once('?') {
-        Some((rest, query)) => (rest, Some(query)),
-        None => (rest, None),
-    };
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    if authority.rsplit('@').next().unwrap_or_default().is_empty() {
-        bail!("--endpoint {shown:?} names no host");
-    }
-    let path = path.trim_end_matches('/');
+    let url = Url::parse(url, "--endpoint")?;
+    let path = url.path.trim_end_matches('/');
     let path = if path.ends_with("/embeddings") {
         path.to_string()
     } else if path.is_empty() {
@@ -284,14 +264,16 @@ fn resolve(url: &str) -> Result<(String, String)> {
     } else {
         format!("{path}/embeddings")
     };
-    let full = match query {
-        Some(query) => format!("{scheme}://{authority}{path}?{query}"),
-        None => format!("{scheme}://{authority}{path}"),
+    let authority = match url.user {
+        Some(user) => format!("{user}@{}", url.host),
+        None => url.host.to_string(),
     };
+    let full = match url.query {
+        Some(query) => format!("{}://{authority}{path}?{query}", url.scheme),
+        None => format!("{}://{authority}{path}", url.scheme),
+    };
+    let full = checked(full, "--endpoint")?;
     let shown = redact(&full);
-    if ureq::http::Uri::try_from(full.as_str()).is_err() {
-        bail!("--endpoint {shown:?} is not a valid URL");
-    }
     Ok((full, shown))
 }
 

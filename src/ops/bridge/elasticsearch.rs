@@ -20,10 +20,11 @@ use serde_json::{json, Map, Value};
 use ureq::http::Method;
 
 use super::batches::send_rows;
-use super::rest::{at, key_from, segment, Body, Rest};
+use super::rest::{at, segment, Body, Rest};
 use super::{Exported, Source};
 use crate::archive::ids::id_text;
 use crate::archive::read::Archive;
+use crate::http::key_from;
 use crate::input::{parse_vector, Doc, Record};
 use crate::params::Metric;
 

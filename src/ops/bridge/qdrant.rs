@@ -18,10 +18,11 @@ use ureq::http::Method;
 use uuid::Uuid;
 
 use super::batches::send_rows;
-use super::rest::{at, key_from, segment, Body, Rest};
+use super::rest::{at, segment, Body, Rest};
 use super::{Exported, Source};
 use crate::archive::ids::id_text;
 use crate::archive::read::Archive;
+use crate::http::key_from;
 use crate::input::{json_type, parse_vector, Doc, Record};
 use crate::params::Metric;
 

@@ -12,7 +12,7 @@ use serde_json::Value;
 use ureq::http::{header, Method, Request, StatusCode};
 use ureq::Agent;
 
-use crate::http::{self, Attempt, Limit, Retry};
+use crate::http::{self, checked, Attempt, Limit, Retry, Url};
 
 /// A store peer that sends or takes nothing this long is given up (a bulk write with
 /// `wait=true` may take a while, but not silently this long).
@@ -47,29 +47,20 @@ impl Rest {
     /// The API at `url` (`http://` or `https://`, perhaps with `user:password@`, which becomes
     /// Basic authentication); `flag` names the option that gave it, for messages.
     pub fn new(url: &str, flag: &str) -> Result<Rest> {
-        let url = url.trim();
-        let shown = http::redact(url);
-        let Some((scheme, rest)) = url.split_once("://") else {
-            bail!("{flag} {shown:?} is not an http:// or https:// URL");
-        };
-        if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
-            bail!("{flag} {shown:?} is not an http:// or https:// URL");
+        if url.contains(['?', '#']) {
+            bail!(
+                "{flag} {:?}: give the URL without a query string or fragment",
+                http::redact(url)
+            );
         }
-        if rest.contains(['?', '#']) {
-            bail!("{flag} {shown:?}: give the URL without a query string or fragment");
-        }
-        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        let (user, host) = match authority.rsplit_once('@') {
-            Some((user, host)) => (Some(user), host),
-            None => (None, authority),
-        };
-        if host.is_empty() {
-            bail!("{flag} {shown:?} names no host");
-        }
-        let base = format!("{scheme}://{host}{}", path.trim_end_matches('/'));
-        if ureq::http::Uri::try_from(base.as_str()).is_err() {
-            bail!("{flag} {shown:?} is not a valid URL");
-        }
+        let Url {
+            scheme,
+            user,
+            host,
+            path,
+            ..
+        } = Url::parse(url, flag)?;
+        let base = checked(format!("{scheme}://{host}{}", path.trim_end_matches('/')), flag)?;
         let mut headers = Vec::new();
         if let Some(user) = user {
             let (name, password) = user.split_once(':').unwrap_or((user, ""));
@@ -181,19 +172,6 @@ pub fn segment(name: &str) -> String {
         .remove(b'.')
         .remove(b'~');
     percent_encoding::utf8_percent_encode(name, ESCAPED).to_string()
-}
-
-/// The value of environment variable `var`, if set and not empty: an API key.
-pub fn key_from(var: &str) -> Result<Option<String>> {
-    match std::env::var(var) {
-        Ok(key) if key.trim().is_empty() => Ok(None),
-        Ok(key) if !key.trim().bytes().all(|b| b.is_ascii_graphic()) => {
-            bail!("{var} holds characters that cannot be sent in an HTTP header")
-        }
-        Ok(key) => Ok(Some(key.trim().to_string())),
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => bail!("{var} is not valid UTF-8"),
-    }
 }
 
 /// The JSON at `path` (keys separated by `/`) inside `value`, or an error naming `what` answered
