@@ -73,6 +73,25 @@ pub fn grouped(n: u64) -> String {
     out
 }
 
+/// Writes what `write` writes to `path`: `-` is standard output (flushed at the end), anything
+/// else is written as [`write_file`] writes it.
+pub fn write_to(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+    if path.as_os_str() != "-" {
+        return write_file(path, write);
+    }
+    let mut out = stdout();
+    write(&mut out)?;
+    Ok(out.flush()?)
+}
+
+/// What messages call the output `path`: "standard output" for `-`, else the path.
+pub fn name_of(path: &Path) -> String {
+    match path.as_os_str() == "-" {
+        true => "standard output".into(),
+        false => path.display().to_string(),
+    }
+}
+
 /// Writes `value` as one line of JSON.
 pub fn json_line(out: &mut impl Write, value: &impl Serialize) -> Result<()> {
     serde_json::to_writer(&mut *out, value)?;

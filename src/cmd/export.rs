@@ -127,8 +127,7 @@ fn to_faiss(args: &Args) -> Result<ExitCode> {
     let Some(path) = &args.output else {
         return Err(UsageError("--to faiss writes a file: give -o FILE".into()).into());
     };
-    let to_stdout = path.as_os_str() == "-";
-    if !to_stdout {
+    if path.as_os_str() != "-" {
         output::check_not_an_input(path, &[&args.archive])?;
     }
     let kind = match args.faiss_index {
@@ -136,24 +135,12 @@ fn to_faiss(args: &Args) -> Result<ExitCode> {
         None | Some(FaissIndexArg::Hnsw) => FaissIndex::Hnsw,
     };
     let archive = args.net.open(&args.archive)?;
-    let written = if to_stdout {
-        let mut out = output::stdout();
-        let written = faiss::export(&archive, kind, &mut out)?;
-        out.flush()?;
-        written
-    } else {
-        let mut written = 0;
-        output::write_file(path, |out| {
-            written = faiss::export(&archive, kind, out)?;
-            Ok(())
-        })?;
-        written
-    };
-    let name = if to_stdout {
-        "standard output".into()
-    } else {
-        path.display().to_string()
-    };
+    let mut written = 0;
+    output::write_to(path, |out| {
+        written = faiss::export(&archive, kind, out)?;
+        Ok(())
+    })?;
+    let name = output::name_of(path);
     progress::say(&format!(
         "wrote {name}: {}, ids the row numbers",
         plural(written, "vector")

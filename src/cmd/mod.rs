@@ -79,14 +79,11 @@ pub fn write_archive(archive: &Assembled, output: &Output, summary: &str) -> Res
             out.flush()?;
         }
     }
-    let name = if to_stdout {
-        "standard output".into()
-    } else {
-        path.display().to_string()
-    };
     progress::say(&format!(
-        "wrote {name}: {summary}; {} blocks, {} bytes of blocks",
-        archive.blocks, archive.bytes
+        "wrote {}: {summary}; {} blocks, {} bytes of blocks",
+        output::name_of(path),
+        archive.blocks,
+        archive.bytes
     ));
     Ok(())
 }

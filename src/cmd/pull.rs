@@ -63,7 +63,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     output::note(format_args!(
         "vecar: pulled {root} from {} into {}: {} records, {} blocks",
         pulled.source,
-        args.output.display(),
+        output::name_of(&args.output),
         report.records,
         report.blocks
     ));

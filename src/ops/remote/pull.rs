@@ -99,11 +99,7 @@ fn pull_from(root: &Cid, source: &Origin, out: &Path) -> Result<Report> {
         writer.finish()?;
         Ok(())
     };
-    if out.as_os_str() == "-" {
-        write(&mut output::stdout())?;
-    } else {
-        output::write_file(out, |file| write(file))?;
-    }
+    output::write_to(out, write)?;
     Ok(report)
 }
 
