@@ -8,10 +8,10 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::car::CarFile;
 use super::ids::key_text;
+use super::listing::{Entry, Role};
 use super::manifest::Manifest;
-use super::read::{Archive, Role};
+use super::read::Archive;
 use super::rows::read_archive;
 
 /// What changed from archive A to archive B.
@@ -68,9 +68,9 @@ impl Tally {
     }
 }
 
-/// Compares `a` and `b`, held in the CAR files `cars`, reading and verifying every record and
-/// vector of both. Ids are matched by their text ([`super::ids`]).
-pub fn diff(a: &Archive, b: &Archive, cars: [&CarFile; 2]) -> Result<Diff> {
+/// Compares `a` and `b`, whose blocks are `blocks` ([`super::listing::list`]), reading and
+/// verifying every record and vector of both. Ids are matched by their text ([`super::ids`]).
+pub fn diff(a: &Archive, b: &Archive, blocks: [&[Entry]; 2]) -> Result<Diff> {
     let (a_rows, b_rows) = (digests(a)?, digests(b)?);
     let a_map: HashMap<Cow<str>, &[u8; 32]> = a_rows.iter().map(|(k, d)| (key_text(k), d)).collect();
     let b_texts: HashSet<Cow<str>> = b_rows.iter().map(|(k, _)| key_text(k)).collect();
@@ -94,21 +94,18 @@ pub fn diff(a: &Archive, b: &Archive, cars: [&CarFile; 2]) -> Result<Diff> {
             Some(_) => diff.unchanged += 1,
         }
     }
-    let b_blocks: HashSet<_> = cars[1].sections()?.map(|(cid, _)| *cid).collect();
-    let a_blocks: HashSet<_> = cars[0].sections()?.map(|(cid, _)| *cid).collect();
-    for (cid, location, role) in a.roles(cars[0])? {
-        let split = diff.blocks.entry(role).or_default();
-        let side = if b_blocks.contains(&cid) {
+    let [a_blocks, b_blocks] = blocks.map(|list| list.iter().map(|e| e.cid).collect::<HashSet<_>>());
+    for block in blocks[0] {
+        let split = diff.blocks.entry(block.role).or_default();
+        let side = if b_blocks.contains(&block.cid) {
             &mut split.shared
         } else {
             &mut split.only_a
         };
-        side.add(location.len);
+        side.add(block.size);
     }
-    for (cid, location, role) in b.roles(cars[1])? {
-        if !a_blocks.contains(&cid) {
-            diff.blocks.entry(role).or_default().only_b.add(location.len);
-        }
+    for block in blocks[1].iter().filter(|block| !a_blocks.contains(&block.cid)) {
+        diff.blocks.entry(block.role).or_default().only_b.add(block.size);
     }
     Ok(diff)
 }

@@ -9,6 +9,7 @@ pub mod car_index;
 pub mod chunking;
 pub mod diff;
 pub mod ids;
+pub mod listing;
 pub mod manifest;
 pub mod read;
 pub mod records;

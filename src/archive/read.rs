@@ -10,7 +10,7 @@ use memmap2::MmapMut;
 use rayon::prelude::*;
 
 use super::block::DAG_CBOR;
-use super::car::{CarFile, Location};
+use super::car::CarFile;
 use super::manifest::Manifest;
 use super::records;
 use super::source::{BlockSource, Blocks};
@@ -19,7 +19,7 @@ use super::vectors;
 use crate::input::Record;
 
 /// How many chunks a walk over every record or vector asks its source for at a time.
-const PREFETCH_AHEAD: usize = 64;
+pub(super) const PREFETCH_AHEAD: usize = 64;
 /// The most numbers reserved ahead of reading them: what a manifest claims is not trusted
 /// further than this (a remote source's size is not known).
 const MAX_RESERVED: u64 = 1 << 26;
@@ -267,68 +267,5 @@ impl Archive {
             })
             .collect::<Result<_>>()?;
         Ok(found.into_iter().flatten().collect())
-    }
-}
-
-/// What a block is for, as `ls` and `info` show it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Role {
-    /// The root block.
-    Manifest,
-    /// A link node of the records tree.
-    RecordsLinks,
-    /// A records chunk.
-    Records,
-    /// A link node of the vectors tree.
-    VectorsLinks,
-    /// A vectors chunk.
-    Vectors,
-    /// A link node of the index tree.
-    IndexLinks,
-    /// An index chunk.
-    Index,
-    /// A block the manifest does not reach.
-    Unreferenced,
-}
-
-impl serde::Serialize for Role {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.name())
-    }
-}
-
-impl Role {
-    /// The role's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Manifest => "manifest",
-            Role::RecordsLinks => "records-links",
-            Role::Records => "records",
-            Role::VectorsLinks => "vectors-links",
-            Role::Vectors => "vectors",
-            Role::IndexLinks => "index-links",
-            Role::Index => "index",
-            Role::Unreferenced => "unreferenced",
-        }
-    }
-}
-
-impl Archive {
-    /// Every block of `car`, which holds this archive, in file order, with its location and
-    /// role.
-    pub fn roles(&self, car: &CarFile) -> Result<Vec<(Cid, Location, Role)>> {
-        let mut roles = HashMap::from([(self.root, Role::Manifest)]);
-        for (list, links, chunks) in [
-            (&self.records, Role::RecordsLinks, Role::Records),
-            (&self.vectors, Role::VectorsLinks, Role::Vectors),
-            (&self.index, Role::IndexLinks, Role::Index),
-        ] {
-            roles.extend(list.nodes.iter().map(|cid| (*cid, links)));
-            roles.extend(list.chunks.iter().map(|c| (c.cid, chunks)));
-        }
-        Ok(car
-            .sections()?
-            .map(|(cid, loc)| (*cid, *loc, roles.get(cid).copied().unwrap_or(Role::Unreferenced)))
-            .collect())
     }
 }

@@ -7,13 +7,18 @@ pub fn encode(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
+/// How many bytes a chunk of `rows` rows of `dimensions` values is.
+pub fn chunk_len(rows: u64, dimensions: u64) -> u64 {
+    rows.saturating_mul(dimensions).saturating_mul(4)
+}
+
 /// Checks that a chunk is as long as `rows` rows of `dimensions` values.
 pub fn check_size(bytes: &[u8], rows: u64, dimensions: u64) -> Result<()> {
-    if bytes.len() as u64 != rows * dimensions * 4 {
+    let len = chunk_len(rows, dimensions);
+    if bytes.len() as u64 != len {
         bail!(
-            "is {} bytes; {rows} rows of {dimensions} float32 values take {}",
-            bytes.len(),
-            rows * dimensions * 4
+            "is {} bytes; {rows} rows of {dimensions} float32 values take {len}",
+            bytes.len()
         );
     }
     Ok(())

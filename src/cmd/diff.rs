@@ -9,8 +9,7 @@ use anyhow::Result;
 use super::printer::escape_controls;
 use vecar::archive::diff::diff;
 use vecar::archive::ids::id_text;
-use vecar::archive::read::Archive;
-use vecar::ops::open::require_file;
+use vecar::ops::open::open;
 use vecar::output;
 
 /// Arguments of `vecar diff`.
@@ -21,7 +20,10 @@ changed), then a summary: the ids, one `setting` line per manifest setting that 
 dtype, HNSW parameters, field names, embedding model), the blocks of each role that both archives
 hold (shared) or only one does, with their bytes, and the share of A's record and vector blocks
 that B reuses.
---json prints all of it as one JSON object. Both archives are read and verified whole.
+--json prints all of it as one JSON object. Both archives' records and vectors are read and
+verified whole. Either may be remote (ipfs://CID, a bare CID, the http(s) URL of a CARv2): its
+blocks are those its manifest reaches (see `vecar ls --help`), fetched through a block cache
+(without one, a temporary one), so no block is fetched twice.
 
 Examples:
   vecar diff docs.car docs-v2.car
@@ -33,6 +35,8 @@ pub struct Args {
     a: PathBuf,
     /// The new archive.
     b: PathBuf,
+    #[command(flatten)]
+    net: super::NetworkArgs,
     /// One JSON object instead of lines.
     #[arg(long)]
     json: bool,
@@ -43,10 +47,11 @@ pub struct Args {
 
 /// Runs `vecar diff`.
 pub fn run(args: Args) -> Result<ExitCode> {
-    require_file(&args.a, "diff")?;
-    require_file(&args.b, "diff")?;
-    let ((a, a_car), (b, b_car)) = (Archive::open_car(&args.a)?, Archive::open_car(&args.b)?);
-    let diff = diff(&a, &b, [&a_car, &b_car])?;
+    // A remote archive's records are read for their sizes, then for the rows.
+    let (network, _temporary) = args.net.get()?.keeping_blocks()?;
+    let (a, b) = (open(&args.a, &network)?, open(&args.b, &network)?);
+    let diff = diff(&a.archive, &b.archive, [&a.listing()?, &b.listing()?])?;
+    let (a, b) = (&a.archive, &b.archive);
     let code = if args.exit_code && a.root != b.root {
         ExitCode::FAILURE
     } else {

@@ -82,13 +82,13 @@ fn describe(path: &Path, network: &Network) -> Result<Map<String, Value>> {
         extra.insert("car".into(), json!(car.kind()));
         extra.insert("file_bytes".into(), json!(car.file_len()));
     }
-    match (&opened.car, &opened.fetcher) {
-        (Some(car), None) => {
+    match opened.file() {
+        Some(_) => {
             let mut by_role: BTreeMap<_, (u64, u64)> = BTreeMap::new();
-            for (_, location, role) in archive.roles(car)? {
-                let entry = by_role.entry(role).or_default();
+            for block in opened.listing()? {
+                let entry = by_role.entry(block.role).or_default();
                 entry.0 += 1;
-                entry.1 += location.len;
+                entry.1 += block.size;
             }
             extra.insert("blocks".into(), json!(by_role.values().map(|r| r.0).sum::<u64>()));
             extra.insert("block_bytes".into(), json!(by_role.values().map(|r| r.1).sum::<u64>()));
@@ -97,7 +97,7 @@ fn describe(path: &Path, network: &Network) -> Result<Map<String, Value>> {
                 .map(|(role, (n, bytes))| (role.name().to_string(), json!({"blocks": n, "bytes": bytes})));
             extra.insert("by_role".into(), Value::Object(by_role.collect()));
         }
-        _ => {
+        None => {
             extra.insert("source".into(), json!(archive.name()));
             extra.insert("blocks".into(), json!(archive.block_count()));
         }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use cid::Cid;
+use tempfile::TempDir;
 
 use super::remote::api::Api;
 use super::remote::fetch::{Fetcher, Origin};
@@ -16,6 +17,7 @@ use super::remote::range::HttpRange;
 use crate::archive::block::DAG_CBOR;
 use crate::archive::cache::BlockCache;
 use crate::archive::car::CarFile;
+use crate::archive::listing::{self, Entry};
 use crate::archive::read::Archive;
 use crate::archive::source::BlockSource;
 use crate::http::{Limit, Retry};
@@ -86,6 +88,19 @@ pub struct Opened {
     pub fetcher: Option<Arc<Fetcher>>,
 }
 
+impl Opened {
+    /// The CAR file the archive's blocks are the sections of: a local file's (a file on a web
+    /// server is read only through its index).
+    pub fn file(&self) -> Option<&CarFile> {
+        self.car.as_deref().filter(|_| self.fetcher.is_none())
+    }
+
+    /// Every block of the archive, with its size and role (see [`listing::list`]).
+    pub fn listing(&self) -> Result<Vec<Entry>> {
+        listing::list(&self.archive, self.file())
+    }
+}
+
 /// Opens the archive at `arg` (see [`Place::of`]), reading remote ones as `network` says.
 pub fn open(arg: &Path, network: &Network) -> Result<Opened> {
     match Place::of(arg)? {
@@ -143,19 +158,6 @@ pub fn root_of(arg: &Path, network: &Network) -> Result<Cid> {
     }
 }
 
-/// Checks that `arg` names a file, for `command`, which lists a CAR's sections: a remote archive
-/// gets what to do instead.
-pub fn require_file(arg: &Path, command: &str) -> Result<()> {
-    match Place::of(arg)? {
-        Place::File(_) => Ok(()),
-        _ => bail!(
-            "{}: `vecar {command}` reads the sections of a CAR file, which a remote archive does not have here; \
-             fetch it with `vecar pull` (or download the file) and give its path",
-            arg.display()
-        ),
-    }
-}
-
 /// Opens the archive at `arg` and gives the archive alone.
 pub fn open_archive(arg: &Path, network: &Network) -> Result<Archive> {
     Ok(open(arg, network)?.archive)
@@ -172,6 +174,21 @@ impl Network {
             origins.push(Origin::Api(api));
         }
         Ok(origins)
+    }
+
+    /// This network with a block cache for work that reads remote blocks twice (a walk, then
+    /// the checks; the records for their sizes, then for the rows): the user's, else a
+    /// temporary directory, removed when the [`TempDir`] returned with it is dropped.
+    pub fn keeping_blocks(&self) -> Result<(Network, Option<TempDir>)> {
+        if self.cache.is_some() {
+            return Ok((self.clone(), None));
+        }
+        let temporary = tempfile::tempdir().context("cannot create a temporary block cache")?;
+        let network = Network {
+            cache: Some(temporary.path().to_path_buf()),
+            ..self.clone()
+        };
+        Ok((network, Some(temporary)))
     }
 
     fn fetcher(&self, name: &str, origins: Vec<Origin>) -> Fetcher {

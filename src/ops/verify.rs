@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 use super::open::{open, Network, Place};
 use crate::archive::car::CarFile;
@@ -29,19 +29,8 @@ pub fn verify_at(arg: &Path, network: &Network) -> Result<Report> {
     if let Place::File(path) = Place::of(arg)? {
         return verify(Arc::new(CarFile::open(&path)?));
     }
-    // Every block is fetched by the walk, then read again by the checks: without a cache of the
-    // user's, a temporary one keeps them from being fetched twice.
-    let temporary = match network.cache {
-        Some(_) => None,
-        None => Some(tempfile::tempdir().context("cannot create a temporary block cache")?),
-    };
-    let network = Network {
-        cache: network
-            .cache
-            .clone()
-            .or_else(|| temporary.as_ref().map(|t| t.path().to_path_buf())),
-        ..network.clone()
-    };
+    // Every block is fetched by the walk, then read again by the checks.
+    let (network, _temporary) = network.keeping_blocks()?;
     let opened = open(arg, &network)?;
     let archive = &opened.archive;
     let (mut blocks, mut bytes) = (0, 0);

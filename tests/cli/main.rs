@@ -25,6 +25,7 @@ mod reach;
 mod reading;
 mod recall;
 mod remote;
+mod remote_blocks;
 mod roundtrip;
 mod signals;
 mod stores;
