@@ -96,3 +96,23 @@ pub struct EmbeddingInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weights: Option<String>,
 }
+
+/// The name a partitioned index has in the manifest's `index.engine`.
+pub const PARTITIONED_ENGINE: &str = "partitioned";
+/// Version of the partitioned layout (docs/FORMAT.md), the manifest's `index.engine_version`.
+pub const PARTITIONED_VERSION: &str = "1";
+/// Bytes before each row's quantized vector in a partition chunk: the row number (u64), the
+/// scale (f32) and the squared length of the quantized vector (f32), little-endian.
+pub const PARTITION_ROW_HEADER: usize = 16;
+/// Most bytes in one partition chunk: a block's limit.
+const PARTITION_CHUNK_BYTES: usize = 1 << 20;
+
+/// Bytes of one row of a partition chunk for vectors of `dimensions` numbers.
+pub fn partition_row_bytes(dimensions: usize) -> usize {
+    PARTITION_ROW_HEADER + dimensions
+}
+
+/// Rows in every chunk of a partition but its last, for vectors of `dimensions` numbers.
+pub fn partition_rows_per_chunk(dimensions: usize) -> usize {
+    (PARTITION_CHUNK_BYTES / partition_row_bytes(dimensions)).max(1)
+}

@@ -13,12 +13,14 @@ use super::block::{cid_for, Block, DAG_CBOR, RAW};
 use super::bytes::ByteSource;
 use super::car::CarWriter;
 use super::chunking;
-use super::manifest::{Fields, IndexInfo, Manifest, Vectors, FORMAT_NAME, FORMAT_VERSION, INDEX_CHUNK_SIZE};
+use super::manifest::{
+    Fields, IndexInfo, Manifest, Partitions, Vectors, FORMAT_NAME, FORMAT_VERSION, INDEX_CHUNK_SIZE,
+};
 use super::records;
 use super::rows::Rows;
 use super::tree;
 use super::vectors;
-use crate::params::{EmbeddingInfo, IndexParams};
+use crate::params::{partition_row_bytes, EmbeddingInfo, IndexParams, PARTITIONED_ENGINE, PARTITIONED_VERSION};
 use crate::progress;
 
 /// What `build` needs besides the input.
@@ -42,6 +44,16 @@ pub struct IndexBytes {
     /// The rows no search through the graph returns, ascending: the manifest lists them, and
     /// every search takes them as candidates too.
     pub unreachable: Vec<u64>,
+    /// A partitioned index's partitions (then `bytes` are its centroids).
+    pub partitions: Option<PartitionBlocks>,
+}
+
+/// The partitions of a partitioned index, ready to write.
+pub struct PartitionBlocks {
+    /// Rows in each partition.
+    pub sizes: Vec<u64>,
+    /// The partition chunks, partition after partition.
+    pub chunks: Vec<Vec<u8>>,
 }
 
 /// Where a block's bytes come from when the archive is written.
@@ -54,6 +66,8 @@ enum Content {
     Vectors(Range<usize>),
     /// This range of the serialized index.
     Index(Range<u64>),
+    /// This partition chunk of a partitioned index.
+    Partition(usize),
 }
 
 /// A finished archive, ready to write: its root and its blocks in write order, manifest first,
@@ -68,7 +82,7 @@ pub struct Assembled<'a> {
     pub bytes: u64,
     contents: Vec<(Cid, Content)>,
     rows: &'a Rows,
-    index: &'a ByteSource,
+    index: &'a IndexBytes,
 }
 
 impl Assembled<'_> {
@@ -78,14 +92,25 @@ impl Assembled<'_> {
             Content::Whole(data) => data.clone(),
             Content::Records(rows) => self.rows.records.pack(rows.clone())?,
             Content::Vectors(rows) => vectors::encode(&self.rows.vectors[rows.start * dims..rows.end * dims]),
+            Content::Partition(i) => self.partition(*i).clone(),
             Content::Index(range) => {
                 let mut data = vec![0; (range.end - range.start) as usize];
                 self.index
+                    .bytes
                     .read_at(range.start, &mut data)
                     .context("reading the serialized index")?;
                 data
             }
         })
+    }
+
+    fn partition(&self, i: usize) -> &Vec<u8> {
+        &self
+            .index
+            .partitions
+            .as_ref()
+            .expect("a partition chunk comes from a partitioned index")
+            .chunks[i]
     }
 }
 
@@ -93,6 +118,7 @@ impl Assembled<'_> {
 /// chunk in parallel.
 pub fn assemble<'a>(rows: &'a Rows, built: &'a IndexBytes, options: &BuildOptions) -> Result<Assembled<'a>> {
     let index = &built.bytes;
+    let row_bytes = partition_row_bytes(rows.dimensions);
     let sizes: Vec<usize> = (0..rows.len()).map(|row| rows.records.size(row)).collect();
     let ranges = chunking::chunk_rows(&rows.ends, &sizes, rows.dimensions);
     let index_len = index.size()?;
@@ -106,7 +132,7 @@ pub fn assemble<'a>(rows: &'a Rows, built: &'a IndexBytes, options: &BuildOption
         bytes: 0,
         contents: Vec::new(),
         rows,
-        index,
+        index: built,
     };
     let chunks = |contents: Vec<Content>, codec: u64, archive: &Assembled| -> Result<Vec<(Cid, u64, Content)>> {
         contents
@@ -115,6 +141,7 @@ pub fn assemble<'a>(rows: &'a Rows, built: &'a IndexBytes, options: &BuildOption
                 let data = archive.data(&content)?;
                 let items = match &content {
                     Content::Records(r) | Content::Vectors(r) => r.len() as u64,
+                    Content::Partition(_) => (data.len() / row_bytes) as u64,
                     _ => data.len() as u64,
                 };
                 Ok((cid_for(codec, &data), items, content))
@@ -142,12 +169,25 @@ pub fn assemble<'a>(rows: &'a Rows, built: &'a IndexBytes, options: &BuildOption
         rows_per_chunk: None,
         chunks: collection(vector_chunks)?,
     };
+    let index_collection = collection(index_chunks)?;
+    let (engine, engine_version, partitions) = match &built.partitions {
+        None => ("usearch", options.engine_version.as_str(), None),
+        Some(p) => {
+            let contents = (0..p.chunks.len()).map(Content::Partition).collect();
+            let partitions = Partitions {
+                sizes: p.sizes.clone(),
+                chunks: collection(chunks(contents, RAW, &archive)?)?,
+            };
+            (PARTITIONED_ENGINE, PARTITIONED_VERSION, Some(partitions))
+        }
+    };
     let index = IndexInfo {
-        engine: "usearch".into(),
-        engine_version: options.engine_version.clone(),
+        engine: engine.into(),
+        engine_version: engine_version.into(),
         params: options.params,
-        chunks: collection(index_chunks)?,
+        chunks: index_collection,
         unreachable: built.unreachable.clone(),
+        partitions,
     };
     let manifest = Block::dag_cbor(&Manifest {
         format: FORMAT_NAME.into(),
@@ -167,20 +207,24 @@ pub fn assemble<'a>(rows: &'a Rows, built: &'a IndexBytes, options: &BuildOption
         .filter(|(cid, _)| seen.insert(*cid))
         .collect();
     archive.blocks = archive.contents.len();
-    archive.bytes = archive.contents.iter().map(|(_, c)| content_len(c, rows)).sum();
+    archive.bytes = archive.contents.iter().map(|(_, c)| archive.content_len(c)).sum();
     Ok(archive)
 }
 
-/// Bytes of a block's data, without making it.
-fn content_len(content: &Content, rows: &Rows) -> u64 {
-    match content {
-        Content::Whole(data) => data.len() as u64,
-        Content::Records(r) => {
-            let records: usize = r.clone().map(|row| rows.records.size(row)).sum();
-            (records::packed_header(r.len() as u64).len() + records) as u64
+impl Assembled<'_> {
+    /// Bytes of a block's data, without making it.
+    fn content_len(&self, content: &Content) -> u64 {
+        let rows = self.rows;
+        match content {
+            Content::Whole(data) => data.len() as u64,
+            Content::Records(r) => {
+                let records: usize = r.clone().map(|row| rows.records.size(row)).sum();
+                (records::packed_header(r.len() as u64).len() + records) as u64
+            }
+            Content::Vectors(r) => (r.len() * rows.dimensions * 4) as u64,
+            Content::Index(r) => r.end - r.start,
+            Content::Partition(i) => self.partition(*i).len() as u64,
         }
-        Content::Vectors(r) => (r.len() * rows.dimensions * 4) as u64,
-        Content::Index(r) => r.end - r.start,
     }
 }
 
@@ -200,7 +244,7 @@ pub fn write_car(archive: &Assembled, out: impl Write, version: CarVersion) -> R
         CarVersion::V1 => CarWriter::new(out, &archive.root)?,
         CarVersion::V2 => {
             let sizes = archive.contents.iter();
-            let sizes = sizes.map(|(cid, content)| (*cid, content_len(content, archive.rows)));
+            let sizes = sizes.map(|(cid, content)| (*cid, archive.content_len(content)));
             CarWriter::with_index(out, &archive.root, sizes)?
         }
     };

@@ -3,11 +3,12 @@
 //!
 //! A CAR file's blocks are its sections, in file order, those the manifest does not reach
 //! included. A remote archive has no sections here: its blocks are those the manifest reaches —
-//! the manifest, then the records, vectors and index, each as its link nodes (top level first)
+//! the manifest, then the records, vectors, index and partitions, each as its link nodes (top level first)
 //! and then its chunks — which is the order `vecar build` writes them in, so a remote archive
 //! lists as its file does. A remote block's size is measured by fetching it (verified) when it
 //! is the manifest, a link node or a records chunk; a vectors or index chunk's is the one its
-//! link fixes (rows × dimensions × 4 bytes; its byte count), so the bulk of an archive is not
+//! link fixes (rows × dimensions × 4 bytes; its byte count; a partition chunk's rows × its row
+//! size), so the bulk of an archive is not
 //! fetched to list it.
 
 use std::collections::{HashMap, HashSet};
@@ -19,6 +20,7 @@ use super::car::CarFile;
 use super::read::{Archive, PREFETCH_AHEAD};
 use super::tree::ChunkList;
 use super::vectors;
+use crate::params::partition_row_bytes;
 
 /// One block of an archive.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,6 +63,7 @@ fn roles(archive: &Archive) -> HashMap<Cid, Role> {
         (&archive.records, Role::RecordsLinks, Role::Records),
         (&archive.vectors, Role::VectorsLinks, Role::Vectors),
         (&archive.index, Role::IndexLinks, Role::Index),
+        (&archive.partitions, Role::PartitionsLinks, Role::Partitions),
     ] {
         roles.extend(list.nodes.iter().map(|cid| (*cid, links)));
         roles.extend(list.chunks.iter().map(|c| (c.cid, chunks)));
@@ -83,6 +86,9 @@ fn reached(archive: &Archive, role: impl Fn(&Cid) -> Role) -> Result<Vec<Entry>>
     }));
     order.extend(nodes(&archive.index));
     order.extend(archive.index.chunks.iter().map(|chunk| (chunk.cid, Some(chunk.count))));
+    order.extend(nodes(&archive.partitions));
+    let row_bytes = partition_row_bytes(dimensions as usize) as u64;
+    order.extend(archive.partitions.chunks.iter().map(|chunk| (chunk.cid, Some(chunk.count * row_bytes))));
     let mut seen = HashSet::new();
     order.retain(|(cid, _)| seen.insert(*cid));
     let unknown: Vec<Cid> = order
@@ -125,6 +131,10 @@ pub enum Role {
     IndexLinks,
     /// An index chunk.
     Index,
+    /// A link node of a partitioned index's partitions tree.
+    PartitionsLinks,
+    /// A partition chunk.
+    Partitions,
     /// A block the manifest does not reach.
     Unreferenced,
 }
@@ -146,6 +156,8 @@ impl Role {
             Role::Vectors => "vectors",
             Role::IndexLinks => "index-links",
             Role::Index => "index",
+            Role::PartitionsLinks => "partitions-links",
+            Role::Partitions => "partitions",
             Role::Unreferenced => "unreferenced",
         }
     }

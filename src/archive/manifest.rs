@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use super::block::decode_dag_cbor;
 use super::tree::Collection;
-use crate::params::{EmbeddingInfo, IndexParams, Metric};
+use crate::params::{
+    partition_rows_per_chunk, EmbeddingInfo, IndexParams, Metric, PARTITIONED_ENGINE, PARTITIONED_VERSION,
+};
 
 /// Format name written in every manifest.
 pub const FORMAT_NAME: &str = "vecar";
@@ -68,18 +70,40 @@ pub struct Vectors {
 /// The index collection and how it was built.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct IndexInfo {
-    /// Always "usearch".
+    /// "usearch" (an HNSW graph) or "partitioned" (centroids and partitions).
     pub engine: String,
-    /// Version of usearch that wrote the bytes.
+    /// Version of usearch that wrote the bytes, or of the partitioned layout.
     pub engine_version: String,
-    /// Metric, scalar kind and HNSW parameters.
+    /// Metric, scalar kind and HNSW parameters (a partitioned index uses only the metric).
     pub params: IndexParams,
-    /// The serialized index in raw chunks; items are bytes.
+    /// The serialized usearch index, or a partitioned index's centroids (little-endian float32
+    /// rows), in raw chunks; items are bytes.
     pub chunks: Collection,
+    /// A partitioned index's partitions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<Partitions>,
     /// Rows no search through the index's graph can return, ascending; every search scans them
     /// too. Absent when there are none, and in archives written before vecar checked.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unreachable: Vec<u64>,
+}
+
+/// The partitions of a partitioned index (docs/FORMAT.md).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Partitions {
+    /// Rows in each partition, in the order of the centroids.
+    pub sizes: Vec<u64>,
+    /// The partition chunks, partition after partition, each partition cut every
+    /// `partition_rows_per_chunk` rows; items are rows.
+    pub chunks: Collection,
+}
+
+impl Partitions {
+    /// How many chunks each partition has, for vectors of `dimensions` numbers.
+    pub fn chunk_counts(&self, dimensions: u64) -> impl Iterator<Item = u64> + '_ {
+        let per_chunk = partition_rows_per_chunk(dimensions as usize) as u64;
+        self.sizes.iter().map(move |size| size.div_ceil(per_chunk))
+    }
 }
 
 #[derive(Deserialize)]
@@ -184,8 +208,50 @@ impl Manifest {
         {
             bail!("manifest: index.unreachable must list rows below {rows} in ascending order, once each");
         }
-        if self.index.engine != "usearch" {
-            bail!("manifest: unknown index engine {:?}", self.index.engine);
+        match (self.index.engine.as_str(), &self.index.partitions) {
+            ("usearch", None) => Ok(()),
+            (PARTITIONED_ENGINE, Some(partitions)) => self.check_partitions(partitions),
+            ("usearch" | PARTITIONED_ENGINE, _) => bail!(
+                "manifest: index.partitions does not match engine {:?}",
+                self.index.engine
+            ),
+            (engine, _) => bail!("manifest: unknown index engine {engine:?}"),
+        }
+    }
+
+    /// Checks a partitioned index's numbers: as many partitions as centroids, at most one per
+    /// row, every row in one of them, chunks cut as the layout says.
+    fn check_partitions(&self, partitions: &Partitions) -> Result<()> {
+        let index = &self.index;
+        if index.engine_version != PARTITIONED_VERSION {
+            bail!(
+                "manifest: partitioned index version {:?} is not supported (this vecar reads {PARTITIONED_VERSION:?})",
+                index.engine_version
+            );
+        }
+        let count = partitions.sizes.len() as u64;
+        let total = partitions
+            .sizes
+            .iter()
+            .try_fold(0u64, |sum, &size| sum.checked_add(size));
+        if count == 0 || count > self.count || Some(index.chunks.items) != count.checked_mul(self.dimensions * 4) {
+            bail!(
+                "manifest: {count} partitions do not match {} bytes of centroids",
+                index.chunks.items
+            );
+        }
+        if total != Some(self.count) || partitions.chunks.items != self.count {
+            bail!("manifest: the partitions must hold the {} rows", self.count);
+        }
+        let chunks: u64 = partitions.chunk_counts(self.dimensions).sum();
+        if partitions.chunks.chunks != chunks {
+            bail!(
+                "manifest: partitions of these sizes take {chunks} chunks, not {}",
+                partitions.chunks.chunks
+            );
+        }
+        if !index.unreachable.is_empty() {
+            bail!("manifest: a partitioned index has no unreachable rows");
         }
         Ok(())
     }

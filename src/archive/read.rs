@@ -11,12 +11,13 @@ use rayon::prelude::*;
 
 use super::block::DAG_CBOR;
 use super::car::CarFile;
-use super::manifest::Manifest;
+use super::manifest::{Manifest, Partitions};
 use super::records;
 use super::source::{BlockSource, Blocks};
 use super::tree::ChunkList;
 use super::vectors;
 use crate::input::Record;
+use crate::params::partition_rows_per_chunk;
 
 /// How many chunks a walk over every record or vector asks its source for at a time.
 pub(super) const PREFETCH_AHEAD: usize = 64;
@@ -39,6 +40,10 @@ pub struct Archive {
     pub vectors: ChunkList,
     /// Index chunks, items are bytes.
     pub index: ChunkList,
+    /// A partitioned index's partition chunks, items are rows (none for an HNSW index).
+    pub partitions: ChunkList,
+    /// For each partition, the number of its first chunk, and one past the last partition's.
+    partition_starts: Vec<usize>,
 }
 
 /// A record with the CID of the block that holds it.
@@ -83,6 +88,14 @@ impl Archive {
         let records = ChunkList::load(&blocks, &manifest.records, "records")?;
         let vectors = ChunkList::load(&blocks, &manifest.vectors.chunks, "vectors")?;
         let index = ChunkList::load(&blocks, &manifest.index.chunks, "index")?;
+        let (partitions, partition_starts) = match &manifest.index.partitions {
+            None => (ChunkList::default(), Vec::new()),
+            Some(p) => {
+                let list = ChunkList::load(&blocks, &p.chunks, "partitions")?;
+                let starts = partition_starts(&list, p, manifest.dimensions).with_context(|| name.clone())?;
+                (list, starts)
+            }
+        };
         Ok(Archive {
             blocks,
             root,
@@ -90,14 +103,37 @@ impl Archive {
             records,
             vectors,
             index,
+            partitions,
+            partition_starts,
         })
+    }
+
+    /// The verified bytes of each of the partitions `wanted` (its chunks one after another),
+    /// every chunk asked of the source at once.
+    pub fn partition_bytes(&self, wanted: &[usize]) -> Result<Vec<Vec<u8>>> {
+        let chunks = |p: usize| &self.partitions.chunks[self.partition_starts[p]..self.partition_starts[p + 1]];
+        if let Some(&p) = wanted.iter().find(|&&p| p + 1 >= self.partition_starts.len()) {
+            bail!("{}: no partition {p}", self.name());
+        }
+        self.blocks
+            .prefetch(wanted.iter().flat_map(|&p| chunks(p)).map(|c| &c.cid));
+        wanted
+            .par_iter()
+            .map(|&p| {
+                let mut bytes = Vec::new();
+                for chunk in chunks(p) {
+                    bytes.extend(self.blocks.get(&chunk.cid)?);
+                }
+                Ok(bytes)
+            })
+            .collect()
     }
 
     /// How many blocks the archive is made of: the manifest, and each collection's link nodes
     /// and chunks.
     pub fn block_count(&self) -> u64 {
         let mut cids = std::collections::HashSet::from([self.root]);
-        for list in [&self.records, &self.vectors, &self.index] {
+        for list in [&self.records, &self.vectors, &self.index, &self.partitions] {
             cids.extend(list.nodes.iter().chain(list.chunks.iter().map(|c| &c.cid)));
         }
         cids.len() as u64
@@ -269,3 +305,24 @@ impl Archive {
         Ok(found.into_iter().flatten().collect())
     }
 }
+
+/// Where each partition's chunks start in `list` (and where the last ends), checking that every
+/// partition is cut into chunks as the layout says.
+fn partition_starts(list: &ChunkList, partitions: &Partitions, dimensions: u64) -> Result<Vec<usize>> {
+    let per_chunk = partition_rows_per_chunk(dimensions as usize) as u64;
+    let mut starts = vec![0];
+    let mut chunks = list.chunks.iter();
+    for (p, &size) in partitions.sizes.iter().enumerate() {
+        let mut left = size;
+        while left > 0 {
+            let expected = left.min(per_chunk);
+            match chunks.next() {
+                Some(chunk) if chunk.count == expected => left -= expected,
+                _ => bail!("partition {p}'s chunks do not hold its {size} rows as the layout cuts them"),
+            }
+        }
+        starts.push(starts[p] + size.div_ceil(per_chunk) as usize);
+    }
+    Ok(starts)
+}
+

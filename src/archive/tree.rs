@@ -71,6 +71,7 @@ pub fn build(chunks: &[(Cid, u64)], max_links: usize) -> Result<(Vec<Block>, Col
 }
 
 /// A collection read from a CAR: its chunks in order, and the link nodes that list them.
+#[derive(Default)]
 pub struct ChunkList {
     /// The chunks in order.
     pub chunks: Vec<Chunk>,

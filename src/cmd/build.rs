@@ -12,7 +12,7 @@ use vecar::archive::tree::DEFAULT_MAX_LINKS;
 use vecar::embed::{self, Filled};
 use vecar::index::hnsw;
 use vecar::input::{LineSource, Lines};
-use vecar::ops::build::{index_rows, read_docs};
+use vecar::ops::build::{index_rows, partition_rows, read_docs};
 use vecar::output::plural;
 use vecar::params::{Dtype, IndexParams, Metric};
 use vecar::params::{
@@ -32,7 +32,8 @@ Examples:
   vecar build docs.jsonl -o docs.car
   zcat docs.jsonl.gz | vecar build - -o docs.car --threads 1     # reproducible bytes
   vecar build docs.jsonl -o docs.car --metric ip --dtype f32 --id-field doc_id
-  vecar build notes.jsonl --model all-MiniLM-L6-v2/ -o notes.car   # texts only: embed them")]
+  vecar build notes.jsonl --model all-MiniLM-L6-v2/ -o notes.car   # texts only: embed them
+  vecar build big.jsonl -o big.car --index partitioned   # a query reads a few partitions")]
 pub struct Args {
     /// JSONL input; `-` reads standard input.
     input: PathBuf,
@@ -42,6 +43,13 @@ pub struct Args {
     /// Distance metric.
     #[arg(long, value_enum, default_value_t = MetricArg::Cos)]
     metric: MetricArg,
+    /// The index: an HNSW graph (read whole by every query), or k-means partitions, of which a
+    /// query reads the few nearest (for big archives, and archives queried over a network).
+    #[arg(long, value_enum, default_value_t = IndexArg::Hnsw)]
+    index: IndexArg,
+    /// Partitions of a partitioned index [default: about √records].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    partitions: Option<u64>,
     /// Scalar kind of the index's copy of the vectors (the archive also keeps exact float32)
     /// [default: i8 for cos, bf16 otherwise]. i8 only with cos: it suits unit vectors, and with
     /// l2 or ip its recall falls, so it is refused.
@@ -94,6 +102,15 @@ impl From<MetricArg> for Metric {
     }
 }
 
+/// `--index`: the kinds of index.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum IndexArg {
+    /// A usearch HNSW graph over every vector.
+    Hnsw,
+    /// k-means centroids and partitions of 8-bit vectors, each partition in its own blocks.
+    Partitioned,
+}
+
 /// `--dtype`: the choices of [`Dtype`].
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum DtypeArg {
@@ -129,6 +146,14 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         );
         return Err(super::UsageError(message).into());
     }
+    let partitioned = args.index == IndexArg::Partitioned;
+    if partitioned && args.dtype.is_some() {
+        let message = "--dtype is for --index hnsw; a partitioned index keeps 8-bit copies".to_string();
+        return Err(super::UsageError(message).into());
+    }
+    if !partitioned && args.partitions.is_some() {
+        return Err(super::UsageError("--partitions needs --index partitioned".into()).into());
+    }
     let fields = Fields {
         id: args.id_field,
         vector: args.vector_field,
@@ -153,7 +178,10 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         fields,
         params: IndexParams {
             metric,
-            dtype: args.dtype.map_or(Dtype::default_for(metric), Dtype::from),
+            dtype: match partitioned {
+                true => Dtype::I8,
+                false => args.dtype.map_or(Dtype::default_for(metric), Dtype::from),
+            },
             connectivity: args.connectivity,
             expansion_add: args.expansion_add,
             expansion_search: args.expansion_search,
@@ -163,7 +191,10 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         embedding,
         engine_version: hnsw::version().into(),
     };
-    let index = index_rows(&rows, &options.params, threads)?;
+    let index = match partitioned {
+        true => partition_rows(&rows, &options.params, args.partitions.map(|n| n as usize))?,
+        false => index_rows(&rows, &options.params, threads)?,
+    };
     let archive = assemble(&rows, &index, &options)?;
     let summary = format!(
         "{} of {} dimensions",

@@ -78,6 +78,9 @@ fn describe(path: &Path, network: &Network) -> Result<Map<String, Value>> {
         "embedding": m.embedding,
     });
     let extra = info.as_object_mut().expect("an object");
+    if let Some(partitions) = &m.index.partitions {
+        extra.insert("partitions".into(), balance(&partitions.sizes));
+    }
     if let Some(car) = &opened.car {
         extra.insert("car".into(), json!(car.kind()));
         extra.insert("file_bytes".into(), json!(car.file_len()));
@@ -103,6 +106,19 @@ fn describe(path: &Path, network: &Network) -> Result<Map<String, Value>> {
         }
     }
     Ok(serde_json::from_value(info)?)
+}
+
+/// How many partitions there are and how evenly they hold the rows: the smallest, median and
+/// largest partition.
+fn balance(sizes: &[u64]) -> Value {
+    let mut sorted = sizes.to_vec();
+    sorted.sort_unstable();
+    json!({
+        "count": sorted.len(),
+        "rows_min": sorted[0],
+        "rows_median": sorted[sorted.len() / 2],
+        "rows_max": sorted[sorted.len() - 1],
+    })
 }
 
 /// Writes `info` as one JSON line or as aligned lines.

@@ -66,6 +66,10 @@ pub struct Args {
     /// Search breadth (HNSW ef) [default: the archive's expansion_search].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_EXPANSION))]
     ef: Option<u64>,
+    /// Partitions to scan in a partitioned archive: more finds more of the true neighbours, at
+    /// some speed [default: 32].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    nprobe: Option<u64>,
     /// Compare against every stored vector instead of searching the index.
     #[arg(long)]
     exact: bool,
@@ -147,6 +151,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     let options = SearchOptions {
         exact: args.exact,
         ef: args.ef.map(|ef| ef as usize),
+        nprobe: args.nprobe.map(|n| n as usize),
         rescore: args.rescore as usize,
     };
     let search = Search::open(

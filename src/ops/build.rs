@@ -5,12 +5,13 @@ use anyhow::{anyhow, Context, Result};
 use rayon::prelude::*;
 
 use crate::archive::block::MAX_BLOCK_SIZE;
-use crate::archive::build::IndexBytes;
+use crate::archive::build::{IndexBytes, PartitionBlocks};
 use crate::archive::bytes::ByteSource;
 use crate::archive::manifest::Fields;
 use crate::archive::read::Archive;
 use crate::archive::rows::{Row, Rows};
 use crate::index::hnsw::{self, Hnsw};
+use crate::index::partitioned;
 use crate::input::{parse_doc, Doc, LineSource};
 use crate::params::IndexParams;
 use crate::progress;
@@ -115,6 +116,26 @@ pub fn index_rows(rows: &Rows, params: &IndexParams, threads: usize) -> Result<I
     Ok(IndexBytes {
         bytes: ByteSource::File(file),
         unreachable,
+        partitions: None,
+    })
+}
+
+/// Builds a partitioned index over every row: `partitions` centroids (about √n when `None`),
+/// each row in the partition of its nearest. The same rows give the same bytes at any thread
+/// count.
+pub fn partition_rows(rows: &Rows, params: &IndexParams, partitions: Option<usize>) -> Result<IndexBytes> {
+    let bar = progress::counter("index", "partitions");
+    let count = partitions.unwrap_or_else(|| partitioned::default_partitions(rows.len()));
+    let built = partitioned::build(&rows.vectors, rows.dimensions, params.metric, count);
+    bar.finish_and_clear();
+    let centroids = built.centroids.iter().flat_map(|x| x.to_le_bytes()).collect();
+    Ok(IndexBytes {
+        bytes: ByteSource::Memory(centroids),
+        unreachable: Vec::new(),
+        partitions: Some(PartitionBlocks {
+            sizes: built.sizes,
+            chunks: built.chunks,
+        }),
     })
 }
 
@@ -139,5 +160,6 @@ pub fn extend_index(base: &Archive, rows: &Rows, threads: usize) -> Result<Index
     Ok(IndexBytes {
         bytes: ByteSource::Memory(bytes),
         unreachable,
+        partitions: None,
     })
 }

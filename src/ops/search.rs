@@ -36,6 +36,14 @@ impl Store for Archive {
         Archive::index_bytes(self)
     }
 
+    fn partition_sizes(&self) -> &[u64] {
+        self.manifest.index.partitions.as_ref().map_or(&[], |p| &p.sizes)
+    }
+
+    fn partition_bytes(&self, partitions: &[usize]) -> Result<Vec<Vec<u8>>> {
+        Archive::partition_bytes(self, partitions)
+    }
+
     fn unreachable(&self) -> &[u64] {
         &self.manifest.index.unreachable
     }

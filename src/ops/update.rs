@@ -4,7 +4,7 @@
 
 use anyhow::{bail, Result};
 
-use super::build::{extend_index, index_rows};
+use super::build::{extend_index, index_rows, partition_rows};
 use crate::archive::build::{BuildOptions, IndexBytes};
 use crate::archive::read::Archive;
 use crate::archive::rows::Rows;
@@ -44,6 +44,11 @@ pub fn options(base: &Archive) -> BuildOptions {
     }
 }
 
+/// Whether `base`'s index is partitioned.
+fn is_partitioned(base: &Archive) -> bool {
+    base.manifest.index.partitions.is_some()
+}
+
 /// Whether an update may start from the base's index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IndexPlan {
@@ -60,7 +65,10 @@ pub fn index_for(base: &Archive, rows: &Rows, plan: IndexPlan, threads: usize) -
         bail!("no records would be left; an archive holds at least one");
     }
     let params = &base.manifest.index.params;
-    Ok(if plan == IndexPlan::Rebuild {
+    Ok(if is_partitioned(base) {
+        // Partitioned anew over every row (about √n partitions), as `build` would.
+        (partition_rows(rows, params, None)?, IndexMade::Rebuilt)
+    } else if plan == IndexPlan::Rebuild {
         (index_rows(rows, params, threads)?, IndexMade::Rebuilt)
     } else if rows.len() as u64 == base.manifest.count {
         (extend_index(base, rows, threads)?, IndexMade::Reused)

@@ -1,6 +1,7 @@
 //! `verify`: an archive checked end to end — its blocks, links, records and vectors
 //! ([`archive::verify`](crate::archive::verify)), then its index's header and graph, and that
-//! every record a search through the graph cannot reach is listed in the manifest. A remote
+//! every record a search through the graph cannot reach is listed in the manifest (for a
+//! partitioned index: that every row is in exactly one partition). A remote
 //! archive is walked from its root instead of section by section.
 
 use std::path::Path;
@@ -14,6 +15,7 @@ use crate::archive::read::Archive;
 use crate::archive::verify::{self, check_rows, Report};
 use crate::archive::walk::walk;
 use crate::index::hnsw::{self, Hnsw};
+use crate::index::partitioned::{rows_of, Centroids};
 
 /// Verifies `car` end to end and returns a report, or the first problem found.
 pub fn verify(car: Arc<CarFile>) -> Result<Report> {
@@ -53,9 +55,13 @@ pub fn verify_at(arg: &Path, network: &Network) -> Result<Report> {
     })
 }
 
-/// Checks the index's header and graph, and that every record the graph cannot reach is listed.
+/// Checks the index's header and graph, and that every record the graph cannot reach is listed;
+/// or a partitioned index's centroids and that every row is in exactly one partition.
 fn check_index(archive: &Archive) -> Result<()> {
     let (m, name) = (&archive.manifest, archive.name());
+    if let Some(partitions) = &m.index.partitions {
+        return check_partitions(archive, partitions.sizes.len());
+    }
     let bytes = archive.index_bytes()?;
     let unreachable =
         hnsw::unreachable(&bytes, m.dimensions, m.count, &m.index.params).map_err(|e| e.context(name.to_string()))?;
@@ -69,6 +75,32 @@ fn check_index(archive: &Archive) -> Result<()> {
             "{name}: {unlisted} of {} records cannot be found through the index graph and are not in the manifest's index.unreachable (rebuild the archive with this vecar)",
             m.count
         );
+    }
+    Ok(())
+}
+
+/// Partitions read together while checking.
+const PARTITIONS_AT_ONCE: usize = 64;
+
+/// Checks a partitioned index: centroids of finite numbers, partition chunks of whole rows, and
+/// every row in exactly one partition.
+fn check_partitions(archive: &Archive, count: usize) -> Result<()> {
+    let (m, name) = (&archive.manifest, archive.name());
+    let dims = m.dimensions as usize;
+    let bytes = archive.index_bytes()?;
+    Centroids::read(&bytes, count, dims, m.index.params.metric).map_err(|e| e.context(name.to_string()))?;
+    let mut seen = vec![false; m.count as usize];
+    let all: Vec<usize> = (0..count).collect();
+    for window in all.chunks(PARTITIONS_AT_ONCE) {
+        for (p, bytes) in window.iter().zip(archive.partition_bytes(window)?) {
+            for row in rows_of(&bytes, dims).with_context(|| format!("{name}: partition {p}"))? {
+                match seen.get_mut(row as usize) {
+                    Some(seen @ false) => *seen = true,
+                    Some(true) => bail!("{name}: row {row} is in partition {p} and in another"),
+                    None => bail!("{name}: partition {p} lists row {row}; the archive has {}", m.count),
+                }
+            }
+        }
     }
     Ok(())
 }

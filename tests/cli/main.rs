@@ -19,6 +19,7 @@ mod interop;
 mod jsipfs;
 mod kubo;
 mod outputs;
+mod partitioned;
 mod push_pull;
 mod query_power;
 mod reach;

@@ -422,3 +422,56 @@ fn kubo_serves_ipfs_queries_through_its_gateway_and_its_api() {
         assert!(vecar(&verify).ok().stdout.contains("1000 records"));
     }
 }
+
+#[test]
+fn a_partitioned_archive_over_ipfs_fetches_only_the_probed_partitions() {
+    let dir = tempdir();
+    let car = archive(
+        dir.path(),
+        "p.car",
+        3000,
+        &["--index", "partitioned", "--partitions", "30"],
+    );
+    let root = root_of(&car);
+    let blocks = blocks_of(&car);
+    let partitions: Vec<String> = vecar(&["ls", "--json", s(&car)])
+        .ok()
+        .json_lines()
+        .into_iter()
+        .filter(|b| b["role"] == "partitions")
+        .map(|b| b["cid"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        partitions.len() >= 25,
+        "30 partitions of ~100 rows, one block each: {}",
+        partitions.len()
+    );
+    let honest = gateway(blocks, Behaviour::Honest);
+    let local = vecar_with_stdin(&["query", s(&car), "-k", "5", "--nprobe", "2"], &queries(1))
+        .ok()
+        .stdout;
+    let remote = format!("ipfs://{root}");
+    let args = [
+        "query",
+        &remote,
+        "-k",
+        "5",
+        "--nprobe",
+        "2",
+        "--gateway",
+        &honest.base(),
+        "--no-cache",
+    ];
+    assert_eq!(vecar_with_stdin(&args, &queries(1)).ok().stdout, local);
+    let fetched = honest
+        .requests()
+        .iter()
+        .filter(|r| partitions.iter().any(|cid| r.path == format!("/ipfs/{cid}?format=raw")))
+        .count();
+    assert!(
+        (1..=2).contains(&fetched),
+        "a query probing 2 partitions fetched {fetched} partition blocks"
+    );
+    let verified = vecar(&["verify", &remote, "--gateway", &honest.base(), "--no-cache"]).ok();
+    assert!(verified.stdout.contains("ok"), "{}", verified.stdout);
+}

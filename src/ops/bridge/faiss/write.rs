@@ -56,6 +56,11 @@ pub fn hnsw(archive: &Archive, out: &mut dyn Write) -> Result<u64> {
     let m = &archive.manifest;
     let params = &m.index.params;
     ensure!(
+        m.index.partitions.is_none(),
+        "{}: its index is partitioned, not an HNSW graph: export it with --faiss-index flat",
+        archive.name()
+    );
+    ensure!(
         m.count <= i32::MAX as u64,
         "{}: FAISS's HNSW graph holds at most {} vectors",
         archive.name(),

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The partitioned index against HNSW (bench/partitioned.py): build time and RSS, same root at any
+# thread count, the nprobe/recall/speed curve, 10,000-query throughput, cold queries locally and
+# through a gateway with 20 ms per request. Makes bench/.venv as bench/perf.sh does (its sets are
+# reused), builds vecar. Arguments go to partitioned.py (--scale 1000000 for the 1M set).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x bench/.venv/bin/python ]; then
+    python3 -m venv bench/.venv
+    bench/.venv/bin/pip install --quiet -r bench/requirements.txt
+fi
+cargo build --release --quiet
+cd bench && exec .venv/bin/python partitioned.py "$@"

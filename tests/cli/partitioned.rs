@@ -1,0 +1,224 @@
+//! `build --index partitioned`: k-means partitions that a query reads a few of. Answers close to
+//! exact search, the same bytes at any thread count, updates equal to fresh builds, corrupt
+//! partitions caught, and the usage errors.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use crate::common::*;
+
+/// The ids of each query's hits (one line per hit, queries in input order).
+fn hit_ids(run: &Run) -> Vec<Vec<String>> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for hit in run.json_lines() {
+        let (query, id) = (hit["query"].to_string(), hit["id"].to_string());
+        match out.last_mut() {
+            Some((last, ids)) if *last == query => ids.push(id),
+            _ => out.push((query, vec![id])),
+        }
+    }
+    out.into_iter().map(|(_, ids)| ids).collect()
+}
+
+/// The share of `exact`'s hits that `found` has too, over all queries.
+fn recall(found: &[Vec<String>], exact: &[Vec<String>]) -> f64 {
+    let (mut hit, mut all) = (0, 0);
+    for (f, e) in found.iter().zip(exact) {
+        let f: HashSet<&String> = f.iter().collect();
+        hit += e.iter().filter(|id| f.contains(id)).count();
+        all += e.len();
+    }
+    hit as f64 / all as f64
+}
+
+fn query(car: &Path, flags: &[&str]) -> Run {
+    let queries = std::fs::read(fixture("queries.jsonl")).unwrap();
+    let mut args = vec!["query", s(car), "-k", "10"];
+    args.extend(flags);
+    vecar_with_stdin(&args, &queries).ok()
+}
+
+fn info(car: &Path) -> serde_json::Value {
+    vecar(&["info", "--json", s(car)]).ok().json_lines().remove(0)
+}
+
+#[test]
+fn a_partitioned_archive_answers_as_exact_search_does() {
+    let dir = tempdir();
+    let car = build_fixture(dir.path(), "p.car", &["--index", "partitioned"]);
+    let described = info(&car);
+    assert_eq!(described["engine"], "partitioned 1");
+    let partitions = &described["partitions"];
+    assert_eq!(partitions["count"], 17, "about √300 partitions: {described}");
+    assert!(partitions["rows_min"].as_u64().unwrap() <= partitions["rows_max"].as_u64().unwrap());
+    assert!(vecar(&["verify", s(&car)]).ok().stdout.contains("ok"));
+
+    let exact = query(&car, &["--exact"]);
+    let all = query(&car, &["--nprobe", "17"]);
+    // Every partition scanned: the re-scored candidates hold the exact top 10, with the same
+    // (exact) scores.
+    assert_eq!(recall(&hit_ids(&all), &hit_ids(&exact)), 1.0);
+    assert_eq!(all.stdout, exact.stdout);
+    let few = hit_ids(&query(&car, &["--nprobe", "4"]));
+    let default = hit_ids(&query(&car, &[]));
+    let (few, default) = (recall(&few, &hit_ids(&exact)), recall(&default, &hit_ids(&exact)));
+    assert!(default >= 0.95, "recall@10 {default} at the default nprobe");
+    assert!(few < 1.0 && few > 0.5, "4 of 17 partitions: recall {few}");
+
+    // Filters and --like as on an HNSW archive.
+    let filtered = |flags: &[&str]| {
+        let mut args = vec!["--filter", "source = fortune"];
+        args.extend(flags);
+        query(&car, &args)
+    };
+    assert_eq!(filtered(&[]).stdout, filtered(&["--exact"]).stdout);
+    let narrow = hit_ids(&filtered(&["--nprobe", "1"]));
+    assert_eq!(narrow.len(), 20);
+    assert!(
+        narrow.iter().all(|hits| hits.len() == 10),
+        "34 fortunes: 10 hits even from one partition"
+    );
+    let text = std::fs::read_to_string(fixture("docs.jsonl")).unwrap();
+    let eighth: serde_json::Value = serde_json::from_str(text.lines().nth(7).unwrap()).unwrap();
+    let id = eighth["id"].as_str().unwrap();
+    let like = vecar(&["query", s(&car), "--like", id, "-k", "3"]).ok().stdout;
+    let like_exact = vecar(&["query", s(&car), "--like", id, "-k", "3", "--exact"])
+        .ok()
+        .stdout;
+    assert_eq!(like, like_exact);
+}
+
+#[test]
+fn partitioned_builds_are_the_same_at_any_thread_count() {
+    let dir = tempdir();
+    let builds: Vec<Vec<u8>> = ["1", "2", "4"]
+        .iter()
+        .map(|threads| {
+            let name = format!("t{threads}.car");
+            std::fs::read(build_fixture(
+                dir.path(),
+                &name,
+                &["--index", "partitioned", "--threads", threads],
+            ))
+            .unwrap()
+        })
+        .collect();
+    assert!(builds.iter().all(|b| b == &builds[0]));
+}
+
+/// The first `n` lines of the fixture, written to `dir/name`.
+fn head(dir: &Path, name: &str, lines: &[&str]) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    path
+}
+
+#[test]
+fn add_and_rm_on_a_partitioned_archive_equal_a_fresh_build() {
+    let dir = tempdir();
+    let text = std::fs::read_to_string(fixture("docs.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let build = |input: &Path, out: &str| {
+        let out = dir.path().join(out);
+        vecar(&["build", s(input), "-o", s(&out), "--index", "partitioned"]).ok();
+        out
+    };
+    let first = build(&head(dir.path(), "first.jsonl", &lines[..250]), "first.car");
+    let rest = head(dir.path(), "rest.jsonl", &lines[250..]);
+    let added = dir.path().join("added.car");
+    vecar(&["add", s(&first), s(&rest), "-o", s(&added)]).ok();
+    let whole = build(&fixture("docs.jsonl"), "whole.car");
+    assert_eq!(root_of(&added), root_of(&whole));
+
+    let ids = dir.path().join("ids.txt");
+    let removed: Vec<String> = lines[250..]
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    std::fs::write(&ids, removed.join("\n")).unwrap();
+    let trimmed = dir.path().join("trimmed.car");
+    vecar(&["rm", s(&whole), "--ids-from", s(&ids), "-o", s(&trimmed)]).ok();
+    assert_eq!(root_of(&trimmed), root_of(&first));
+    assert!(info(&trimmed)["partitions"]["count"] == 16, "√250 ≈ 16 partitions");
+}
+
+#[test]
+fn big_partitions_span_several_blocks_and_each_is_checked() {
+    let dir = tempdir();
+    // 1,500 rows of 1,024 dimensions in one partition: 1,040 bytes a row, 1,008 rows a block.
+    let mut state = 0x2545f4914f6cdd1du64;
+    let mut lines = String::new();
+    for i in 0..1500 {
+        let v: Vec<String> = (0..1024)
+            .map(|_| format!("{:.3}", (xorshift(&mut state) % 2000) as f32 / 1000.0 - 1.0))
+            .collect();
+        lines.push_str(&format!("{{\"id\":{i},\"vector\":[{}]}}\n", v.join(",")));
+    }
+    let input = dir.path().join("big.jsonl");
+    std::fs::write(&input, &lines).unwrap();
+    let car = dir.path().join("big.car");
+    vecar(&[
+        "build",
+        s(&input),
+        "-o",
+        s(&car),
+        "--index",
+        "partitioned",
+        "--partitions",
+        "1",
+    ])
+    .ok();
+    let ls = vecar(&["ls", "--json", s(&car)]).ok().json_lines();
+    let partition_blocks: Vec<&serde_json::Value> = ls.iter().filter(|b| b["role"] == "partitions").collect();
+    assert_eq!(partition_blocks.len(), 2);
+    assert!(partition_blocks.iter().all(|b| b["size"].as_u64().unwrap() <= 1 << 20));
+    let own = lines.lines().nth(777).unwrap();
+    let vector = serde_json::from_str::<serde_json::Value>(own).unwrap()["vector"].to_string();
+    let hits = vecar(&["query", s(&car), "--vector", &vector, "-k", "1"])
+        .ok()
+        .json_lines();
+    assert_eq!(hits[0]["id"], 777);
+
+    // Flip a byte inside the second partition block: verify and query both refuse it.
+    let mut file = std::fs::read(&car).unwrap();
+    let block = partition_blocks[1];
+    let at = (block["offset"].as_u64().unwrap() + 100) as usize;
+    file[at] ^= 1;
+    let bad = dir.path().join("bad.car");
+    std::fs::write(&bad, &file).unwrap();
+    vecar(&["verify", s(&bad)]).fails_with(block["cid"].as_str().unwrap());
+    let other = lines.lines().nth(1400).unwrap();
+    let vector = serde_json::from_str::<serde_json::Value>(other).unwrap()["vector"].to_string();
+    vecar(&["query", s(&bad), "--vector", &vector, "-k", "1"]).fails_with(block["cid"].as_str().unwrap());
+}
+
+#[test]
+fn partitioned_flags_are_checked() {
+    let dir = tempdir();
+    let input = fixture("docs.jsonl");
+    let out = dir.path().join("x.car");
+    let run = vecar(&["build", s(&input), "-o", s(&out), "--partitions", "4"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--partitions needs --index partitioned"));
+    let run = vecar(&[
+        "build",
+        s(&input),
+        "-o",
+        s(&out),
+        "--index",
+        "partitioned",
+        "--dtype",
+        "f32",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(!out.exists());
+    let car = build_fixture(dir.path(), "p.car", &["--index", "partitioned", "--partitions", "5"]);
+    assert_eq!(info(&car)["partitions"]["count"], 5);
+    let faiss = dir.path().join("x.faiss");
+    vecar(&["export", s(&car), "--to", "faiss", "-o", s(&faiss)]).fails_with("partitioned");
+}
