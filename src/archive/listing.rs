@@ -88,7 +88,13 @@ fn reached(archive: &Archive, role: impl Fn(&Cid) -> Role) -> Result<Vec<Entry>>
     order.extend(archive.index.chunks.iter().map(|chunk| (chunk.cid, Some(chunk.count))));
     order.extend(nodes(&archive.partitions));
     let row_bytes = partition_row_bytes(dimensions as usize) as u64;
-    order.extend(archive.partitions.chunks.iter().map(|chunk| (chunk.cid, Some(chunk.count * row_bytes))));
+    order.extend(
+        archive
+            .partitions
+            .chunks
+            .iter()
+            .map(|chunk| (chunk.cid, Some(chunk.count * row_bytes))),
+    );
     let mut seen = HashSet::new();
     order.retain(|(cid, _)| seen.insert(*cid));
     let unknown: Vec<Cid> = order

@@ -325,4 +325,3 @@ fn partition_starts(list: &ChunkList, partitions: &Partitions, dimensions: u64) 
     }
     Ok(starts)
 }
-

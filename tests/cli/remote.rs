@@ -474,4 +474,14 @@ fn a_partitioned_archive_over_ipfs_fetches_only_the_probed_partitions() {
     );
     let verified = vecar(&["verify", &remote, "--gateway", &honest.base(), "--no-cache"]).ok();
     assert!(verified.stdout.contains("ok"), "{}", verified.stdout);
+    let listed = |target: &str| {
+        let mut lines = vecar(&["ls", "--json", target, "--gateway", &honest.base(), "--no-cache"])
+            .ok()
+            .json_lines();
+        lines
+            .iter_mut()
+            .for_each(|line| line["offset"] = serde_json::Value::Null);
+        lines
+    };
+    assert_eq!(listed(&remote), listed(s(&car)));
 }
