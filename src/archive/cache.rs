@@ -3,10 +3,18 @@
 //! is one file, `blocks/<last two characters of its CID>/<CID>`, written to a temporary file
 //! and renamed into place, so a reader never sees half a block; a file that does not match its
 //! CID (a disk error, a hand edit) is dropped and counts as absent.
+//!
+//! The cache is bounded: [`BlockCache::trim`] removes the least recently used blocks until it
+//! holds at most its limit. A file's modification time is its last use (set when it is written,
+//! and again each time it is read). Several vecar processes may share a cache: a file removed
+//! while another process reads it stays readable to that process (an open file outlives its
+//! name), and one removed before it is opened is only absent, so its block is fetched again.
 
-use std::fs;
-use std::io::{ErrorKind, Write};
+use std::fs::{self, File};
+use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 use cid::Cid;
@@ -16,6 +24,9 @@ use super::block::{hash_matches, MAX_BLOCK_SIZE};
 /// A block cache in a directory.
 pub struct BlockCache {
     dir: PathBuf,
+    max: u64,
+    /// Whether a block was kept since the cache was opened.
+    grew: AtomicBool,
 }
 
 /// What a cache holds.
@@ -27,10 +38,27 @@ pub struct Usage {
     pub bytes: u64,
 }
 
+/// A block file, its size and its last use.
+struct Kept {
+    path: PathBuf,
+    len: u64,
+    used: SystemTime,
+}
+
 impl BlockCache {
-    /// The cache in `dir` (created when the first block is kept).
-    pub fn new(dir: &Path) -> BlockCache {
-        BlockCache { dir: dir.to_path_buf() }
+    /// The cache in `dir` (created when the first block is kept), holding at most `max` bytes
+    /// of blocks once trimmed.
+    pub fn new(dir: &Path, max: u64) -> BlockCache {
+        BlockCache {
+            dir: dir.to_path_buf(),
+            max,
+            grew: AtomicBool::new(false),
+        }
+    }
+
+    /// The most bytes of blocks the cache keeps once trimmed.
+    pub fn max(&self) -> u64 {
+        self.max
     }
 
     fn path(&self, cid: &Cid) -> PathBuf {
@@ -44,16 +72,16 @@ impl BlockCache {
         self.path(cid).exists()
     }
 
-    /// The bytes of block `cid`, verified against it; `None` when the cache does not hold it,
-    /// or held it corrupt (the file is then removed).
+    /// The bytes of block `cid`, verified against it, and its file marked as just used; `None`
+    /// when the cache does not hold it, or held it corrupt (the file is then removed).
     pub fn get(&self, cid: &Cid) -> Option<Vec<u8>> {
         let path = self.path(cid);
-        let data = match fs::metadata(&path) {
-            Ok(meta) if meta.len() <= MAX_BLOCK_SIZE as u64 => fs::read(&path).ok()?,
-            Ok(_) => Vec::new(),
-            Err(_) => return None,
-        };
+        let file = File::open(&path).ok()?;
+        let mut data = Vec::new();
+        (&file).take(MAX_BLOCK_SIZE as u64 + 1).read_to_end(&mut data).ok()?;
         if hash_matches(cid, &data) {
+            // Failing to mark the use only makes the block look older when the cache is trimmed.
+            let _ = file.set_modified(SystemTime::now());
             return Some(data);
         }
         let _ = fs::remove_file(&path);
@@ -75,18 +103,48 @@ impl BlockCache {
             .with_context(|| format!("writing to the cache directory {}", dir.display()))?;
         file.persist(&path)
             .with_context(|| format!("cannot write {}", path.display()))?;
+        self.grew.store(true, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Whether a block was kept since the cache was opened, so that it may need trimming.
+    pub fn grew(&self) -> bool {
+        self.grew.load(Ordering::Relaxed)
     }
 
     /// How many blocks and bytes the cache holds.
     pub fn usage(&self) -> Result<Usage> {
         let mut usage = Usage::default();
-        for file in self.files()? {
-            let meta = fs::metadata(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        for kept in self.kept()? {
             usage.blocks += 1;
-            usage.bytes += meta.len();
+            usage.bytes += kept.len;
         }
         Ok(usage)
+    }
+
+    /// Removes the least recently used blocks until the cache holds at most its limit; what it
+    /// removed.
+    pub fn trim(&self) -> Result<Usage> {
+        let mut kept = self.kept()?;
+        let mut bytes: u64 = kept.iter().map(|k| k.len).sum();
+        let mut removed = Usage::default();
+        kept.sort_by_key(|k| k.used);
+        for block in kept {
+            if bytes <= self.max {
+                break;
+            }
+            match fs::remove_file(&block.path) {
+                Ok(()) => {
+                    removed.blocks += 1;
+                    removed.bytes += block.len;
+                }
+                // Another process removed it first.
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_context(|| format!("cannot remove {}", block.path.display())),
+            }
+            bytes -= block.len;
+        }
+        Ok(removed)
     }
 
     /// Removes every block; what it held.
@@ -100,20 +158,33 @@ impl BlockCache {
         }
     }
 
-    /// Every block file.
-    fn files(&self) -> Result<Vec<PathBuf>> {
-        let mut files = Vec::new();
+    /// Every block file (not the temporary files of blocks being written), with its size and
+    /// last use. A file that goes away while it is looked at is skipped.
+    fn kept(&self) -> Result<Vec<Kept>> {
+        let mut kept = Vec::new();
         let shards = match fs::read_dir(self.dir.join("blocks")) {
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(files),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(kept),
             shards => shards.with_context(|| format!("cannot read the cache {}", self.dir.display()))?,
         };
         for shard in shards {
             let shard = shard?.path();
             for file in fs::read_dir(&shard).with_context(|| format!("cannot read {}", shard.display()))? {
-                files.push(file?.path());
+                let file = file?;
+                if file.file_name().as_encoded_bytes().starts_with(b".") {
+                    continue;
+                }
+                let meta = match file.metadata() {
+                    Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                    meta => meta.with_context(|| format!("cannot read {}", file.path().display()))?,
+                };
+                kept.push(Kept {
+                    path: file.path(),
+                    len: meta.len(),
+                    used: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                });
             }
         }
-        Ok(files)
+        Ok(kept)
     }
 }
 
@@ -125,7 +196,7 @@ mod tests {
     #[test]
     fn blocks_come_back_verified_and_corrupt_ones_are_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = BlockCache::new(&dir.path().join("cache"));
+        let cache = BlockCache::new(&dir.path().join("cache"), u64::MAX);
         let cid = cid_for(RAW, b"block");
         assert_eq!(cache.get(&cid), None);
         cache.put(&cid, b"block").unwrap();
@@ -137,5 +208,25 @@ mod tests {
         cache.put(&cid, b"block").unwrap();
         assert_eq!(cache.clear().unwrap(), Usage { blocks: 1, bytes: 5 });
         assert_eq!(cache.usage().unwrap(), Usage::default());
+    }
+
+    #[test]
+    fn trimming_removes_the_least_recently_used_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = BlockCache::new(dir.path(), 10);
+        let cids: Vec<Cid> = (0..4u8).map(|i| cid_for(RAW, &[i; 4])).collect();
+        let old = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        for (i, cid) in cids.iter().enumerate() {
+            cache.put(cid, &[i as u8; 4]).unwrap();
+            let when = old + std::time::Duration::from_secs(i as u64);
+            File::open(cache.path(cid)).unwrap().set_modified(when).unwrap();
+        }
+        assert!(cache.grew());
+        // Reading the oldest makes it the most recently used.
+        assert!(cache.get(&cids[0]).is_some());
+        assert_eq!(cache.trim().unwrap(), Usage { blocks: 2, bytes: 8 });
+        let left: Vec<bool> = cids.iter().map(|cid| cache.has(cid)).collect();
+        assert_eq!(left, [true, false, false, true]);
+        assert_eq!(cache.trim().unwrap(), Usage::default(), "within its limit");
     }
 }

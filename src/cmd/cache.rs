@@ -15,23 +15,30 @@ use vecar::output::{self, plural};
 #[command(after_help = "\
 Blocks of remote archives (ipfs://CID, http(s)://URL) are kept by CID after they are fetched and
 verified, so no block is fetched twice. A cached block never goes stale (its CID is its hash); a
-cache file that no longer matches its CID is dropped and fetched again.
+cache file that no longer matches its CID is dropped and fetched again. The cache keeps at most
+--cache-max bytes (VECAR_CACHE_MAX, default 2G): after a command that kept blocks, the least
+recently used (read or written) are removed until it fits; a lowered limit applies from the next
+command that keeps a block. Processes sharing a cache are safe: a block removed under one is
+fetched again.
 
 Examples:
   vecar cache info
   vecar cache clear
-  vecar cache info --cache /tmp/vecar-cache")]
+  vecar cache info --cache /tmp/vecar-cache
+  VECAR_CACHE_MAX=500M vecar query ipfs://bafy... < queries.jsonl")]
 pub struct Args {
     #[command(subcommand)]
     action: Action,
     /// The cache directory [default: $XDG_CACHE_HOME/vecar, else ~/.cache/vecar].
     #[arg(long, value_name = "DIR", global = true)]
     cache: Option<PathBuf>,
+    #[command(flatten)]
+    max: super::CacheMax,
 }
 
 #[derive(clap::Subcommand)]
 enum Action {
-    /// Print the cache's directory, and how many blocks and bytes it holds.
+    /// Print the cache's directory, how many blocks and bytes it holds, and its limit.
     Info,
     /// Remove every cached block.
     Clear,
@@ -43,13 +50,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Some(dir) => dir,
         None => default_cache_dir()?,
     };
-    let cache = BlockCache::new(&dir);
+    let cache = BlockCache::new(&dir, args.max.bytes);
     let mut out = output::stdout();
     match args.action {
         Action::Info => {
             let usage = cache.usage()?;
             let blocks = plural(usage.blocks, "block");
-            writeln!(out, "{}: {blocks}, {} bytes", dir.display(), usage.bytes)?;
+            let (bytes, max) = (usage.bytes, cache.max());
+            writeln!(
+                out,
+                "{}: {blocks}, {bytes} bytes; keeps at most {max} bytes",
+                dir.display()
+            )?;
         }
         Action::Clear => {
             let usage = cache.clear()?;

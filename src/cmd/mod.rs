@@ -129,12 +129,41 @@ pub struct NetworkArgs {
     /// Keep no fetched block.
     #[arg(long, conflicts_with = "cache")]
     no_cache: bool,
+    #[command(flatten)]
+    cache_max: CacheMax,
     /// Blocks fetched at once.
     #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     fetch_jobs: u16,
     /// Seconds allowed for each request (connecting: at most 10).
     #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = seconds)]
     timeout: f64,
+}
+
+/// The block cache's limit.
+#[derive(clap::Args, Clone, Debug)]
+pub struct CacheMax {
+    /// The most the block cache keeps, in bytes or with K, M, G or T (powers of 1024): after a
+    /// command that kept blocks, the least recently used go until it fits.
+    #[arg(long = "cache-max", value_name = "SIZE", env = "VECAR_CACHE_MAX", default_value = "2G", value_parser = size, global = true)]
+    pub bytes: u64,
+}
+
+/// A size: a number of bytes, or a number followed by K, M, G or T (powers of 1024; a trailing
+/// `B` or `iB` is allowed), such as `500M` or `1.5G`.
+fn size(text: &str) -> Result<u64, String> {
+    let upper = text.trim().to_ascii_uppercase();
+    let number = upper
+        .strip_suffix("IB")
+        .or_else(|| upper.strip_suffix('B'))
+        .unwrap_or(&upper);
+    let (number, unit) = match number.char_indices().last() {
+        Some((i, c @ ('K' | 'M' | 'G' | 'T'))) => (&number[..i], 1u64 << (10 * (1 + "KMGT".find(c).expect("a unit")))),
+        _ => (number, 1),
+    };
+    match number.trim().parse::<f64>() {
+        Ok(n) if n >= 0.0 && n * (unit as f64) < u64::MAX as f64 => Ok((n * unit as f64) as u64),
+        _ => Err("expected a size such as 500M, 2G or 1048576".into()),
+    }
 }
 
 /// A positive, finite number of seconds.
@@ -157,6 +186,7 @@ impl NetworkArgs {
             gateways: self.gateways.iter().filter(|g| !g.trim().is_empty()).cloned().collect(),
             api: self.api.clone(),
             cache,
+            cache_max: self.cache_max.bytes,
             jobs: self.fetch_jobs.into(),
             timeout: std::time::Duration::from_secs_f64(self.timeout),
         })

@@ -31,6 +31,9 @@ pub struct Network {
     pub api: Option<String>,
     /// The block cache's directory; `None` for no cache.
     pub cache: Option<PathBuf>,
+    /// The most bytes of blocks the cache keeps: after a command that kept blocks, the least
+    /// recently used go.
+    pub cache_max: u64,
     /// Blocks fetched at once.
     pub jobs: usize,
     /// Time allowed for each request.
@@ -186,13 +189,14 @@ impl Network {
         let temporary = tempfile::tempdir().context("cannot create a temporary block cache")?;
         let network = Network {
             cache: Some(temporary.path().to_path_buf()),
+            cache_max: u64::MAX,
             ..self.clone()
         };
         Ok((network, Some(temporary)))
     }
 
     fn fetcher(&self, name: &str, origins: Vec<Origin>) -> Fetcher {
-        let cache = self.cache.as_deref().map(BlockCache::new);
+        let cache = self.cache.as_deref().map(|dir| BlockCache::new(dir, self.cache_max));
         Fetcher::new(name, origins, cache, self.jobs, RETRY)
     }
 }

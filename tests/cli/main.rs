@@ -1,5 +1,6 @@
 //! Tests that run the real vecar binary on real files.
 
+mod cache_limit;
 mod carv2;
 mod commands;
 mod common;

@@ -64,6 +64,33 @@ pub fn blocks_of(car: &Path) -> HashMap<String, Vec<u8>> {
     blocks
 }
 
+/// An archive in a temporary folder, served by an honest gateway, with a cache folder beside it.
+pub struct Served {
+    /// The folder, removed with this.
+    _dir: tempfile::TempDir,
+    pub car: PathBuf,
+    pub root: String,
+    /// `ipfs://` and the root.
+    pub remote: String,
+    pub gateway: Server,
+    pub cache: PathBuf,
+}
+
+/// An archive of `n` records (see [`archive`]) served by an honest gateway.
+pub fn served(n: usize) -> Served {
+    let dir = tempdir();
+    let car = archive(dir.path(), "a.car", n, &[]);
+    let root = root_of(&car);
+    Served {
+        gateway: gateway(blocks_of(&car), Behaviour::Honest),
+        cache: dir.path().join("cache"),
+        remote: format!("ipfs://{root}"),
+        root,
+        car,
+        _dir: dir,
+    }
+}
+
 /// How a test gateway answers a block it has.
 #[derive(Clone, Copy, PartialEq)]
 pub enum Behaviour {
@@ -354,16 +381,12 @@ fn lying_missing_and_flaky_gateways_change_no_answer() {
 
 #[test]
 fn a_corrupt_cache_file_is_dropped_and_fetched_again() {
-    let dir = tempdir();
-    let car = archive(dir.path(), "a.car", 600, &[]);
-    let root = root_of(&car);
-    let honest = gateway(blocks_of(&car), Behaviour::Honest);
-    let cache = dir.path().join("cache");
-    let remote = format!("ipfs://{root}");
-    let args = ["export", &remote, "--gateway", &honest.base(), "--cache", s(&cache)];
-    let local = vecar(&["export", s(&car)]).ok().stdout;
+    let served = served(600);
+    let (car, remote, honest, cache) = (&served.car, &served.remote, &served.gateway, &served.cache);
+    let args = ["export", remote, "--gateway", &honest.base(), "--cache", s(cache)];
+    let local = vecar(&["export", s(car)]).ok().stdout;
     assert_eq!(vecar(&args).ok().stdout, local);
-    let before = block_requests(&honest);
+    let before = block_requests(honest);
     let mut corrupted = 0;
     for shard in std::fs::read_dir(cache.join("blocks")).unwrap() {
         for file in std::fs::read_dir(shard.unwrap().path()).unwrap() {
@@ -376,7 +399,7 @@ fn a_corrupt_cache_file_is_dropped_and_fetched_again() {
     }
     assert_eq!(vecar(&args).ok().stdout, local);
     assert_eq!(
-        block_requests(&honest) - before,
+        block_requests(honest) - before,
         corrupted,
         "every corrupt block is fetched again"
     );

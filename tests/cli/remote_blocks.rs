@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::common::*;
 use crate::fake_server::Server;
 use crate::kubo::Kubo;
-use crate::remote::{archive, block_requests, blocks_of, gateway, range_server, Behaviour};
+use crate::remote::{archive, block_requests, blocks_of, gateway, range_server, served, Behaviour};
 
 /// `vecar ls --json` of the file `car`, with every offset null, as a remote archive lists it.
 fn ls_without_offsets(car: &Path) -> Vec<Value> {
@@ -36,13 +36,11 @@ fn through(args: &[&str], gateways: &[&Server]) -> crate::common::Run {
 
 #[test]
 fn ls_of_a_remote_archive_lists_the_files_blocks_in_its_order_and_fetches_no_vectors_or_index() {
-    let dir = tempdir();
-    let car = archive(dir.path(), "a.car", 600, &[]);
-    let root = root_of(&car);
-    let honest = gateway(blocks_of(&car), Behaviour::Honest);
-    let web = range_server(std::fs::read(&car).unwrap(), true);
-    let local_text = vecar(&["ls", s(&car)]).ok().stdout;
-    let local_json = ls_without_offsets(&car);
+    let served = served(600);
+    let (car, root, honest) = (&served.car, &served.root, &served.gateway);
+    let web = range_server(std::fs::read(car).unwrap(), true);
+    let local_text = vecar(&["ls", s(car)]).ok().stdout;
+    let local_json = ls_without_offsets(car);
     let bulk: HashSet<String> = local_json
         .iter()
         .filter(|line| line["role"] == "vectors" || line["role"] == "index")
@@ -53,13 +51,9 @@ fn ls_of_a_remote_archive_lists_the_files_blocks_in_its_order_and_fetches_no_vec
     let url = format!("{}/x.car", web.base());
     for remote in [format!("ipfs://{root}"), root.clone(), url] {
         let before = honest.requests().len();
+        assert_eq!(through(&["ls", &remote], &[honest]).ok().stdout, local_text, "{remote}");
         assert_eq!(
-            through(&["ls", &remote], &[&honest]).ok().stdout,
-            local_text,
-            "{remote}"
-        );
-        assert_eq!(
-            through(&["ls", "--json", &remote], &[&honest]).ok().json_lines(),
+            through(&["ls", "--json", &remote], &[honest]).ok().json_lines(),
             local_json,
             "{remote}"
         );
@@ -70,7 +64,7 @@ fn ls_of_a_remote_archive_lists_the_files_blocks_in_its_order_and_fetches_no_vec
             .count();
         assert_eq!(fetched_bulk, 0, "{remote}: ls fetched vectors or index chunks");
     }
-    let listed = block_requests(&honest);
+    let listed = block_requests(honest);
     assert!(listed > 0 && web.requests().len() > 2, "both servers were read");
 }
 
