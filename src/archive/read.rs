@@ -85,6 +85,14 @@ impl Archive {
         let name = blocks.name().to_string();
         let manifest = Manifest::decode(&blocks.get(&root)?).with_context(|| name.clone())?;
         manifest.check(blocks.size()).with_context(|| name.clone())?;
+        // Every collection's top link node asked for at once: one round trip, not four.
+        let partitions = manifest.index.partitions.as_ref().map(|p| &p.chunks.root);
+        let tops = [
+            &manifest.records.root,
+            &manifest.vectors.chunks.root,
+            &manifest.index.chunks.root,
+        ];
+        blocks.prefetch(tops.into_iter().chain(partitions));
         let records = ChunkList::load(&blocks, &manifest.records, "records")?;
         let vectors = ChunkList::load(&blocks, &manifest.vectors.chunks, "vectors")?;
         let index = ChunkList::load(&blocks, &manifest.index.chunks, "index")?;

@@ -27,13 +27,14 @@ const ITERATIONS: usize = 12;
 const SAMPLE_PER_CENTROID: usize = 48;
 
 /// Trains `k` centroids on the rows of `vectors` (`dims` numbers each) and returns them, `k`
-/// rows. `unit` keeps every centroid at unit length (for cos, whose rows are unit vectors).
+/// rows. With `unit`, every row is taken at unit length (as it is read: no copy of them all is
+/// made) and every centroid kept at unit length (for cos).
 pub fn train(vectors: &[f32], dims: usize, k: usize, space: Space, unit: bool) -> Vec<f32> {
     let n = vectors.len() / dims;
     let sample = spread(n, (k * SAMPLE_PER_CENTROID).min(n));
     let rows: Vec<f32> = sample
         .iter()
-        .flat_map(|&r| vectors[r * dims..][..dims].iter().copied())
+        .flat_map(|&r| taken(&vectors[r * dims..][..dims], unit))
         .collect();
     let first = spread(sample.len(), k);
     let mut centroids: Vec<f32> = first
@@ -41,7 +42,7 @@ pub fn train(vectors: &[f32], dims: usize, k: usize, space: Space, unit: bool) -
         .flat_map(|&r| rows[r * dims..][..dims].iter().copied())
         .collect();
     for _ in 0..ITERATIONS {
-        let assigned = assign(&rows, dims, &centroids, space);
+        let assigned = assign(&rows, dims, &centroids, space, false);
         let mut sums = vec![0f64; k * dims];
         let mut counts = vec![0u64; k];
         for (row, &c) in rows.chunks_exact(dims).zip(&assigned) {
@@ -80,8 +81,17 @@ fn spread(n: usize, count: usize) -> Vec<usize> {
         .collect()
 }
 
-/// The nearest of `centroids` to every row of `vectors`.
-pub fn assign(vectors: &[f32], dims: usize, centroids: &[f32], space: Space) -> Vec<u32> {
+/// A row as k-means sees it: scaled to unit length with `unit`.
+fn taken(row: &[f32], unit: bool) -> Vec<f32> {
+    if unit {
+        super::params::unit(row)
+    } else {
+        row.to_vec()
+    }
+}
+
+/// The nearest of `centroids` to every row of `vectors` (each taken at unit length with `unit`).
+pub fn assign(vectors: &[f32], dims: usize, centroids: &[f32], space: Space, unit: bool) -> Vec<u32> {
     let k = centroids.len() / dims;
     let norms: Vec<f64> = centroids.chunks_exact(dims).map(|c| exact_dot(c, c)).collect();
     let largest = norms.iter().fold(0f64, |a, &b| a.max(b)).sqrt();
@@ -89,6 +99,13 @@ pub fn assign(vectors: &[f32], dims: usize, centroids: &[f32], space: Space) -> 
         .par_chunks(BATCH * dims)
         .flat_map_iter(|batch| {
             let rows = batch.len() / dims;
+            let scaled: Vec<f32>;
+            let batch = if unit {
+                scaled = batch.chunks_exact(dims).flat_map(|row| taken(row, true)).collect();
+                &scaled[..]
+            } else {
+                batch
+            };
             let dots = products(batch, centroids, dims, rows, k);
             (0..rows)
                 .map(|r| {
@@ -220,7 +237,7 @@ mod tests {
             rows.extend([-10.0, t]);
         }
         let centroids = train(&rows, dims, 2, Space::L2, false);
-        let assigned = assign(&rows, dims, &centroids, Space::L2);
+        let assigned = assign(&rows, dims, &centroids, Space::L2, false);
         assert!(assigned.chunks(2).all(|pair| pair[0] != pair[1]));
         assert!(assigned.iter().step_by(2).all(|&c| c == assigned[0]));
         assert_eq!(

@@ -43,11 +43,9 @@ pub struct Built {
 pub fn build(vectors: &[f32], dims: usize, metric: Metric, partitions: usize) -> Built {
     let n = vectors.len() / dims;
     let k = partitions.clamp(1, n);
-    let units: Option<Vec<f32>> =
-        (metric == Metric::Cos).then(|| vectors.par_chunks(dims).flat_map_iter(unit).collect());
-    let rows = units.as_deref().unwrap_or(vectors);
-    let centroids = kmeans::train(rows, dims, k, space(metric), metric == Metric::Cos);
-    let assigned = kmeans::assign(rows, dims, &centroids, space(metric));
+    let cos = metric == Metric::Cos;
+    let centroids = kmeans::train(vectors, dims, k, space(metric), cos);
+    let assigned = kmeans::assign(vectors, dims, &centroids, space(metric), cos);
     let mut members: Vec<Vec<u64>> = vec![Vec::new(); k];
     for (row, &c) in assigned.iter().enumerate() {
         members[c as usize].push(row as u64);
@@ -59,7 +57,11 @@ pub fn build(vectors: &[f32], dims: usize, metric: Metric, partitions: usize) ->
         .map(|chunk| {
             let mut out = Vec::with_capacity(chunk.len() * partition_row_bytes(dims));
             for &row in chunk {
-                encode_row(row, &rows[row as usize * dims..][..dims], &mut out);
+                encode_row(
+                    row,
+                    &prepared(&vectors[row as usize * dims..][..dims], metric),
+                    &mut out,
+                );
             }
             out
         })
@@ -98,7 +100,6 @@ fn quantize(vector: &[f32]) -> (Vec<i8>, f32) {
 /// The centroids of a partitioned index, read from its verified bytes.
 pub struct Centroids {
     data: Vec<f32>,
-    dims: usize,
     metric: Metric,
 }
 
@@ -120,25 +121,13 @@ impl Centroids {
         if let Some(i) = data.iter().position(|x| !x.is_finite()) {
             bail!("index: centroid {} holds a number that is not finite", i / dims);
         }
-        Ok(Centroids { data, dims, metric })
+        Ok(Centroids { data, metric })
     }
 
     /// The `n` partitions nearest to `query`, nearest first.
     pub fn probe(&self, query: &[f32], n: usize) -> Vec<usize> {
         let query = prepared(query, self.metric);
         kmeans::nearest(&query, &self.data, n, space(self.metric))
-    }
-
-    /// The partition each of the rows of `vectors` belongs to (for checking an archive).
-    pub fn assign(&self, vectors: &[f32]) -> Vec<u32> {
-        let units: Option<Vec<f32>> =
-            (self.metric == Metric::Cos).then(|| vectors.par_chunks(self.dims).flat_map_iter(unit).collect());
-        kmeans::assign(
-            units.as_deref().unwrap_or(vectors),
-            self.dims,
-            &self.data,
-            space(self.metric),
-        )
     }
 }
 
