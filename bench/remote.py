@@ -6,7 +6,9 @@ dimensions) is served by a local server (this script) two ways: as a trustless g
 answering range requests (`vecar query http://.../x.car`), each with 0 and 20 ms of latency added
 to every request. For each, a cold query (empty cache) and a warm one (the same cache, another
 query vector): bytes of blocks fetched, requests, round trips (batches fetched together) and wall
-time, as vecar reports them on stderr. Medians of --runs runs.
+time, as vecar reports them on stderr. Then `vecar pull` of the whole archive from the gateway,
+as one CAR (`?format=car`) and block by block (a gateway that refuses CARs), and a remote
+`vecar ls`: bytes and requests as the server counts them, and wall time. Medians of --runs runs.
 
 Usage: bench/remote.sh [--runs 3] [--records 50000] [--out bench/remote-results.md]
 """
@@ -53,9 +55,18 @@ def blocks_of(car):
     return blocks
 
 
+def payload(file):
+    """The CARv1 inside the CARv2 `file`: what a gateway sends for `?format=car`."""
+    offset, size = (int.from_bytes(file[11 + at : 11 + at + 8], "little") for at in (16, 24))
+    return file[offset : offset + size]
+
+
 def server(car, blocks, latency):
-    """A gateway and range server for `car` on a free port, adding `latency` seconds."""
+    """A gateway and range server for `car` on a free port, adding `latency` seconds. It counts
+    the requests and body bytes it sends (`httpd.sent`), and answers `?format=car` with the
+    archive's CARv1 while `httpd.cars` is true, with 501 otherwise."""
     file = car.read_bytes()
+    whole = payload(file)
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -67,6 +78,9 @@ def server(car, blocks, latency):
             pass
 
         def send(self, status, body, headers=()):
+            with self.server.lock:
+                self.server.sent["requests"] += 1
+                self.server.sent["bytes"] += len(body)
             self.send_response(status)
             self.send_header("Content-Length", str(len(body)))
             for name, value in headers:
@@ -81,6 +95,10 @@ def server(car, blocks, latency):
                 if block is None:
                     return self.send(404, b"not found")
                 return self.send(200, block, [("Content-Type", "application/vnd.ipld.raw")])
+            if self.path.startswith("/ipfs/") and "format=car" in self.path:
+                if not self.server.cars:
+                    return self.send(501, b"CAR responses are not served here")
+                return self.send(200, whole, [("Content-Type", "application/vnd.ipld.car")])
             if self.path == "/x.car":
                 first, last = self.headers["Range"].removeprefix("bytes=").split("-")
                 first, last = int(first), min(int(last), len(file) - 1)
@@ -94,6 +112,7 @@ def server(car, blocks, latency):
 
     httpd = Server(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
+    httpd.lock, httpd.sent, httpd.cars = threading.Lock(), {"requests": 0, "bytes": 0}, True
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return httpd
 
@@ -131,6 +150,35 @@ def query(target, flags, vector):
     return {"bytes": int(found[1]), "requests": int(found[2]), "rounds": int(found[3]), "wall": wall}
 
 
+def fetch_whole(httpd, command):
+    """Runs `command` (a pull or an ls through `httpd`); the requests and bytes the server sent
+    for it, and its wall time."""
+    with httpd.lock:
+        httpd.sent.update(requests=0, bytes=0)
+    started = time.perf_counter()
+    run = subprocess.run(command, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if run.returncode != 0:
+        sys.exit(f"{' '.join(command[:2])} failed: {run.stderr}")
+    with httpd.lock:
+        return {"bytes": httpd.sent["bytes"], "requests": httpd.sent["requests"], "wall": wall}
+
+
+def whole_archive(work, root, httpd, base, runs):
+    """Rows for `vecar pull` as one CAR and block by block, and for a remote `vecar ls`."""
+    rows = []
+    for way, cars, command in (
+        ("pull, one CAR", True, ["pull", root, "-o", str(work / "pulled.car"), "--gateway", base]),
+        ("pull, block by block", False, ["pull", root, "-o", str(work / "pulled.car"), "--gateway", base]),
+        ("ls", True, ["ls", f"ipfs://{root}", "--gateway", base, "--no-cache"]),
+    ):
+        httpd.cars = cars
+        results = [fetch_whole(httpd, [VECAR, *command]) for _ in range(runs)]
+        rows.append((way, {key: median([r[key] for r in results]) for key in results[0]}))
+    httpd.cars = True
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
@@ -147,10 +195,12 @@ def main():
     queries = [json.loads(line)["vector"] for line in gzip.open(DATA / "queries.jsonl.gz", "rt")]
     local = median([query_local(car, queries[0]) for _ in range(args.runs)])
 
-    rows = []
+    rows, whole = [], []
     for latency in (0.0, 0.020):
         httpd = server(car, blocks, latency)
         base = f"http://127.0.0.1:{httpd.server_port}"
+        for way, row in whole_archive(work, root, httpd, base, args.runs):
+            whole.append((f"{way}, {latency * 1000:.0f} ms", row))
         for way, target, flags in (
             ("gateway", f"ipfs://{root}", ["--gateway", base]),
             ("ranges", f"{base}/x.car", []),
@@ -177,6 +227,20 @@ def main():
         table.append(
             f"| {where} | {kind} | {row['bytes']:,.0f} | {row['bytes'] / size:.1%} | {row['requests']:.0f} | "
             f"{row['rounds']:.0f} | {row['wall'] * 1000:.0f} ms |"
+        )
+    table += [
+        "",
+        "The whole archive from the gateway: `vecar pull` as one CAR (`?format=car`) and block by block "
+        "(the gateway answers 501 to `?format=car`), and `vecar ls ipfs://CID --no-cache`; bytes and "
+        "requests as the server counts them.",
+        "",
+        "| command, latency | bytes sent | of the archive | requests | wall |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for what, row in whole:
+        table.append(
+            f"| {what} | {row['bytes']:,.0f} | {row['bytes'] / size:.1%} | {row['requests']:.0f} | "
+            f"{row['wall'] * 1000:,.0f} ms |"
         )
     publish(table, args.out)
 
