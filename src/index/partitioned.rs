@@ -7,7 +7,7 @@
 //! scale f32, squared length f32 of the dequantized vector, little-endian) then `dimensions`
 //! signed bytes: the vector (the unit vector for cos) divided by the scale, rounded.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 
 use super::kmeans::{self, Space};
@@ -50,13 +50,11 @@ pub fn build(vectors: &[f32], dims: usize, metric: Metric, partitions: usize) ->
     for (row, &c) in assigned.iter().enumerate() {
         members[c as usize].push(row as u64);
     }
-    let per_chunk = partition_rows_per_chunk(dims);
-    let chunks = members
+    let parts = members
         .par_iter()
-        .flat_map_iter(|rows_of| rows_of.chunks(per_chunk).collect::<Vec<_>>())
-        .map(|chunk| {
-            let mut out = Vec::with_capacity(chunk.len() * partition_row_bytes(dims));
-            for &row in chunk {
+        .map(|rows| {
+            let mut out = Vec::with_capacity(rows.len() * partition_row_bytes(dims));
+            for &row in rows {
                 encode_row(
                     row,
                     &prepared(&vectors[row as usize * dims..][..dims], metric),
@@ -66,9 +64,49 @@ pub fn build(vectors: &[f32], dims: usize, metric: Metric, partitions: usize) ->
             out
         })
         .collect();
+    cut(centroids, parts, dims)
+}
+
+/// Adds rows to the partitions `parts` of an index with `centroids`: the rows of `vectors`,
+/// numbered from `first_row` on, each to the partition of its nearest centroid. The centroids,
+/// and the chunks of every partition no row joins, stay as they were.
+pub fn extend(centroids: &Centroids, mut parts: Vec<Vec<u8>>, vectors: &[f32], first_row: u64) -> Result<Built> {
+    let dims = centroids.dims;
+    if parts.len() != centroids.data.len() / dims {
+        bail!(
+            "{} partitions for {} centroids",
+            parts.len(),
+            centroids.data.len() / dims
+        );
+    }
+    for (p, part) in parts.iter().enumerate() {
+        rows_of(part, dims).with_context(|| format!("partition {p}"))?;
+    }
+    let cos = centroids.metric == Metric::Cos;
+    let assigned = kmeans::assign(vectors, dims, &centroids.data, space(centroids.metric), cos);
+    for (i, (vector, &p)) in vectors.chunks_exact(dims).zip(&assigned).enumerate() {
+        encode_row(
+            first_row + i as u64,
+            &prepared(vector, centroids.metric),
+            &mut parts[p as usize],
+        );
+    }
+    Ok(cut(centroids.data.clone(), parts, dims))
+}
+
+/// The index made of `centroids` and the partitions `parts` (each its rows' bytes), every
+/// partition cut into chunks of [`partition_rows_per_chunk`] rows.
+fn cut(centroids: Vec<f32>, parts: Vec<Vec<u8>>, dims: usize) -> Built {
+    let width = partition_row_bytes(dims);
+    let sizes = parts.iter().map(|part| (part.len() / width) as u64).collect();
+    let chunk_bytes = partition_rows_per_chunk(dims) * width;
+    let chunks = parts
+        .into_iter()
+        .flat_map(|part| part.chunks(chunk_bytes).map(<[u8]>::to_vec).collect::<Vec<_>>())
+        .collect();
     Built {
         centroids,
-        sizes: members.iter().map(|m| m.len() as u64).collect(),
+        sizes,
         chunks,
     }
 }
@@ -100,6 +138,7 @@ fn quantize(vector: &[f32]) -> (Vec<i8>, f32) {
 /// The centroids of a partitioned index, read from its verified bytes.
 pub struct Centroids {
     data: Vec<f32>,
+    dims: usize,
     metric: Metric,
 }
 
@@ -121,7 +160,7 @@ impl Centroids {
         if let Some(i) = data.iter().position(|x| !x.is_finite()) {
             bail!("index: centroid {} holds a number that is not finite", i / dims);
         }
-        Ok(Centroids { data, metric })
+        Ok(Centroids { data, dims, metric })
     }
 
     /// The `n` partitions nearest to `query`, nearest first.

@@ -11,7 +11,7 @@ use crate::archive::manifest::Fields;
 use crate::archive::read::Archive;
 use crate::archive::rows::{Row, Rows};
 use crate::index::hnsw::{self, Hnsw};
-use crate::index::partitioned;
+use crate::index::partitioned::{self, Centroids};
 use crate::input::{parse_doc, Doc, LineSource};
 use crate::params::IndexParams;
 use crate::progress;
@@ -128,15 +128,36 @@ pub fn partition_rows(rows: &Rows, params: &IndexParams, partitions: Option<usiz
     let count = partitions.unwrap_or_else(|| partitioned::default_partitions(rows.len()));
     let built = partitioned::build(&rows.vectors, rows.dimensions, params.metric, count);
     bar.finish_and_clear();
+    Ok(partitioned_bytes(built))
+}
+
+/// Extends the partitioned index of `base`, whose rows are the first rows of `rows` unchanged,
+/// with the rows after them: each joins the partition of its nearest centroid, and the
+/// centroids and every partition no new row joins keep their blocks.
+pub fn extend_partitions(base: &Archive, rows: &Rows) -> Result<IndexBytes> {
+    let (m, name) = (&base.manifest, base.name());
+    let count = m.index.partitions.as_ref().map_or(0, |p| p.sizes.len());
+    let bytes = base.index_bytes()?;
+    let centroids = Centroids::read(&bytes, count, rows.dimensions, m.index.params.metric)
+        .map_err(|e| e.context(name.to_string()))?;
+    let parts = base.partition_bytes(&(0..count).collect::<Vec<_>>())?;
+    let first = m.count as usize;
+    let added = &rows.vectors[first * rows.dimensions..];
+    let built = partitioned::extend(&centroids, parts, added, first as u64).with_context(|| name.to_string())?;
+    Ok(partitioned_bytes(built))
+}
+
+/// A built partitioned index as the archive stores it: the centroids as the index's bytes.
+fn partitioned_bytes(built: partitioned::Built) -> IndexBytes {
     let centroids = built.centroids.iter().flat_map(|x| x.to_le_bytes()).collect();
-    Ok(IndexBytes {
+    IndexBytes {
         bytes: ByteSource::Memory(centroids),
         unreachable: Vec::new(),
         partitions: Some(PartitionBlocks {
             sizes: built.sizes,
             chunks: built.chunks,
         }),
-    })
+    }
 }
 
 /// Extends the index of `base`, whose rows are the first rows of `rows` unchanged, with the

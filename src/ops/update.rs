@@ -1,10 +1,13 @@
 //! Updating archives (`add`, `rm`, `merge`): the changed rows are chunked again by the same rule
 //! as `build`, so unchanged chunks come out with the same bytes and CIDs; the index is extended
 //! in place when the base's rows are all still there, first and unchanged, and rebuilt otherwise.
+//! A partitioned index is extended by adding each new row to the partition of its nearest
+//! centroid (the centroids and untouched partitions keep their blocks), and rebuilt by
+//! partitioning every row anew.
 
 use anyhow::{bail, Result};
 
-use super::build::{extend_index, index_rows, partition_rows};
+use super::build::{extend_index, extend_partitions, index_rows, partition_rows};
 use crate::archive::build::{BuildOptions, IndexBytes};
 use crate::archive::read::Archive;
 use crate::archive::rows::Rows;
@@ -65,14 +68,17 @@ pub fn index_for(base: &Archive, rows: &Rows, plan: IndexPlan, threads: usize) -
         bail!("no records would be left; an archive holds at least one");
     }
     let params = &base.manifest.index.params;
-    Ok(if is_partitioned(base) {
+    let made = match plan {
+        IndexPlan::Rebuild => IndexMade::Rebuilt,
+        IndexPlan::Extend if rows.len() as u64 == base.manifest.count => IndexMade::Reused,
+        IndexPlan::Extend => IndexMade::Extended,
+    };
+    let index = match (is_partitioned(base), made) {
+        (false, IndexMade::Rebuilt) => index_rows(rows, params, threads)?,
+        (false, _) => extend_index(base, rows, threads)?,
         // Partitioned anew over every row (about √n partitions), as `build` would.
-        (partition_rows(rows, params, None)?, IndexMade::Rebuilt)
-    } else if plan == IndexPlan::Rebuild {
-        (index_rows(rows, params, threads)?, IndexMade::Rebuilt)
-    } else if rows.len() as u64 == base.manifest.count {
-        (extend_index(base, rows, threads)?, IndexMade::Reused)
-    } else {
-        (extend_index(base, rows, threads)?, IndexMade::Extended)
-    })
+        (true, IndexMade::Rebuilt) => partition_rows(rows, params, None)?,
+        (true, _) => extend_partitions(base, rows)?,
+    };
+    Ok((index, made))
 }
