@@ -5,9 +5,5 @@
 # reused), builds vecar. Arguments go to partitioned.py (--scale 1000000 for the 1M set).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -x bench/.venv/bin/python ]; then
-    python3 -m venv bench/.venv
-    bench/.venv/bin/pip install --quiet -r bench/requirements.txt
-fi
-cargo build --release --quiet
+. bench/venv.sh
 cd bench && exec .venv/bin/python partitioned.py "$@"

@@ -474,6 +474,7 @@ fn a_partitioned_archive_over_ipfs_fetches_only_the_probed_partitions() {
         .ok()
         .stdout;
     let remote = format!("ipfs://{root}");
+    let base = honest.base();
     let args = [
         "query",
         &remote,
@@ -482,7 +483,7 @@ fn a_partitioned_archive_over_ipfs_fetches_only_the_probed_partitions() {
         "--nprobe",
         "2",
         "--gateway",
-        &honest.base(),
+        &base,
         "--no-cache",
     ];
     assert_eq!(vecar_with_stdin(&args, &queries(1)).ok().stdout, local);
