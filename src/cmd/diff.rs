@@ -48,7 +48,7 @@ pub struct Args {
 /// Runs `vecar diff`.
 pub fn run(args: Args) -> Result<ExitCode> {
     // A remote archive's records are read for their sizes, then for the rows.
-    let (network, _temporary) = args.net.get()?.keeping_blocks()?;
+    let (network, _temporary) = args.net.get()?.keeping_blocks(&[&args.a, &args.b]);
     let (a, b) = (open(&args.a, &network)?, open(&args.b, &network)?);
     let diff = diff(&a.archive, &b.archive, [&a.listing()?, &b.listing()?])?;
     let (a, b) = (&a.archive, &b.archive);

@@ -179,20 +179,25 @@ impl Network {
         Ok(origins)
     }
 
-    /// This network with a block cache for work that reads remote blocks twice (a walk, then
-    /// the checks; the records for their sizes, then for the rows): the user's, else a
-    /// temporary directory, removed when the [`TempDir`] returned with it is dropped.
-    pub fn keeping_blocks(&self) -> Result<(Network, Option<TempDir>)> {
-        if self.cache.is_some() {
-            return Ok((self.clone(), None));
+    /// This network with a block cache for work that reads the blocks of the remote archives
+    /// among `args` twice (a walk, then the checks; the records for their sizes, then for the
+    /// rows): the user's, else a temporary directory, removed when the [`TempDir`] returned with
+    /// it is dropped. With no remote archive among `args`, or no temporary directory to be had
+    /// (blocks are then fetched twice), the network is as it was.
+    pub fn keeping_blocks(&self, args: &[&Path]) -> (Network, Option<TempDir>) {
+        let remote = |arg: &&Path| !matches!(Place::of(arg), Ok(Place::File(_)));
+        if self.cache.is_some() || !args.iter().any(remote) {
+            return (self.clone(), None);
         }
-        let temporary = tempfile::tempdir().context("cannot create a temporary block cache")?;
+        let Ok(temporary) = tempfile::tempdir() else {
+            return (self.clone(), None);
+        };
         let network = Network {
             cache: Some(temporary.path().to_path_buf()),
             cache_max: u64::MAX,
             ..self.clone()
         };
-        Ok((network, Some(temporary)))
+        (network, Some(temporary))
     }
 
     fn fetcher(&self, name: &str, origins: Vec<Origin>) -> Fetcher {

@@ -32,7 +32,7 @@ pub fn verify_at(arg: &Path, network: &Network) -> Result<Report> {
         return verify(Arc::new(CarFile::open(&path)?));
     }
     // Every block is fetched by the walk, then read again by the checks.
-    let (network, _temporary) = network.keeping_blocks()?;
+    let (network, _temporary) = network.keeping_blocks(&[arg]);
     let opened = open(arg, &network)?;
     let archive = &opened.archive;
     let (mut blocks, mut bytes) = (0, 0);

@@ -100,6 +100,14 @@ fn diff_is_the_same_on_any_mix_of_local_and_remote_archives() {
         let changed = through(&["diff", "--exit-code", first, second], &[&honest]);
         assert_eq!(changed.code, 1, "{first} {second}");
     }
+    // Without a cache or a temporary folder: two files need none; a remote archive is fetched
+    // twice instead.
+    let nowhere = [("TMPDIR", "/nonexistent/vecar")];
+    let files = vecar_with_env(&["diff", "--json", s(&a), s(&b), "--no-cache"], b"", &nowhere);
+    assert_eq!(files.ok().stdout, local_json);
+    let gateway = honest.base();
+    let remote = ["diff", "--json", &a_ipfs, s(&b), "--gateway", &gateway, "--no-cache"];
+    assert_eq!(vecar_with_env(&remote, b"", &nowhere).ok().stdout, local_json);
     let same = through(&["diff", "--exit-code", s(&a), &a_ipfs], &[&honest]);
     assert_eq!(same.code, 0);
     assert!(same.stdout.contains("0 only in"), "{}", same.stdout);
