@@ -111,9 +111,6 @@ enum Method {
 /// Partitions probed per query when none is given: recall@10 0.96 on 50,000 real MiniLM
 /// vectors in 224 partitions (bench/partitioned-results.md).
 pub const DEFAULT_NPROBE: usize = 32;
-/// A partitioned search re-scores at least this many times `k` candidates: its scores are
-/// estimates from 8-bit copies.
-const PARTITIONED_RESCORE: usize = 4;
 
 /// A partitioned index being searched: its centroids and the partitions read so far.
 struct Partitioned {
@@ -246,9 +243,7 @@ impl<'a, S: Store> Searcher<'a, S> {
         k: usize,
         allowed: &Allowed,
     ) -> Result<Vec<Vec<Hit>>> {
-        let wanted = k
-            .saturating_mul(self.rescore.max(PARTITIONED_RESCORE))
-            .min(allowed.count());
+        let wanted = k.saturating_mul(self.rescore).min(allowed.count());
         let probes: Vec<Vec<usize>> = queries.par_iter().map(|q| p.centroids.probe(q, p.nprobe)).collect();
         let loaded = self.partitions(p, probes.iter().flatten().copied())?;
         let mut candidates: Vec<Vec<u64>> = queries
