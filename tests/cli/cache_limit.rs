@@ -63,7 +63,7 @@ fn a_small_limit_evicts_the_least_recently_used_blocks_and_changes_no_answer() {
     vecar(&["cache", "clear", "--cache", s(cache)]).ok();
     assert_eq!(export("20K"), local);
     let (after, info) = cached_bytes(s(cache), &[("VECAR_CACHE_MAX", "20K")]);
-    assert!(after <= limit, "{info}");
+    assert!(after <= limit - limit / 10, "trimmed to 90% of the limit: {info}");
     assert!(info.contains(&format!("keeps at most {limit} bytes")), "{info}");
     let before = block_requests(honest);
     assert_eq!(export("20K"), local);
