@@ -3,13 +3,12 @@
 //!
 //! A CAR file's blocks are its sections, in file order, those the manifest does not reach
 //! included. A remote archive has no sections here: its blocks are those the manifest reaches —
-//! the manifest, then the records, vectors, index and partitions, each as its link nodes (top level first)
-//! and then its chunks — which is the order `vecar build` writes them in, so a remote archive
-//! lists as its file does. A remote block's size is measured by fetching it (verified) when it
-//! is the manifest, a link node or a records chunk; a vectors or index chunk's is the one its
-//! link fixes (rows × dimensions × 4 bytes; its byte count; a partition chunk's rows × its row
-//! size), so the bulk of an archive is not
-//! fetched to list it.
+//! the manifest, then the records, vectors, index and partitions, each as its link nodes (top
+//! level first) and then its chunks — which is the order `vecar build` writes them in, so a
+//! remote archive lists as its file does. A remote block's size is measured by fetching it
+//! (verified) when it is the manifest, a link node or a records chunk; a vectors, index or
+//! partitions chunk's is the one its link fixes (rows × dimensions × 4 bytes; its byte count;
+//! rows × a partition row's bytes), so the bulk of an archive is not fetched to list it.
 
 use std::collections::{HashMap, HashSet};
 
@@ -93,7 +92,7 @@ fn reached(archive: &Archive, role: impl Fn(&Cid) -> Role) -> Result<Vec<Entry>>
             .partitions
             .chunks
             .iter()
-            .map(|chunk| (chunk.cid, Some(chunk.count * row_bytes))),
+            .map(|chunk| (chunk.cid, Some(chunk.count.saturating_mul(row_bytes)))),
     );
     let mut seen = HashSet::new();
     order.retain(|(cid, _)| seen.insert(*cid));
