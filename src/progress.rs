@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 static QUIET: AtomicBool = AtomicBool::new(false);
 
@@ -33,12 +33,31 @@ fn target() -> ProgressDrawTarget {
     }
 }
 
+/// A style from `template`, whose `{rate}` is the rate rounded for people.
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .expect("valid template")
+        .with_key("rate", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = w.write_str(&rate(state.per_sec()));
+        })
+}
+
+/// Steps per second as people read them: `65,891/s`, `12/s`, with one decimal below 10
+/// (`2.5/s`); indicatif's own `{per_sec}` prints three (`65,890.887/s`).
+fn rate(per_sec: f64) -> String {
+    if !per_sec.is_finite() || per_sec < 0.0 {
+        "?/s".into()
+    } else if per_sec < 10.0 {
+        format!("{per_sec:.1}/s")
+    } else {
+        format!("{}/s", HumanCount(per_sec.round() as u64))
+    }
+}
+
 /// A bar for `len` units of work, with rate and ETA.
 pub fn bar(len: u64, label: &str, unit: &str) -> ProgressBar {
-    let template = format!("{{prefix:>6}} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit} ({{per_sec}}, ETA {{eta}})");
-    let style = ProgressStyle::with_template(&template)
-        .expect("valid template")
-        .progress_chars("=> ");
+    let template = format!("{{prefix:>6}} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit} ({{rate}}, ETA {{eta}})");
+    let style = style(&template).progress_chars("=> ");
     ProgressBar::with_draw_target(Some(len), target())
         .with_style(style)
         .with_prefix(label.to_string())
@@ -46,8 +65,8 @@ pub fn bar(len: u64, label: &str, unit: &str) -> ProgressBar {
 
 /// A counter for work of unknown size, with rate.
 pub fn counter(label: &str, unit: &str) -> ProgressBar {
-    let template = format!("{{prefix:>6}} {{spinner}} {{human_pos}} {unit} ({{per_sec}})");
-    let style = ProgressStyle::with_template(&template).expect("valid template");
+    let template = format!("{{prefix:>6}} {{spinner}} {{human_pos}} {unit} ({{rate}})");
+    let style = style(&template);
     ProgressBar::with_draw_target(None, target())
         .with_style(style)
         .with_prefix(label.to_string())
@@ -60,4 +79,19 @@ pub fn bytes(label: &str) -> ProgressBar {
     ProgressBar::with_draw_target(None, target())
         .with_style(style)
         .with_prefix(label.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rate;
+
+    #[test]
+    fn rates_are_rounded_for_people() {
+        assert_eq!(rate(65_890.887), "65,891/s");
+        assert_eq!(rate(1_234_567.5), "1,234,568/s");
+        assert_eq!(rate(12.4), "12/s");
+        assert_eq!(rate(2.54), "2.5/s");
+        assert_eq!(rate(0.0), "0.0/s");
+        assert_eq!(rate(f64::INFINITY), "?/s");
+    }
 }
