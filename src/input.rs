@@ -36,6 +36,9 @@ pub struct Lines {
     reader: Box<dyn BufRead>,
     line: u64,
     buf: Vec<u8>,
+    /// The input has ended. A terminal's end (Ctrl-D) is read once: reading on would wait for
+    /// another.
+    ended: bool,
 }
 
 impl Lines {
@@ -58,6 +61,7 @@ impl Lines {
             reader,
             line: 0,
             buf: Vec::new(),
+            ended: false,
         })
     }
 }
@@ -83,11 +87,15 @@ impl Lines {
     /// `\r\n`, nothing else).
     pub fn next_raw(&mut self) -> Result<Option<(u64, String)>> {
         self.buf.clear();
+        if self.ended {
+            return Ok(None);
+        }
         let n = (&mut self.reader)
             .take(MAX_LINE_BYTES + 1)
             .read_until(b'\n', &mut self.buf)
             .with_context(|| format!("reading {}", self.name))?;
         if n == 0 {
+            self.ended = true;
             return Ok(None);
         }
         self.line += 1;

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -19,8 +19,8 @@ use vecar::index::filter::Filter;
 use vecar::index::search::SearchOptions;
 use vecar::input::{self, Labels, Lines, Query};
 use vecar::ops::search::{check_compatible, check_distinct, find_id, missing_fields, Search};
-use vecar::output;
 use vecar::params::{EmbeddingInfo, MAX_EXPANSION};
+use vecar::{output, progress};
 
 /// Queries searched together, at most.
 const BATCH: usize = 1024;
@@ -191,6 +191,9 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         answer(&search, &paths, &[query], k, &mut writer)?;
     } else {
         let open = || args.provider.get().open_for(m.embedding.as_ref(), archives[0].name());
+        if std::io::stdin().is_terminal() {
+            progress::say("reading queries from stdin (one JSON per line; Ctrl-D to end)");
+        }
         let stdin = Lines::open(Path::new("-"))?;
         let mut lines = Filled::lazy(stdin, Box::new(open), &m.fields.text, &m.fields.vector);
         let most = (BATCH_HITS / k.max(1)).clamp(1, BATCH);

@@ -32,7 +32,9 @@ pub struct Filled<'a, S> {
     embedder: Option<Box<dyn Embedder>>,
     ready: VecDeque<(u64, String)>,
     dimensions: Option<usize>,
-    bar: ProgressBar,
+    /// The `embed` counter, made when the first text is embedded, so input without texts shows
+    /// none.
+    bar: Option<ProgressBar>,
 }
 
 /// A line waiting for its vector.
@@ -69,7 +71,7 @@ impl<'a, S: LineSource> Filled<'a, S> {
             embedder,
             ready: VecDeque::new(),
             dimensions: None,
-            bar: progress::counter("embed", "texts"),
+            bar: None,
         }
     }
 
@@ -108,7 +110,9 @@ impl<'a, S: LineSource> Filled<'a, S> {
             };
             self.ready.push_back((line, text));
         }
-        self.bar.inc(waiting.len() as u64);
+        if let Some(bar) = &self.bar {
+            bar.inc(waiting.len() as u64);
+        }
         Ok(())
     }
 
@@ -168,6 +172,10 @@ impl<'a, S: LineSource> Filled<'a, S> {
             })?;
             self.embedder = Some(embedder);
         }
+        // Shown once a provider is there to do the work, never for input without texts.
+        self.bar
+            .get_or_insert_with(|| progress::counter("embed", "texts"))
+            .tick();
         let texts: Vec<String> = waiting.iter().map(|w| w.text.clone()).collect();
         let embedder = self.embedder.as_mut().expect("opened above");
         let vectors = embedder
@@ -207,8 +215,8 @@ impl<S: LineSource> LineSource for Filled<'_, S> {
             self.fill()?;
         }
         let next = self.ready.pop_front();
-        if next.is_none() {
-            self.bar.finish_and_clear();
+        if let (None, Some(bar)) = (&next, &self.bar) {
+            bar.finish_and_clear();
         }
         Ok(next)
     }

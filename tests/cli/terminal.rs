@@ -1,4 +1,4 @@
-//! What a person at a terminal sees: progress rates (stderr on a
+//! What a person at a terminal sees: progress rates, hints, spinners (stderr on a
 //! pseudo-terminal, see `pty.rs`).
 
 use crate::common::*;
@@ -44,4 +44,60 @@ fn progress_rates_are_rounded_for_people() {
         let small = rate.len() == 3 && rate.as_bytes()[1] == b'.';
         assert!(whole || small, "{rate}/s is not rounded: {:?}", screen.terminal);
     }
+}
+
+#[test]
+fn a_terminal_stdin_gets_one_hint_and_vector_queries_no_embed_spinner() {
+    let dir = tempdir();
+    let input = dir.path().join("small.jsonl");
+    std::fs::write(&input, small_records(1000)).unwrap();
+    let car = dir.path().join("small.car");
+    vecar(&["build", s(&input), "-o", s(&car)]).ok();
+    let queries: String = (0..50).map(|i| format!("[{i}, 1]\n")).collect();
+    let hint = "vecar: reading queries from stdin (one JSON per line; Ctrl-D to end)";
+
+    let typed = on_terminal(&["query", s(&car), "-k", "1"], Stdin::Typed(queries.as_bytes()));
+    assert_eq!(typed.code, 0, "{}", typed.terminal);
+    assert_eq!(typed.stdout.lines().count(), 50);
+    assert_eq!(typed.terminal.matches(hint).count(), 1, "{:?}", typed.terminal);
+    assert!(
+        !typed.terminal.contains("texts ("),
+        "no embed spinner: {:?}",
+        typed.terminal
+    );
+
+    let piped = on_terminal(&["query", s(&car), "-k", "1"], Stdin::Pipe(queries.as_bytes()));
+    assert_eq!(piped.code, 0, "{}", piped.terminal);
+    assert_eq!(piped.terminal, "", "nothing on the terminal for piped vector queries");
+
+    let quiet = on_terminal(&["query", s(&car), "-q"], Stdin::Typed(b"[1, 2]\n"));
+    assert_eq!((quiet.code, quiet.terminal.as_str()), (0, ""));
+
+    // An archive without a model: a text query fails at its line, with no spinner before.
+    let text = on_terminal(&["query", s(&car)], Stdin::Typed(b"{\"text\": \"a b\"}\n"));
+    assert_eq!(text.code, 1, "{}", text.terminal);
+    assert!(text.terminal.contains("<stdin>:1:"), "{:?}", text.terminal);
+    assert!(
+        !text.terminal.contains("texts ("),
+        "no embed spinner: {:?}",
+        text.terminal
+    );
+}
+
+#[test]
+fn the_embed_spinner_shows_only_when_texts_are_embedded() {
+    let dir = tempdir();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cli/bin/fake_embed.py");
+    let model = format!("python3 {} 4 ok", s(&script));
+    let (texts, vectors) = (dir.path().join("texts.jsonl"), dir.path().join("vectors.jsonl"));
+    std::fs::write(&texts, "{\"id\": 1, \"text\": \"a b\"}\n{\"id\": 2, \"text\": \"c\"}\n").unwrap();
+    std::fs::write(&vectors, small_records(3)).unwrap();
+    let embedded = on_terminal(&["embed", s(&texts), "--embed-cmd", &model], Stdin::Pipe(b""));
+    assert_eq!(embedded.code, 0, "{}", embedded.terminal);
+    assert!(embedded.terminal.contains("embed"), "{:?}", embedded.terminal);
+    assert!(embedded.terminal.contains("texts ("), "{:?}", embedded.terminal);
+    let passed = on_terminal(&["embed", s(&vectors), "--embed-cmd", &model], Stdin::Pipe(b""));
+    assert_eq!(passed.code, 0, "{}", passed.terminal);
+    assert_eq!(passed.stdout.lines().count(), 3);
+    assert!(!passed.terminal.contains("texts ("), "{:?}", passed.terminal);
 }
