@@ -4,9 +4,9 @@
 //! and renamed into place, so a reader never sees half a block; a file that does not match its
 //! CID (a disk error, a hand edit) is dropped and counts as absent.
 //!
-//! The cache is bounded: after a process keeps blocks, [`BlockCache::trim`] removes the least
-//! recently used until it holds at most 90% of its limit, so that the next processes need not
-//! trim. A file's modification time is its last use (set when it is written, and again each time
+//! The cache is bounded: when a process is done with it, [`BlockCache::trim`] removes the least
+//! recently used blocks if it holds more than its limit (new blocks, or a lowered limit), until
+//! it holds at most 90% of it, so that the next processes need not trim. A file's modification time is its last use (set when it is written, and again each time
 //! it is read). Walking a full cache costs a `stat` per block (0.3 s for the 117,000 blocks of
 //! 2 GiB), so a ledger file, `bytes`, keeps the total as last measured plus what processes kept
 //! since; the blocks are walked only when that passes the limit. The ledger can fall behind (two
@@ -116,11 +116,6 @@ impl BlockCache {
         Ok(())
     }
 
-    /// Whether a block was kept since the cache was opened or last trimmed.
-    pub fn grew(&self) -> bool {
-        self.kept.load(Ordering::Relaxed) > 0
-    }
-
     /// How many blocks and bytes the cache holds.
     pub fn usage(&self) -> Result<Usage> {
         let mut usage = Usage::default();
@@ -131,14 +126,17 @@ impl BlockCache {
         Ok(usage)
     }
 
-    /// Adds the blocks kept since the last trim to the ledger and, if that passes the limit,
-    /// walks the blocks and removes the least recently used until the cache holds at most 90% of
-    /// its limit; what it removed.
+    /// Adds the blocks kept since the last trim to the ledger and, if that passes the limit (a
+    /// limit lowered since counts too), walks the blocks and removes the least recently used
+    /// until the cache holds at most 90% of its limit; what it removed. With nothing kept and
+    /// the ledger within the limit, this reads the ledger and nothing else.
     pub fn trim(&self) -> Result<Usage> {
         let kept = self.kept.swap(0, Ordering::Relaxed);
         if let Some(total) = self.ledger().and_then(|bytes| bytes.checked_add(kept)) {
             if total <= self.max {
-                self.set_ledger(total);
+                if kept > 0 {
+                    self.set_ledger(total);
+                }
                 return Ok(Usage::default());
             }
         }
@@ -260,7 +258,6 @@ mod tests {
             let when = old + std::time::Duration::from_secs(i as u64);
             File::open(cache.path(cid)).unwrap().set_modified(when).unwrap();
         }
-        assert!(cache.grew());
         // Reading the oldest makes it the most recently used.
         assert!(cache.get(&cids[0]).is_some());
         assert_eq!(cache.trim().unwrap(), Usage { blocks: 2, bytes: 8 });

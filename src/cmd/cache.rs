@@ -16,10 +16,9 @@ use vecar::output::{self, plural};
 Blocks of remote archives (ipfs://CID, http(s)://URL) are kept by CID after they are fetched and
 verified, so no block is fetched twice. A cached block never goes stale (its CID is its hash); a
 cache file that no longer matches its CID is dropped and fetched again. The cache keeps at most
---cache-max bytes (VECAR_CACHE_MAX, default 2G): after a command that kept blocks, the least
-recently used (read or written) are removed until it holds 90% of it; a lowered limit applies from
-the next command that keeps a block. Processes sharing a cache are safe: a block removed under one
-is fetched again.
+--cache-max bytes (VECAR_CACHE_MAX, default 2G): after each command that reads a remote archive,
+the least recently used (read or written) are removed until it holds 90% of it. Processes sharing a
+cache are safe: a block removed under one is fetched again.
 
 Examples:
   vecar cache info

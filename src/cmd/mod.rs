@@ -143,7 +143,7 @@ pub struct NetworkArgs {
 #[derive(clap::Args, Clone, Debug)]
 pub struct CacheMax {
     /// The most the block cache keeps, in bytes or with K, M, G or T (powers of 1024): after a
-    /// command that kept blocks, the least recently used go until it holds 90% of it.
+    /// command that read a remote archive, the least recently used go until it holds 90% of it.
     #[arg(long = "cache-max", value_name = "SIZE", env = "VECAR_CACHE_MAX", default_value = "2G", value_parser = size, global = true)]
     pub bytes: u64,
 }

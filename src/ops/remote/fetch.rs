@@ -272,11 +272,11 @@ impl BlockSource for Fetcher {
 }
 
 impl Drop for Fetcher {
-    /// Clears the progress bar, says what was fetched and, if blocks were kept, trims the cache
-    /// to its limit (a failure to is said, and is not the command's).
+    /// Clears the progress bar, says what was fetched and trims the cache to its limit (a
+    /// failure to is said, and is not the command's).
     fn drop(&mut self) {
         self.bar.finish_and_clear();
-        if let Some(cache) = self.cache.as_ref().filter(|cache| cache.grew()) {
+        if let Some(cache) = &self.cache {
             if let Err(e) = cache.trim() {
                 crate::output::note(format_args!("vecar: {e:#}"));
             }
