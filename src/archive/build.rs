@@ -117,15 +117,9 @@ impl Assembled<'_> {
 /// Chunks the rows and the serialized index into blocks under a new manifest, hashing every
 /// chunk in parallel.
 pub fn assemble<'a>(rows: &'a Rows, built: &'a IndexBytes, options: &BuildOptions) -> Result<Assembled<'a>> {
-    let index = &built.bytes;
-    let row_bytes = partition_row_bytes(rows.dimensions);
     let sizes: Vec<usize> = (0..rows.len()).map(|row| rows.records.size(row)).collect();
     let ranges = chunking::chunk_rows(&rows.ends, &sizes, rows.dimensions);
-    let index_len = index.size()?;
-    let index_ranges: Vec<Range<u64>> = (0..index_len)
-        .step_by(INDEX_CHUNK_SIZE as usize)
-        .map(|start| start..(start + INDEX_CHUNK_SIZE).min(index_len))
-        .collect();
+    let index_ranges = index_ranges(built.bytes.size()?);
     let mut archive = Assembled {
         root: Cid::default(),
         blocks: 0,
@@ -134,27 +128,10 @@ pub fn assemble<'a>(rows: &'a Rows, built: &'a IndexBytes, options: &BuildOption
         rows,
         index: built,
     };
-    let chunks = |contents: Vec<Content>, codec: u64, archive: &Assembled| -> Result<Vec<(Cid, u64, Content)>> {
-        contents
-            .into_par_iter()
-            .map(|content| {
-                let data = archive.data(&content)?;
-                let items = match &content {
-                    Content::Records(r) | Content::Vectors(r) => r.len() as u64,
-                    Content::Partition(_) => (data.len() / row_bytes) as u64,
-                    _ => data.len() as u64,
-                };
-                Ok((cid_for(codec, &data), items, content))
-            })
-            .collect()
-    };
-    let record_chunks = chunks(
-        ranges.iter().cloned().map(Content::Records).collect(),
-        DAG_CBOR,
-        &archive,
-    )?;
-    let vector_chunks = chunks(ranges.into_iter().map(Content::Vectors).collect(), RAW, &archive)?;
-    let index_chunks = chunks(index_ranges.into_iter().map(Content::Index).collect(), RAW, &archive)?;
+    let records = ranges.iter().cloned().map(Content::Records).collect();
+    let record_chunks = archive.hash_chunks(records, DAG_CBOR)?;
+    let vector_chunks = archive.hash_chunks(ranges.into_iter().map(Content::Vectors).collect(), RAW)?;
+    let index_chunks = archive.hash_chunks(index_ranges.into_iter().map(Content::Index).collect(), RAW)?;
 
     let mut blocks = Vec::new();
     let mut collection = |chunks: Vec<(Cid, u64, Content)>| -> Result<tree::Collection> {
@@ -176,7 +153,7 @@ pub fn assemble<'a>(rows: &'a Rows, built: &'a IndexBytes, options: &BuildOption
             let contents = (0..p.chunks.len()).map(Content::Partition).collect();
             let partitions = Partitions {
                 sizes: p.sizes.clone(),
-                chunks: collection(chunks(contents, RAW, &archive)?)?,
+                chunks: collection(archive.hash_chunks(contents, RAW)?)?,
             };
             (PARTITIONED_ENGINE, PARTITIONED_VERSION, Some(partitions))
         }
@@ -200,15 +177,49 @@ pub fn assemble<'a>(rows: &'a Rows, built: &'a IndexBytes, options: &BuildOption
         index,
         embedding: options.embedding.clone(),
     })?;
-    archive.root = manifest.cid;
-    let mut seen = HashSet::new();
-    archive.contents = std::iter::once((manifest.cid, Content::Whole(manifest.data)))
-        .chain(blocks)
-        .filter(|(cid, _)| seen.insert(*cid))
-        .collect();
-    archive.blocks = archive.contents.len();
-    archive.bytes = archive.contents.iter().map(|(_, c)| archive.content_len(c)).sum();
+    archive.set_blocks(manifest, blocks);
     Ok(archive)
+}
+
+/// The ranges of the serialized index's chunks, for an index of `len` bytes.
+fn index_ranges(len: u64) -> Vec<Range<u64>> {
+    (0..len)
+        .step_by(INDEX_CHUNK_SIZE as usize)
+        .map(|start| start..(start + INDEX_CHUNK_SIZE).min(len))
+        .collect()
+}
+
+impl Assembled<'_> {
+    /// Makes and hashes each chunk of `contents` in parallel: its CID under `codec`, the number of
+    /// items it holds (rows, or bytes of the index) and its content, in the order given.
+    fn hash_chunks(&self, contents: Vec<Content>, codec: u64) -> Result<Vec<(Cid, u64, Content)>> {
+        let row_bytes = partition_row_bytes(self.rows.dimensions);
+        contents
+            .into_par_iter()
+            .map(|content| {
+                let data = self.data(&content)?;
+                let items = match &content {
+                    Content::Records(r) | Content::Vectors(r) => r.len() as u64,
+                    Content::Partition(_) => (data.len() / row_bytes) as u64,
+                    _ => data.len() as u64,
+                };
+                Ok((cid_for(codec, &data), items, content))
+            })
+            .collect()
+    }
+
+    /// Sets the root to `manifest` and the blocks to write: the manifest, then `blocks` in order,
+    /// each CID once.
+    fn set_blocks(&mut self, manifest: Block, blocks: Vec<(Cid, Content)>) {
+        self.root = manifest.cid;
+        let mut seen = HashSet::new();
+        self.contents = std::iter::once((manifest.cid, Content::Whole(manifest.data)))
+            .chain(blocks)
+            .filter(|(cid, _)| seen.insert(*cid))
+            .collect();
+        self.blocks = self.contents.len();
+        self.bytes = self.contents.iter().map(|(_, c)| self.content_len(c)).sum();
+    }
 }
 
 impl Assembled<'_> {

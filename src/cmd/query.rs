@@ -17,7 +17,7 @@ use vecar::embed::Filled;
 use vecar::index::field_path;
 use vecar::index::filter::Filter;
 use vecar::index::search::SearchOptions;
-use vecar::input::{self, Labels, Lines, Query};
+use vecar::input::{self, Labels, LineSource, Lines, Query};
 use vecar::ops::search::{check_compatible, check_distinct, find_id, missing_fields, Search};
 use vecar::params::{EmbeddingInfo, MAX_EXPANSION};
 use vecar::{output, progress};
@@ -108,6 +108,18 @@ pub struct Args {
     provider: ProviderArgs,
 }
 
+impl Args {
+    /// How to search, from --exact, --ef, --nprobe and --rescore.
+    fn search_options(&self) -> SearchOptions {
+        SearchOptions {
+            exact: self.exact,
+            ef: self.ef.map(|ef| ef as usize),
+            nprobe: self.nprobe.map(|n| n as usize),
+            rescore: self.rescore as usize,
+        }
+    }
+}
+
 /// Parses a number that must be finite (not NaN or infinite).
 fn finite(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
@@ -136,27 +148,13 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     check_compatible(&archives, "searched together")?;
     check_distinct(&archives)?;
     let several = archives.len() > 1;
-    let fields: Vec<String> = match &args.fields {
-        Some(list) => field_path::split_list(list).into_iter().map(String::from).collect(),
-        None if several => DEFAULT_FIELDS
-            .iter()
-            .chain(&["archive"])
-            .map(|f| f.to_string())
-            .collect(),
-        None => DEFAULT_FIELDS.iter().map(|f| f.to_string()).collect(),
-    };
+    let fields = output_fields(args.fields.as_deref(), several);
     let paths = record_paths(&fields).map_err(|e| UsageError(format!("--fields: {e}")))?;
     check_fields(&archives, &paths)?;
     let like = args.like.as_deref().map(|id| find_id(&archives, id)).transpose()?;
-    let options = SearchOptions {
-        exact: args.exact,
-        ef: args.ef.map(|ef| ef as usize),
-        nprobe: args.nprobe.map(|n| n as usize),
-        rescore: args.rescore as usize,
-    };
     let search = Search::open(
         &archives,
-        options,
+        args.search_options(),
         filter.as_ref(),
         like.as_ref(),
         args.min_score,
@@ -175,15 +173,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
             vector: like.vector,
         };
         answer(&search, &paths, &[query], k, &mut writer)?;
-    } else if let Some(vector) = one_query(&args, &m.embedding, archives[0].name())? {
-        if vector.len() != dims {
-            let what = if args.text.is_some() {
-                "--text: the model gave"
-            } else {
-                "--vector has"
-            };
-            bail!("{what} {} numbers, expected {dims}", vector.len());
-        }
+    } else if let Some(vector) = one_query(&args, &m.embedding, archives[0].name(), dims)? {
         let query = Query {
             label: json!(0),
             vector,
@@ -196,24 +186,9 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         }
         let stdin = Lines::open(Path::new("-"))?;
         let mut lines = Filled::lazy(stdin, Box::new(open), &m.fields.text, &m.fields.vector);
-        let most = (BATCH_HITS / k.max(1)).clamp(1, BATCH);
         let fields = (m.fields.id.as_str(), m.fields.vector.as_str());
-        let mut labels = Labels::default();
-        let mut batch = Vec::new();
-        loop {
-            batch.clear();
-            let read = input::read_queries(&mut lines, dims, fields, most, &mut labels, &mut batch);
-            if !batch.is_empty() {
-                answer(&search, &paths, &batch, k, &mut writer)?;
-            }
-            if let Err(e) = read {
-                writer.finish()?; // the answers before the bad line, whole
-                return Err(e);
-            }
-            if batch.is_empty() {
-                break;
-            }
-        }
+        answer_all(&mut lines, dims, fields, &search, &paths, k, writer)?;
+        return Ok(ExitCode::SUCCESS);
     }
     writer.finish()?;
     Ok(ExitCode::SUCCESS)
@@ -244,19 +219,26 @@ fn check_fields(archives: &[Archive], paths: &HashMap<String, Vec<String>>) -> R
     Err(UsageError(msg).into())
 }
 
-/// The query vector given by --vector, or made from --text with the archive's model.
-fn one_query(args: &Args, recorded: &Option<EmbeddingInfo>, archive: &str) -> Result<Option<Vec<f32>>> {
-    if let Some(text) = &args.vector {
+/// The query vector given by --vector, or made from --text with the archive's model; an error
+/// unless it has `dims` numbers.
+fn one_query(args: &Args, recorded: &Option<EmbeddingInfo>, archive: &str, dims: usize) -> Result<Option<Vec<f32>>> {
+    let (vector, what) = if let Some(text) = &args.vector {
         let value: Value = serde_json::from_str(text).context("--vector: invalid JSON")?;
         let vector = input::parse_vector(&value, "--vector").map_err(anyhow::Error::msg)?;
-        return Ok(Some(vector));
-    }
-    let Some(text) = &args.text else {
+        (vector, "--vector has")
+    } else if let Some(text) = &args.text {
+        let mut embedder = args.provider.get().open_for(recorded.as_ref(), archive)?;
+        let Some(vector) = embedder.embed(std::slice::from_ref(text)).context("--text")?.pop() else {
+            return Ok(None);
+        };
+        (vector, "--text: the model gave")
+    } else {
         return Ok(None);
     };
-    let mut embedder = args.provider.get().open_for(recorded.as_ref(), archive)?;
-    let vector = embedder.embed(std::slice::from_ref(text)).context("--text")?.pop();
-    Ok(vector)
+    if vector.len() != dims {
+        bail!("{what} {} numbers, expected {dims}", vector.len());
+    }
+    Ok(Some(vector))
 }
 
 /// The hit's own output fields; any other name is a path into the record.
@@ -271,6 +253,50 @@ fn record_paths(fields: &[String]) -> Result<HashMap<String, Vec<String>>, Strin
         .filter(|f| !OWN_FIELDS.contains(&f.as_str()))
         .map(|f| Ok((f.clone(), field_path::parse(f)?)))
         .collect()
+}
+
+/// The output fields: `list` (--fields) split, else the defaults, plus `archive` when `several`
+/// archives are searched.
+fn output_fields(list: Option<&str>, several: bool) -> Vec<String> {
+    match list {
+        Some(list) => field_path::split_list(list).into_iter().map(String::from).collect(),
+        None if several => DEFAULT_FIELDS
+            .iter()
+            .chain(&["archive"])
+            .map(|f| f.to_string())
+            .collect(),
+        None => DEFAULT_FIELDS.iter().map(|f| f.to_string()).collect(),
+    }
+}
+
+/// Reads every query from `lines` and answers them in batches, in order, then finishes `writer`.
+/// At a bad line, prints the answers to the lines before it, whole, then returns its error.
+fn answer_all(
+    lines: &mut impl LineSource,
+    dims: usize,
+    fields: (&str, &str),
+    search: &Search,
+    paths: &HashMap<String, Vec<String>>,
+    k: usize,
+    mut writer: RowWriter<impl Write>,
+) -> Result<()> {
+    let most = (BATCH_HITS / k.max(1)).clamp(1, BATCH);
+    let mut labels = Labels::default();
+    let mut batch = Vec::new();
+    loop {
+        batch.clear();
+        let read = input::read_queries(lines, dims, fields, most, &mut labels, &mut batch);
+        if !batch.is_empty() {
+            answer(search, paths, &batch, k, &mut writer)?;
+        }
+        if let Err(e) = read {
+            writer.finish()?; // the answers before the bad line, whole
+            return Err(e);
+        }
+        if batch.is_empty() {
+            return writer.finish();
+        }
+    }
 }
 
 /// Answers `queries` and prints their hits, picking record fields by their `paths`.

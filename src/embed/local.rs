@@ -77,6 +77,45 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     serde_json::from_str(&text).map_err(|e| anyhow!("{}: malformed: {e}", path.display()))
 }
 
+/// The tokenizer at `path` in model folder `dir`, truncating at the sentence-transformers
+/// max_seq_length (else the tokenizer's own, else `max_positions`; at most `max_positions`) and
+/// not padding; and whether texts are lowercased first (sentence_bert_config.json's
+/// do_lower_case).
+fn open_tokenizer(dir: &Path, path: &Path, max_positions: usize) -> Result<(Tokenizer, bool)> {
+    let mut tokenizer = Tokenizer::from_file(path).map_err(|e| anyhow!("{}: malformed: {e}", path.display()))?;
+    let sbert_path = dir.join("sentence_bert_config.json");
+    let sbert: Option<SentenceBertConfig> = if sbert_path.is_file() {
+        Some(read_json(&sbert_path)?)
+    } else {
+        None
+    };
+    let max_length = sbert
+        .as_ref()
+        .and_then(|s| s.max_seq_length)
+        .or_else(|| tokenizer.get_truncation().map(|t| t.max_length))
+        .unwrap_or(max_positions)
+        .clamp(2, max_positions);
+    tokenizer
+        .with_truncation(Some(TruncationParams {
+            max_length,
+            ..Default::default()
+        }))
+        .map_err(|e| anyhow!("{}: cannot truncate at {max_length} tokens: {e}", path.display()))?;
+    tokenizer.with_padding(None);
+    Ok((tokenizer, sbert.is_some_and(|s| s.do_lower_case)))
+}
+
+/// The model folder's own name ("." or ".." are resolved first).
+fn folder_name(dir: &Path) -> String {
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .or_else(|| {
+            let resolved = dir.canonicalize().ok()?;
+            Some(resolved.file_name()?.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| dir.display().to_string())
+}
+
 impl LocalModel {
     /// Loads the model in `dir` (config.json, model.safetensors, tokenizer.json, modules.json,
     /// 1_Pooling/config.json; sentence_bert_config.json if present).
@@ -104,54 +143,19 @@ impl LocalModel {
             );
         }
 
-        let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
-            .map_err(|e| anyhow!("{}: malformed: {e}", tokenizer_path.display()))?;
-        let sbert_path = dir.join("sentence_bert_config.json");
-        let sbert: Option<SentenceBertConfig> = if sbert_path.is_file() {
-            Some(read_json(&sbert_path)?)
-        } else {
-            None
-        };
-        let max_length = sbert
-            .as_ref()
-            .and_then(|s| s.max_seq_length)
-            .or_else(|| tokenizer.get_truncation().map(|t| t.max_length))
-            .unwrap_or(config.max_position_embeddings)
-            .clamp(2, config.max_position_embeddings);
-        tokenizer
-            .with_truncation(Some(TruncationParams {
-                max_length,
-                ..Default::default()
-            }))
-            .map_err(|e| {
-                anyhow!(
-                    "{}: cannot truncate at {max_length} tokens: {e}",
-                    tokenizer_path.display()
-                )
-            })?;
-        tokenizer.with_padding(None);
+        let (tokenizer, lowercase) = open_tokenizer(dir, &tokenizer_path, config.max_position_embeddings)?;
 
         let bytes = std::fs::read(&weights_path).with_context(|| format!("{}: cannot read", weights_path.display()))?;
         let weights = weights_cid(&bytes);
         let model = Encoder::load(&bytes, &config).map_err(|e| anyhow!("{}: {e:#}", weights_path.display()))?;
-
-        // The folder's own name ("." or ".." are resolved first).
-        let name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .or_else(|| {
-                let resolved = dir.canonicalize().ok()?;
-                Some(resolved.file_name()?.to_string_lossy().into_owned())
-            })
-            .unwrap_or_else(|| dir.display().to_string());
         Ok(LocalModel {
             model,
             tokenizer,
             pooling,
             normalize,
-            lowercase: sbert.is_some_and(|s| s.do_lower_case),
+            lowercase,
             dimensions: config.hidden_size,
-            name,
+            name: folder_name(dir),
             weights,
         })
     }

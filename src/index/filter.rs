@@ -159,6 +159,10 @@ fn compare_numbers(x: &Number, y: &Number) -> Option<Ordering> {
     }
 }
 
+/// The tokens of `expr`, each with its byte offset.
+///
+/// Long on purpose: one match over the next character is the whole token grammar, read in one
+/// place; split up, each arm would need the cursor and the error maker passed around.
 fn tokenize(expr: &str) -> Result<Vec<(usize, Token)>, FilterError> {
     let error = |at: usize, message: &str| FilterError {
         expr: expr.into(),

@@ -137,24 +137,7 @@ impl Graph<'_> {
 /// Walks the layout of `bytes`, checking every field, and returns its base-layer graph.
 fn parse(bytes: &[u8], dimensions: u64, count: u64, dtype: Dtype) -> Result<Graph<'_>> {
     let mut r = Reader { bytes, pos: 0 };
-    let scalar_bytes = match dtype {
-        Dtype::F32 => 4,
-        Dtype::F16 | Dtype::Bf16 => 2,
-        Dtype::I8 => 1,
-    };
-    let (rows, row_bytes) = (r.uint(4)?, r.uint(4)?);
-    ensure!(
-        rows == count && row_bytes == dimensions * scalar_bytes,
-        "index holds {rows} vectors of {row_bytes} bytes"
-    );
-    r.take((rows * row_bytes) as usize)?;
-    let head = r.take(HEAD_BYTES)?;
-    ensure!(&head[..7] == b"usearch", "index head lacks the usearch magic");
-    ensure!(
-        head[15] == KIND_U64 && head[16] == KIND_U32,
-        "index uses unsupported key or slot kinds"
-    );
-
+    check_head(&mut r, dimensions, count, dtype)?;
     let [size, connectivity, connectivity_base, max_level, entry] = [0; 5].map(|_| r.uint(8));
     let (size, connectivity, base, max_level, entry) = (size?, connectivity?, connectivity_base?, max_level?, entry?);
     ensure!(size == count, "index graph has {size} nodes; the manifest says {count}");
@@ -202,19 +185,7 @@ fn parse(bytes: &[u8], dimensions: u64, count: u64, dtype: Dtype) -> Result<Grap
         graph.base_lists.push(r.pos);
         for layer in 0..=level {
             let capacity = if layer == 0 { base } else { connectivity };
-            let neighbours = r.uint(4)?;
-            ensure!(
-                neighbours <= capacity,
-                "index node {slot} claims {neighbours} neighbours"
-            );
-            let slots = r.take(4 * capacity as usize)?;
-            for neighbour in slots.chunks_exact(4).take(neighbours as usize) {
-                let neighbour = u32::from_le_bytes([neighbour[0], neighbour[1], neighbour[2], neighbour[3]]) as u64;
-                ensure!(
-                    neighbour < size,
-                    "index node {slot} links to slot {neighbour} of {size}"
-                );
-            }
+            check_list(&mut r, slot, capacity, size)?;
         }
     }
     ensure!(
@@ -224,6 +195,48 @@ fn parse(bytes: &[u8], dimensions: u64, count: u64, dtype: Dtype) -> Result<Grap
     );
     graph.levels = levels;
     Ok(graph)
+}
+
+/// Checks the stored vectors (`count` of `dimensions` values of `dtype`) and the head that come
+/// before the graph, leaving `r` at the graph.
+fn check_head(r: &mut Reader, dimensions: u64, count: u64, dtype: Dtype) -> Result<()> {
+    let scalar_bytes = match dtype {
+        Dtype::F32 => 4,
+        Dtype::F16 | Dtype::Bf16 => 2,
+        Dtype::I8 => 1,
+    };
+    let (rows, row_bytes) = (r.uint(4)?, r.uint(4)?);
+    ensure!(
+        rows == count && row_bytes == dimensions * scalar_bytes,
+        "index holds {rows} vectors of {row_bytes} bytes"
+    );
+    r.take((rows * row_bytes) as usize)?;
+    let head = r.take(HEAD_BYTES)?;
+    ensure!(&head[..7] == b"usearch", "index head lacks the usearch magic");
+    ensure!(
+        head[15] == KIND_U64 && head[16] == KIND_U32,
+        "index uses unsupported key or slot kinds"
+    );
+    Ok(())
+}
+
+/// Checks one neighbour list of node `slot`: at most `capacity` neighbours, each a slot below
+/// `size`, in a list of `capacity` slots.
+fn check_list(r: &mut Reader, slot: usize, capacity: u64, size: u64) -> Result<()> {
+    let neighbours = r.uint(4)?;
+    ensure!(
+        neighbours <= capacity,
+        "index node {slot} claims {neighbours} neighbours"
+    );
+    let slots = r.take(4 * capacity as usize)?;
+    for neighbour in slots.chunks_exact(4).take(neighbours as usize) {
+        let neighbour = u32::from_le_bytes([neighbour[0], neighbour[1], neighbour[2], neighbour[3]]) as u64;
+        ensure!(
+            neighbour < size,
+            "index node {slot} links to slot {neighbour} of {size}"
+        );
+    }
+    Ok(())
 }
 
 /// Most walks from upper-layer slots that cannot reach the entry point; past it, every row
