@@ -22,7 +22,7 @@ pub const MAX_LINE_BYTES: u64 = 32 << 20;
 pub type Record = Map<String, Value>;
 
 /// A source of JSONL lines: a file ([`Lines`]) or lines given vectors on the way
-/// ([`crate::embed::Filled`]).
+/// ([`crate::embed::LinesWithVectors`]).
 pub trait LineSource {
     /// The next line that is not blank, with its 1-based number in the input.
     fn next_line(&mut self) -> Result<Option<(u64, String)>>;

@@ -13,8 +13,8 @@ use super::records;
 use super::spool::Spool;
 use crate::input::Record;
 
-/// One row: a record and its vector.
-pub struct Row {
+/// One row outside a [`Rows`]: its id, its record encoded as DAG-CBOR and its vector, ready to add.
+pub struct EncodedRow {
     /// The id as JSON text (`"doc-1"`, `42`); its text ([`key_text`]) is unique.
     pub key: String,
     /// Whether the id ends a chunk.
@@ -25,10 +25,10 @@ pub struct Row {
     pub vector: Vec<f32>,
 }
 
-impl Row {
+impl EncodedRow {
     /// Encodes a record whose id is `id` (a string or an integer).
-    pub fn new(id: &Value, record: &Record, vector: Vec<f32>) -> Result<Row> {
-        Ok(Row {
+    pub fn new(id: &Value, record: &Record, vector: Vec<f32>) -> Result<EncodedRow> {
+        Ok(EncodedRow {
             key: id.to_string(),
             ends_chunk: ends_chunk(id),
             record: records::encode(record)?,
@@ -38,13 +38,13 @@ impl Row {
 }
 
 /// Calls `f` with every row of `archive`, in order, each block verified on the way.
-pub fn read_archive(archive: &Archive, mut f: impl FnMut(Row) -> Result<()>) -> Result<()> {
+pub fn read_archive(archive: &Archive, mut f: impl FnMut(EncodedRow) -> Result<()>) -> Result<()> {
     let (name, id_field) = (archive.name(), &archive.manifest.fields.id);
     archive.for_each_row(|row, record, vector| {
         let id = record
             .get(id_field)
             .with_context(|| format!("{name}: record {row} has no {id_field:?} field"))?;
-        f(Row::new(id, record, vector.to_vec()).with_context(|| format!("{name}: record {row}"))?)
+        f(EncodedRow::new(id, record, vector.to_vec()).with_context(|| format!("{name}: record {row}"))?)
     })
 }
 
@@ -126,7 +126,7 @@ impl Rows {
 
     /// Appends `row`; if its id is already present (as text), nothing is appended and the id
     /// comes back, described for a message.
-    pub fn push(&mut self, row: Row) -> Result<Option<String>> {
+    pub fn push(&mut self, row: EncodedRow) -> Result<Option<String>> {
         let text = key_text(&row.key).into_owned();
         if let Some(&at) = self.positions.get(&text) {
             let earlier = &self.keys[at];
@@ -146,7 +146,7 @@ impl Rows {
 
     /// Appends a row with a new id; a known id is replaced in place or kept, as `on_conflict`
     /// says when the content differs. A row identical to the present one is always kept.
-    pub fn upsert(&mut self, row: Row, on_conflict: OnConflict) -> Result<Upserted> {
+    pub fn upsert(&mut self, row: EncodedRow, on_conflict: OnConflict) -> Result<Upserted> {
         let Some(&at) = self.positions.get(key_text(&row.key).as_ref()) else {
             self.push(row)?;
             return Ok(Upserted::Added);
@@ -202,7 +202,7 @@ impl Rows {
     }
 
     /// The rows, in order.
-    pub fn into_rows(self) -> impl Iterator<Item = Result<Row>> {
+    pub fn into_rows(self) -> impl Iterator<Item = Result<EncodedRow>> {
         let dims = self.dimensions;
         let records = self.records;
         let mut vectors = self.vectors.into_iter();
@@ -211,7 +211,7 @@ impl Rows {
             .zip(self.ends)
             .enumerate()
             .map(move |(i, (key, ends_chunk))| {
-                Ok(Row {
+                Ok(EncodedRow {
                     key,
                     ends_chunk,
                     record: records.get(i)?,

@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 
 use super::ProviderArgs;
 use vecar::archive::rows::{OnConflict, Rows, Upserted};
-use vecar::embed::Filled;
+use vecar::embed::LinesWithVectors;
 use vecar::input::Lines;
 use vecar::ops::build::read_docs;
 use vecar::ops::update::IndexPlan;
@@ -56,7 +56,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         Some(info) => args.provider.get().open_for(Some(info), base.name()),
         None => bail!("{} records no embedding model", base.name()),
     };
-    let mut lines = Filled::lazy(Lines::open(&args.input)?, Box::new(open), &fields.text, &fields.vector);
+    let mut lines = LinesWithVectors::lazy(Lines::open(&args.input)?, Box::new(open), &fields.text, &fields.vector);
     let new = read_docs(&mut lines, fields, Some(rows.dimensions))?;
     let (mut added, mut replaced, mut kept) = (0, 0, 0);
     for row in new.into_rows() {

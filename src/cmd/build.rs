@@ -9,7 +9,7 @@ use super::ProviderArgs;
 use vecar::archive::build::{assemble, BuildOptions};
 use vecar::archive::manifest::Fields;
 use vecar::archive::tree::DEFAULT_MAX_LINKS;
-use vecar::embed::{self, Filled};
+use vecar::embed::{self, LinesWithVectors};
 use vecar::index::hnsw;
 use vecar::input::{LineSource, Lines};
 use vecar::ops::build::{index_rows, partition_rows, read_docs};
@@ -164,7 +164,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     let (rows, embedding) = match args.provider.get().open()? {
         None => (read_docs(&mut lines, &fields, None)?, None),
         Some(embedder) => {
-            let mut filled = Filled::new(lines, embedder, &fields.text, &fields.vector);
+            let mut filled = LinesWithVectors::new(lines, embedder, &fields.text, &fields.vector);
             let rows = read_docs(&mut filled, &fields, None)?;
             let embedder = filled.embedder().expect("given");
             let info = embed::recorded(embedder, rows.dimensions).with_context(|| name.clone())?;

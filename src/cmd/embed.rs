@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use super::ProviderArgs;
 use super::UsageError;
-use vecar::embed::Filled;
+use vecar::embed::LinesWithVectors;
 use vecar::input::{LineSource, Lines};
 use vecar::output;
 
@@ -44,7 +44,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Err(UsageError(msg.into()).into());
     };
     let lines = Lines::open(&args.input)?;
-    let mut filled = Filled::new(lines, embedder, &args.text_field, &args.vector_field);
+    let mut filled = LinesWithVectors::new(lines, embedder, &args.text_field, &args.vector_field);
     let mut out = output::stdout();
     while let Some((_, line)) = filled.next_line()? {
         writeln!(out, "{line}")?;

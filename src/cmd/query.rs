@@ -13,7 +13,7 @@ use super::printer::{Format, Printable, RowWriter};
 use super::ProviderArgs;
 use super::UsageError;
 use vecar::archive::read::{Archive, Located};
-use vecar::embed::Filled;
+use vecar::embed::LinesWithVectors;
 use vecar::index::field_path;
 use vecar::index::filter::Filter;
 use vecar::index::search::SearchOptions;
@@ -185,7 +185,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
             progress::say("reading queries from stdin (one JSON per line; Ctrl-D to end)");
         }
         let stdin = Lines::open(Path::new("-"))?;
-        let mut lines = Filled::lazy(stdin, Box::new(open), &m.fields.text, &m.fields.vector);
+        let mut lines = LinesWithVectors::lazy(stdin, Box::new(open), &m.fields.text, &m.fields.vector);
         let fields = (m.fields.id.as_str(), m.fields.vector.as_str());
         answer_all(&mut lines, dims, fields, &search, &paths, k, writer)?;
         return Ok(ExitCode::SUCCESS);

@@ -1,4 +1,4 @@
-//! [`Filled`]: JSONL lines with a vector made from the text of every line that has text and no
+//! [`LinesWithVectors`]: JSONL lines with a vector made from the text of every line that has text and no
 //! vector; other lines pass unchanged, in order.
 
 use std::collections::VecDeque;
@@ -24,7 +24,7 @@ pub type Opener<'a> = Box<dyn FnOnce() -> Result<Box<dyn Embedder>> + 'a>;
 
 /// Lines of `source`, each line that lacks `vector_field` but has a string `text_field` given
 /// the vector of its text (appended as the line's last field).
-pub struct Filled<'a, S> {
+pub struct LinesWithVectors<'a, S> {
     source: S,
     text_field: String,
     vector_field: String,
@@ -45,13 +45,13 @@ struct Waiting {
     object: String,
 }
 
-impl<'a, S: LineSource> Filled<'a, S> {
+impl<'a, S: LineSource> LinesWithVectors<'a, S> {
     /// Fills `source`'s lines with `embedder`'s vectors.
     pub fn new(source: S, embedder: Box<dyn Embedder>, text_field: &str, vector_field: &str) -> Self {
         Self::with(source, Some(embedder), None, text_field, vector_field)
     }
 
-    /// Like [`Filled::new`], but the provider is opened only when a line needs it.
+    /// Like [`LinesWithVectors::new`], but the provider is opened only when a line needs it.
     pub fn lazy(source: S, opener: Opener<'a>, text_field: &str, vector_field: &str) -> Self {
         Self::with(source, None, Some(opener), text_field, vector_field)
     }
@@ -63,7 +63,7 @@ impl<'a, S: LineSource> Filled<'a, S> {
         text_field: &str,
         vector_field: &str,
     ) -> Self {
-        Filled {
+        LinesWithVectors {
             source,
             text_field: text_field.into(),
             vector_field: vector_field.into(),
@@ -209,7 +209,7 @@ impl<'a, S: LineSource> Filled<'a, S> {
     }
 }
 
-impl<S: LineSource> LineSource for Filled<'_, S> {
+impl<S: LineSource> LineSource for LinesWithVectors<'_, S> {
     fn next_line(&mut self) -> Result<Option<(u64, String)>> {
         if self.ready.is_empty() {
             self.fill()?;

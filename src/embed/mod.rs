@@ -1,6 +1,6 @@
 //! Turning text into vectors: one interface ([`Embedder`]) over three providers — a local
 //! sentence-transformers model run in process ([`local`]), an OpenAI-compatible HTTP endpoint
-//! ([`http`]) and an external command ([`command`]) — and [`Filled`], which gives JSONL lines
+//! ([`http`]) and an external command ([`command`]) — and [`LinesWithVectors`], which gives JSONL lines
 //! that lack a vector one made from their text.
 
 mod bert;
@@ -13,7 +13,7 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 
-pub use fill::Filled;
+pub use fill::LinesWithVectors;
 
 use crate::params::EmbeddingInfo;
 

@@ -9,7 +9,7 @@ use crate::archive::build::{IndexBytes, PartitionBlocks};
 use crate::archive::bytes::ByteSource;
 use crate::archive::manifest::Fields;
 use crate::archive::read::Archive;
-use crate::archive::rows::{Row, Rows};
+use crate::archive::rows::{EncodedRow, Rows};
 use crate::index::hnsw::{self, Hnsw};
 use crate::index::partitioned::{self, Centroids};
 use crate::input::{parse_doc, Doc, LineSource};
@@ -42,7 +42,7 @@ pub fn read_docs(lines: &mut impl LineSource, fields: &Fields, dimensions: Optio
             .par_iter()
             .map(|(_, text)| {
                 let doc = parse_doc(text, &fields.id, &fields.vector)?;
-                Row::new(&doc.record[&fields.id], &doc.record, doc.vector).map_err(|e| e.to_string())
+                EncodedRow::new(&doc.record[&fields.id], &doc.record, doc.vector).map_err(|e| e.to_string())
             })
             .collect();
         for ((line, _), result) in batch.iter().zip(parsed) {
@@ -73,7 +73,7 @@ pub fn read_records(records: impl Iterator<Item = Result<Doc>>, name: &str, fiel
             let (field, x) = (&fields.vector, doc.vector[i]);
             return Err(at(format!("{field}[{i}] = {x} is not a finite number")));
         }
-        let row = Row::new(id, &doc.record, doc.vector).map_err(|e| at(e.to_string()))?;
+        let row = EncodedRow::new(id, &doc.record, doc.vector).map_err(|e| at(e.to_string()))?;
         add_row(&mut rows, row, fields).map_err(at)?;
         bar.inc(1);
     }
@@ -83,7 +83,7 @@ pub fn read_records(records: impl Iterator<Item = Result<Doc>>, name: &str, fiel
 
 /// Appends `row` to `rows` if its vector has the rows' length (the first row sets it) and its
 /// id is new; otherwise says what is wrong.
-fn add_row(rows: &mut Rows, row: Row, fields: &Fields) -> Result<(), String> {
+fn add_row(rows: &mut Rows, row: EncodedRow, fields: &Fields) -> Result<(), String> {
     let found = row.vector.len();
     if found > MAX_DIMENSIONS {
         return Err(format!(
