@@ -12,9 +12,11 @@
 //!   [`index::search::Store`] trait), [`embed`] (text to vectors): none imports another.
 //! - Leaves, which any layer may use and which import only each other: [`params`] (the settings
 //!   an archive records), [`input`] (JSONL parsing), [`output`] (writing files and JSON lines),
-//!   [`progress`], [`http`] (the one HTTP client: timeouts, retries, error wording).
+//!   [`progress`], [`http`] (the one HTTP client: timeouts, retries, error wording), [`json`] (strict JSON lines),
+//!   [`cids`] (the sha2-256 CIDv1 of bytes, for blocks and model weights).
 
 pub mod archive;
+pub mod cids;
 pub mod embed;
 pub mod http;
 pub mod index;
@@ -33,7 +35,7 @@ mod layers {
     /// ops. `None` for a name that is not a module of this crate.
     fn layer(module: &str) -> Option<u8> {
         match module {
-            "params" | "input" | "json" | "output" | "progress" | "http" => Some(0),
+            "params" | "input" | "json" | "output" | "progress" | "http" | "cids" => Some(0),
             "archive" | "index" | "embed" => Some(1),
             "ops" => Some(2),
             _ => None,

@@ -1,18 +1,12 @@
 //! IPLD blocks: bytes named by a CIDv1 whose multihash is the sha2-256 of the bytes.
 
 use anyhow::{bail, Context, Result};
-use cid::multihash::Multihash;
 use cid::Cid;
 use serde::de::{DeserializeOwned, DeserializeSeed};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-/// Multicodec code of opaque bytes.
-pub const RAW: u64 = 0x55;
-/// Multicodec code of DAG-CBOR structure.
-pub const DAG_CBOR: u64 = 0x71;
-/// Multihash code of sha2-256.
-pub const SHA2_256: u64 = 0x12;
+pub use crate::cids::{cid_for, DAG_CBOR, RAW, SHA2_256};
 /// The largest block vecar writes or accepts (1 MiB), so that every IPFS node takes it.
 pub const MAX_BLOCK_SIZE: usize = 1 << 20;
 
@@ -36,13 +30,6 @@ impl Block {
         let cid = cid_for(codec, &data);
         Block { cid, data }
     }
-}
-
-/// The CIDv1 (sha2-256) of `data` under `codec`.
-pub fn cid_for(codec: u64, data: &[u8]) -> Cid {
-    let digest = Sha256::digest(data);
-    let hash = Multihash::wrap(SHA2_256, &digest).expect("a 32-byte digest fits a 64-byte multihash");
-    Cid::new_v1(codec, hash)
 }
 
 /// Deepest nesting of arrays, maps and tags accepted in DAG-CBOR (JSON input nests at most 128).

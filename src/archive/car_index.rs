@@ -9,10 +9,10 @@
 
 use anyhow::{bail, ensure, Result};
 
+use crate::cids::SHA2_256;
+
 /// Multicodec of the MultihashIndexSorted CARv2 index.
 const MULTIHASH_INDEX_SORTED: u64 = 0x0401;
-/// Multihash code of sha2-256, the only hash vecar uses.
-const SHA2_256: u64 = 0x12;
 /// Bytes of a sha2-256 digest.
 const DIGEST_LEN: usize = 32;
 /// Bytes of one entry: a digest and an offset.

@@ -10,15 +10,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use cid::multihash::Multihash;
 use rayon::prelude::*;
 use serde::Deserialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use tokenizers::{Tokenizer, TruncationParams};
 
 use super::bert::{Config, Encoder};
 use super::{Embedder, EmbeddingInfo, TextError};
+use crate::cids::{cid_for, RAW};
 
 /// Texts per forward pass: batches are made of texts of similar length, so padding stays small.
 /// 16 used less CPU time than 8, 32 or 64 on the dev set (smaller buffers, fewer page faults).
@@ -298,7 +297,5 @@ impl Embedder for LocalModel {
 /// The weights' CID as an IPFS node names the file's bytes as one block: CIDv1, raw codec
 /// (0x55), sha2-256 (0x12).
 fn weights_cid(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let hash = Multihash::<64>::wrap(0x12, &digest).expect("a 32-byte digest fits");
-    cid::Cid::new_v1(0x55, hash).to_string()
+    cid_for(RAW, bytes).to_string()
 }
