@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -26,14 +27,24 @@ pub type Record = Map<String, Value>;
 pub trait LineSource {
     /// The next line that is not blank, with its 1-based number in the input.
     fn next_line(&mut self) -> Result<Option<(u64, String)>>;
+    /// Whether the next line (or the end) can be read now or within [`PAUSE_MS`]: false only
+    /// when a pipe or terminal has gone quiet, so that a reader can hand on what it has read
+    /// (answers to queries typed one by one) before waiting for more.
+    fn ready(&self) -> bool;
     /// The input's name for messages.
     fn name(&self) -> &str;
 }
 
+/// How long a pipe or terminal may stay quiet before [`LineSource::ready`] says so: long
+/// enough for a fast writer (`cat`) to refill a pipe, short beside a person's typing.
+pub const PAUSE_MS: i32 = 10;
+
 /// A JSONL file (or standard input for `-`), read line by line.
 pub struct Lines {
     name: String,
-    reader: Box<dyn BufRead>,
+    reader: BufReader<Box<dyn Read>>,
+    /// The descriptor read, to see whether more input is there.
+    fd: RawFd,
     line: u64,
     buf: Vec<u8>,
     /// The input has ended. A terminal's end (Ctrl-D) is read once: reading on would wait for
@@ -44,21 +55,16 @@ pub struct Lines {
 impl Lines {
     /// Opens `path`; `-` is standard input.
     pub fn open(path: &Path) -> Result<Lines> {
-        let (name, reader): (String, Box<dyn BufRead>) = if path.as_os_str() == "-" {
-            (
-                "<stdin>".into(),
-                Box::new(BufReader::with_capacity(1 << 20, std::io::stdin())),
-            )
+        let (name, fd, input): (String, RawFd, Box<dyn Read>) = if path.as_os_str() == "-" {
+            ("<stdin>".into(), libc::STDIN_FILENO, Box::new(std::io::stdin()))
         } else {
             let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-            (
-                path.display().to_string(),
-                Box::new(BufReader::with_capacity(1 << 20, file)),
-            )
+            (path.display().to_string(), file.as_raw_fd(), Box::new(file))
         };
         Ok(Lines {
             name,
-            reader,
+            reader: BufReader::with_capacity(1 << 20, input),
+            fd,
             line: 0,
             buf: Vec::new(),
             ended: false,
@@ -79,6 +85,19 @@ impl LineSource for Lines {
             }
         }
         Ok(None)
+    }
+
+    fn ready(&self) -> bool {
+        if self.ended || self.reader.buffer().contains(&b'\n') {
+            return true;
+        }
+        let mut poll = libc::pollfd {
+            fd: self.fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd. An error (-1) counts as ready: reading will report it.
+        unsafe { libc::poll(&mut poll, 1, PAUSE_MS) != 0 }
     }
 }
 
@@ -312,8 +331,10 @@ const PARSE_LINES: usize = 128;
 
 /// Appends up to `max` queries from `lines` (parsed in parallel) to `queries`, checking each has
 /// `dimensions` values and labelling them by `labels`, which holds across calls; none at the
-/// end. At a line that is not a query, returns its error and keeps the queries before it, so
-/// that they can be answered first.
+/// end. After the first line it takes only lines that are there (see [`LineSource::ready`]),
+/// so a query typed alone is answered at once. At a line that is not a query, or that cannot
+/// be read, returns its error and keeps the queries before it, so that they can be answered
+/// first.
 pub fn read_queries(
     lines: &mut impl LineSource,
     dimensions: usize,
@@ -323,16 +344,22 @@ pub fn read_queries(
     queries: &mut Vec<Query>,
 ) -> Result<()> {
     let mut batch = Vec::with_capacity(PARSE_LINES);
-    while queries.len() < max {
+    let (mut more, mut failed) = (true, None);
+    while more && queries.len() < max {
         batch.clear();
         while batch.len() < PARSE_LINES.min(max - queries.len()) {
-            let Some(line) = lines.next_line()? else {
+            if (!queries.is_empty() || !batch.is_empty()) && !lines.ready() {
+                more = false;
                 break;
-            };
-            batch.push(line);
-        }
-        if batch.is_empty() {
-            break;
+            }
+            match lines.next_line() {
+                Ok(Some(line)) => batch.push(line),
+                Ok(None) => more = false,
+                Err(e) => (more, failed) = (false, Some(e)),
+            }
+            if !more {
+                break;
+            }
         }
         let parsed: Vec<_> = batch
             .par_iter()
@@ -352,7 +379,7 @@ pub fn read_queries(
             queries.push(Query { label, vector });
         }
     }
-    Ok(())
+    failed.map_or(Ok(()), Err)
 }
 
 #[cfg(test)]

@@ -83,6 +83,12 @@ impl<W: Write> RowWriter<W> {
         Ok(())
     }
 
+    /// Sends the rows written so far on (a table waits for [`RowWriter::finish`]).
+    pub fn flush(&mut self) -> Result<()> {
+        self.out.flush()?;
+        Ok(())
+    }
+
     /// Ends the output (closes the JSON array, lays out the table) and flushes.
     pub fn finish(mut self) -> Result<()> {
         match self.format {

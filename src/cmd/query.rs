@@ -36,8 +36,9 @@ Queries come from stdin, one per line: {\"id\": ..., \"vector\": [...]}, a bare 
 query is its query's id; when no query has an id, its 0-based line number (a mix is refused).
 Each hit has: query, rank, id, score, distance, text, metadata, cid (and archive, with several
 archives). score is higher-is-better for every metric; distance is the metric's own.
-Queries are answered in order, and reading stops at the first bad line: vecar prints the answers
-to every line before it, then exits 1 naming that line.
+Queries are answered in order, each as soon as it is found (a query typed alone is answered before
+the next is read), and reading stops at the first bad line: vecar prints the answers to every
+line before it, then exits 1 naming that line.
 
 Filters (--filter) test record fields:  = != < <= > >=  `in [..]`  `exists`, combined with
 and / or / not and parentheses; strings in quotes or bare words:
@@ -288,6 +289,7 @@ fn answer_all(
         let read = input::read_queries(lines, dims, fields, most, &mut labels, &mut batch);
         if !batch.is_empty() {
             answer(search, paths, &batch, k, &mut writer)?;
+            writer.flush()?; // each answer as soon as it is found
         }
         if let Err(e) = read {
             writer.finish()?; // the answers before the bad line, whole

@@ -80,13 +80,17 @@ impl<'a, S: LineSource> LinesWithVectors<'a, S> {
         self.embedder.as_deref()
     }
 
-    /// Reads lines until `TEXTS_PER_ROUND` texts wait (or the input ends), embeds them and
+    /// Reads lines until `TEXTS_PER_ROUND` texts wait (or the input ends or pauses), embeds them and
     /// queues every line read, in order. A line that passes unchanged while no text waits is
     /// queued at once, so input that needs no embedding streams through without being held.
     fn fill(&mut self) -> Result<()> {
         let mut lines: Vec<(u64, String, Option<usize>)> = Vec::new();
         let mut waiting = Vec::new();
         while waiting.len() < TEXTS_PER_ROUND && lines.len() < LINES_PER_ROUND {
+            // Texts that came before a pause are embedded (and answered) before waiting on.
+            if !waiting.is_empty() && !self.source.ready() {
+                break;
+            }
             let Some((line, text)) = self.source.next_line()? else {
                 break;
             };
@@ -223,6 +227,10 @@ impl<S: LineSource> LineSource for LinesWithVectors<'_, S> {
 
     fn name(&self) -> &str {
         self.source.name()
+    }
+
+    fn ready(&self) -> bool {
+        !self.ready.is_empty() || self.source.ready()
     }
 }
 

@@ -32,5 +32,6 @@ mod remote_blocks;
 mod roundtrip;
 mod signals;
 mod stores;
+mod streaming;
 mod terminal;
 mod update;
