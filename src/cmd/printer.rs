@@ -94,7 +94,8 @@ impl<W: Write> RowWriter<W> {
         match self.format {
             Format::Json => self.out.write_all(b"]\n")?,
             Format::Table => {
-                let widths = fit(&self.table, terminal_width());
+                let give: Vec<Option<u8>> = self.fields.iter().map(|f| gives_way(f)).collect();
+                let widths = fit(&self.table, &give, table_width());
                 for row in &self.table {
                     let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, &w)| pad(cell, w)).collect();
                     writeln!(self.out, "{}", cells.join("  ").trim_end())?;
@@ -188,20 +189,36 @@ pub fn escape_controls(text: &str) -> String {
     out
 }
 
-/// Column widths that fit `total` columns: the widest columns give way first, none below 8.
-fn fit(table: &[Vec<String>], total: usize) -> Vec<usize> {
+/// How readily a table column gives way when the table is too wide: text, metadata and record
+/// fields first (0), then the hit's other fields (1); the id never (`None`), since a cut id
+/// names nothing.
+fn gives_way(field: &str) -> Option<u8> {
+    match field {
+        "id" => None,
+        "query" | "rank" | "score" | "distance" | "cid" | "archive" => Some(1),
+        _ => Some(0),
+    }
+}
+
+/// Column widths that fit `total` columns: columns give way in the order `give` says (the
+/// widest first among equals), none below 8; a table that still does not fit is left wider.
+fn fit(table: &[Vec<String>], give: &[Option<u8>], total: usize) -> Vec<usize> {
     let columns = table.first().map_or(0, Vec::len);
     let mut widths: Vec<usize> = (0..columns)
         .map(|c| table.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     let gaps = 2 * columns.saturating_sub(1);
-    while widths.iter().sum::<usize>() + gaps > total {
-        let (widest, &width) = widths.iter().enumerate().max_by_key(|(_, w)| **w).expect("a column");
-        if width <= 8 {
-            break;
+    for level in [0, 1] {
+        while let Some(over) = (widths.iter().sum::<usize>() + gaps)
+            .checked_sub(total)
+            .filter(|&o| o > 0)
+        {
+            let widest = (0..columns)
+                .filter(|&c| give[c] == Some(level) && widths[c] > 8)
+                .max_by_key(|&c| widths[c]);
+            let Some(c) = widest else { break };
+            widths[c] = widths[c].saturating_sub(over).max(8).max(widths[c] / 2);
         }
-        let over = widths.iter().sum::<usize>() + gaps - total;
-        widths[widest] = width.saturating_sub(over).max(8).max(width / 2);
     }
     widths
 }
@@ -215,13 +232,13 @@ fn pad(cell: &str, width: usize) -> String {
     }
 }
 
-fn terminal_width() -> usize {
-    let term = console::Term::stdout();
-    if let Some((_, columns)) = term.size_checked() {
-        return columns as usize;
-    }
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(120)
+/// The width a table must fit: `$COLUMNS` if set, else the terminal's; off a terminal, none.
+fn table_width() -> usize {
+    let columns = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok());
+    let terminal = || {
+        console::Term::stdout()
+            .size_checked()
+            .map(|(_, columns)| columns as usize)
+    };
+    columns.or_else(terminal).unwrap_or(usize::MAX)
 }

@@ -28,6 +28,8 @@ const BATCH: usize = 1024;
 const BATCH_HITS: usize = 1 << 16;
 /// Output fields when --fields is not given.
 const DEFAULT_FIELDS: [&str; 8] = ["query", "rank", "id", "score", "distance", "text", "metadata", "cid"];
+/// Output fields of `--format table` when --fields is not given: what a person reads.
+const TABLE_FIELDS: [&str; 4] = ["rank", "id", "score", "text"];
 /// Arguments of `vecar query`.
 #[derive(clap::Args)]
 #[command(after_help = "\
@@ -96,7 +98,8 @@ pub struct Args {
     /// identical vector; ip: the dot product; l2: −squared distance).
     #[arg(long, value_name = "X", allow_negative_numbers = true, value_parser = finite)]
     min_score: Option<f64>,
-    /// Output format.
+    /// Output format (`table`: rank, id, score and text unless --fields says otherwise, cut to
+    /// the terminal's width or $COLUMNS, text first, ids never; not cut off a terminal).
     #[arg(long, value_enum, default_value_t = Format::Jsonl)]
     format: Format,
     /// Comma-separated fields to print, in order; names other than the hit's own pick record
@@ -149,7 +152,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     check_compatible(&archives, "searched together")?;
     check_distinct(&archives)?;
     let several = archives.len() > 1;
-    let fields = output_fields(args.fields.as_deref(), several);
+    let fields = output_fields(args.fields.as_deref(), args.format, several);
     let paths = record_paths(&fields).map_err(|e| UsageError(format!("--fields: {e}")))?;
     check_fields(&archives, &paths)?;
     let like = args.like.as_deref().map(|id| find_id(&archives, id)).transpose()?;
@@ -256,18 +259,18 @@ fn record_paths(fields: &[String]) -> Result<HashMap<String, Vec<String>>, Strin
         .collect()
 }
 
-/// The output fields: `list` (--fields) split, else the defaults, plus `archive` when `several`
-/// archives are searched.
-fn output_fields(list: Option<&str>, several: bool) -> Vec<String> {
-    match list {
-        Some(list) => field_path::split_list(list).into_iter().map(String::from).collect(),
-        None if several => DEFAULT_FIELDS
-            .iter()
-            .chain(&["archive"])
-            .map(|f| f.to_string())
-            .collect(),
-        None => DEFAULT_FIELDS.iter().map(|f| f.to_string()).collect(),
+/// The output fields: `list` (--fields) split, else the defaults of `format`, plus `archive`
+/// when `several` archives are searched.
+fn output_fields(list: Option<&str>, format: Format, several: bool) -> Vec<String> {
+    if let Some(list) = list {
+        return field_path::split_list(list).into_iter().map(String::from).collect();
     }
+    let default = match format {
+        Format::Table => &TABLE_FIELDS[..],
+        _ => &DEFAULT_FIELDS[..],
+    };
+    let archive = several.then_some("archive");
+    default.iter().copied().chain(archive).map(String::from).collect()
 }
 
 /// Reads every query from `lines` and answers them in batches, in order, then finishes `writer`.

@@ -59,9 +59,23 @@ fn open_terminal() -> (File, File) {
 
 /// Runs vecar with `args`, its stderr on a terminal and its stdin from `stdin`.
 pub fn on_terminal(args: &[&str], stdin: Stdin) -> Screen {
+    run(args, stdin, false)
+}
+
+/// Runs vecar with `args`, its stdout and stderr on a terminal (so `Screen::stdout` is empty)
+/// and nothing on its stdin.
+pub fn all_on_terminal(args: &[&str]) -> Screen {
+    run(args, Stdin::Pipe(b""), true)
+}
+
+fn run(args: &[&str], stdin: Stdin, stdout_too: bool) -> Screen {
     let (mut master, slave) = open_terminal();
     let mut command = Command::new(env!("CARGO_BIN_EXE_vecar"));
-    command.args(args).env("TERM", "xterm").stdout(Stdio::piped());
+    command.args(args).env("TERM", "xterm").env_remove("COLUMNS");
+    command.stdout(match stdout_too {
+        true => Stdio::from(OwnedFd::from(slave.try_clone().expect("a second descriptor"))),
+        false => Stdio::piped(),
+    });
     command.stdin(match stdin {
         Stdin::Pipe(_) => Stdio::piped(),
         Stdin::Typed(_) => Stdio::from(OwnedFd::from(slave.try_clone().expect("a second descriptor"))),
@@ -82,10 +96,12 @@ pub fn on_terminal(args: &[&str], stdin: Stdin) -> Screen {
             std::thread::spawn(move || typing.write_all(&bytes).expect("typing on the terminal"))
         }
     };
-    let mut out = child.stdout.take().expect("stdout");
+    let out = child.stdout.take();
     let stdout = std::thread::spawn(move || {
         let mut stdout = String::new();
-        out.read_to_string(&mut stdout).expect("stdout is UTF-8");
+        if let Some(mut out) = out {
+            out.read_to_string(&mut stdout).expect("stdout is UTF-8");
+        }
         stdout
     });
     // Read the terminal until vecar has ended (not until the terminal closes: a process that

@@ -228,7 +228,7 @@ fn output_formats_and_fields() {
     let widths: HashMap<usize, usize> = table.lines().map(|l| (l.chars().count(), 1)).collect();
     assert_eq!(table.lines().count(), 4, "{table}");
     assert!(widths.keys().all(|&w| w <= 80), "{table}");
-    assert!(table.contains('…') && table.starts_with("query"), "{table}");
+    assert!(table.contains('…') && table.starts_with("rank"), "{table}");
 }
 
 #[test]

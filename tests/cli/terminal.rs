@@ -1,8 +1,8 @@
-//! What a person at a terminal sees: progress rates, hints, spinners (stderr on a
-//! pseudo-terminal, see `pty.rs`).
+//! What a person at a terminal sees: progress rates, hints, spinners and tables (stderr, or
+//! stdout too, on a pseudo-terminal, see `pty.rs`).
 
 use crate::common::*;
-use crate::pty::{on_terminal, Stdin};
+use crate::pty::{all_on_terminal, on_terminal, Stdin};
 
 /// `n` records of two dimensions, one JSON object per line.
 fn small_records(n: usize) -> String {
@@ -100,4 +100,57 @@ fn the_embed_spinner_shows_only_when_texts_are_embedded() {
     assert_eq!(passed.code, 0, "{}", passed.terminal);
     assert_eq!(passed.stdout.lines().count(), 3);
     assert!(!passed.terminal.contains("texts ("), "{:?}", passed.terminal);
+}
+
+#[test]
+fn a_table_fits_the_terminal_cutting_text_and_never_ids() {
+    let dir = tempdir();
+    let car = build_fixture(dir.path(), "a.car", &[]);
+    let like = ["query", s(&car), "-k", "5", "--like", "doc-00000"];
+    let table = [&like[..], &["--format", "table"]].concat();
+    let hits = vecar(&[&like[..], &["--fields", "id,text"]].concat()).ok().json_lines();
+    let ids: Vec<&str> = hits.iter().map(|h| h["id"].as_str().unwrap()).collect();
+    let long_text = hits.iter().map(|h| h["text"].as_str().unwrap()).max_by_key(|t| t.len());
+    assert!(long_text.unwrap().len() > 100, "a text to cut");
+
+    // Off a terminal, the table is whole, with rank, id, score and text.
+    let whole = vecar(&table).ok().stdout;
+    let header: Vec<&str> = whole.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["rank", "id", "score", "text"]);
+    assert!(!whole.contains('…'), "{whole}");
+    for hit in &hits {
+        let text = hit["text"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(whole.contains(&text), "{text} in {whole}");
+    }
+
+    // $COLUMNS, and a terminal, set the width; text gives way, ids never do.
+    let narrow = vecar_with_env(&table, b"", &[("COLUMNS", "60")]).ok().stdout;
+    let screen = all_on_terminal(&table);
+    assert_eq!(screen.code, 0, "{}", screen.terminal);
+    for (out, width) in [(narrow, 60), (screen.terminal.replace('\r', ""), 100)] {
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 6, "{out}");
+        assert!(lines.iter().all(|l| l.chars().count() <= width), "{width}: {out}");
+        assert!(out.contains('…'), "{out}");
+        for (line, id) in lines[1..].iter().zip(&ids) {
+            assert!(line.split_whitespace().any(|word| word == *id), "{id} whole in {line}");
+        }
+    }
+    let tiny = vecar_with_env(&table, b"", &[("COLUMNS", "12")]).ok().stdout;
+    for (line, id) in tiny.lines().skip(1).zip(&ids) {
+        assert!(line.split_whitespace().any(|word| word == *id), "{id} whole in {line}");
+    }
+
+    // --fields brings metadata and the CID.
+    let fields = vecar(&[&table[..], &["--fields", "rank,id,metadata,cid"]].concat())
+        .ok()
+        .stdout;
+    let header: Vec<&str> = fields.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["rank", "id", "metadata", "cid"]);
+    assert!(fields.contains("bafy") && fields.contains("\"source\""), "{fields}");
 }
