@@ -82,8 +82,8 @@ pub fn write_archive(archive: &Assembled, output: &Output, summary: &str) -> Res
     progress::say(&format!(
         "wrote {}: {summary}; {} blocks, {} bytes of blocks",
         output::name_of(path),
-        archive.blocks,
-        archive.bytes
+        output::grouped(archive.blocks as u64),
+        output::grouped(archive.bytes)
     ));
     Ok(())
 }

@@ -56,6 +56,20 @@ fn quiet_prints_nothing_but_errors() {
     );
     let loud = vecar(&["build", s(&docs), "-o", s(&out)]).ok();
     assert!(loud.stderr.contains("wrote"), "{}", loud.stderr);
+    // Sizes read as people write them: "673,928 bytes of blocks", not "673928".
+    let size = loud
+        .stderr
+        .split(" bytes of blocks")
+        .next()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap();
+    assert!(
+        size.contains(',') && size.replace(',', "").parse::<u64>().is_ok(),
+        "{}",
+        loud.stderr
+    );
     let failed = vecar(&["build", s(&dir.path().join("none.jsonl")), "-o", s(&out), "-q"]);
     assert_eq!(failed.code, 1);
     assert!(
