@@ -188,6 +188,14 @@ impl Manifest {
                 self.dimensions
             );
         }
+        self.check_index(file_len)
+    }
+
+    /// Checks the index's numbers: its bytes fit the file, its settings are in range, the
+    /// unreachable rows are rows, and its engine is one vecar knows (with a partitioned index's
+    /// own checks).
+    fn check_index(&self, file_len: u64) -> Result<()> {
+        let rows = self.count;
         let index = &self.index.chunks;
         if index.items == 0
             || index.items > file_len.saturating_mul(16)

@@ -135,25 +135,34 @@ impl From<DtypeArg> for Dtype {
     }
 }
 
+impl Args {
+    /// Refuses index flags that do not go together (usage errors): `--dtype i8` without cos,
+    /// `--dtype` with a partitioned index, `--partitions` without one.
+    fn check_index_flags(&self) -> Result<()> {
+        let metric = Metric::from(self.metric);
+        let partitioned = self.index == IndexArg::Partitioned;
+        let message = if self.dtype.map(Dtype::from) == Some(Dtype::I8) && metric != Metric::Cos {
+            format!(
+                "--dtype i8 is for --metric cos only (it quantizes unit vectors); for {} use bf16, f16 or f32",
+                metric.name()
+            )
+        } else if partitioned && self.dtype.is_some() {
+            "--dtype is for --index hnsw; a partitioned index keeps 8-bit copies".to_string()
+        } else if !partitioned && self.partitions.is_some() {
+            "--partitions needs --index partitioned".to_string()
+        } else {
+            return Ok(());
+        };
+        Err(super::UsageError(message).into())
+    }
+}
+
 /// Runs `vecar build`.
 pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     args.output.check(&[&args.input])?;
+    args.check_index_flags()?;
     let metric = Metric::from(args.metric);
-    if args.dtype.map(Dtype::from) == Some(Dtype::I8) && metric != Metric::Cos {
-        let message = format!(
-            "--dtype i8 is for --metric cos only (it quantizes unit vectors); for {} use bf16, f16 or f32",
-            metric.name()
-        );
-        return Err(super::UsageError(message).into());
-    }
     let partitioned = args.index == IndexArg::Partitioned;
-    if partitioned && args.dtype.is_some() {
-        let message = "--dtype is for --index hnsw; a partitioned index keeps 8-bit copies".to_string();
-        return Err(super::UsageError(message).into());
-    }
-    if !partitioned && args.partitions.is_some() {
-        return Err(super::UsageError("--partitions needs --index partitioned".into()).into());
-    }
     let fields = Fields {
         id: args.id_field,
         vector: args.vector_field,
