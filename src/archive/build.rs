@@ -1,6 +1,7 @@
 //! Assembling an archive: rows and a serialized index in, blocks chunked and hashed under a new
 //! manifest, CAR out.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::io::Write;
 use std::ops::Range;
@@ -86,25 +87,29 @@ pub struct Assembled<'a> {
 }
 
 impl Assembled<'_> {
-    fn data(&self, content: &Content) -> Result<Vec<u8>> {
+    /// A block's data: borrowed when it is held whole (the manifest, link nodes, partition
+    /// chunks), made from the rows or read from the index otherwise.
+    fn data<'s>(&'s self, content: &'s Content) -> Result<Cow<'s, [u8]>> {
         let dims = self.rows.dimensions;
         Ok(match content {
-            Content::Whole(data) => data.clone(),
-            Content::Records(rows) => self.rows.records.pack(rows.clone())?,
-            Content::Vectors(rows) => vectors::encode(&self.rows.vectors[rows.start * dims..rows.end * dims]),
-            Content::Partition(i) => self.partition(*i).clone(),
+            Content::Whole(data) => Cow::Borrowed(data),
+            Content::Partition(i) => Cow::Borrowed(self.partition(*i)),
+            Content::Records(rows) => Cow::Owned(self.rows.records.pack(rows.clone())?),
+            Content::Vectors(rows) => {
+                Cow::Owned(vectors::encode(&self.rows.vectors[rows.start * dims..rows.end * dims]))
+            }
             Content::Index(range) => {
                 let mut data = vec![0; (range.end - range.start) as usize];
                 self.index
                     .bytes
                     .read_at(range.start, &mut data)
                     .context("reading the serialized index")?;
-                data
+                Cow::Owned(data)
             }
         })
     }
 
-    fn partition(&self, i: usize) -> &Vec<u8> {
+    fn partition(&self, i: usize) -> &[u8] {
         &self
             .index
             .partitions

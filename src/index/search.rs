@@ -251,12 +251,17 @@ impl<'a, S: Store> Searcher<'a, S> {
             .zip(&probes)
             .map(|(q, probed)| self.scan_partitions(q, probed, &loaded, allowed, wanted))
             .collect::<Result<_>>()?;
-        let every: Vec<usize> = (0..self.archive.partition_sizes().len()).collect();
-        for (q, rows) in queries.iter().zip(candidates.iter_mut()) {
-            if rows.len() < k {
-                let loaded = self.partitions(p, every.iter().copied())?;
-                *rows = self.scan_partitions(q, &every, &loaded, allowed, wanted)?;
-            }
+        if candidates.iter().any(|rows| rows.len() < k) {
+            let every: Vec<usize> = (0..self.archive.partition_sizes().len()).collect();
+            let loaded = self.partitions(p, every.iter().copied())?;
+            queries
+                .par_iter()
+                .zip(&mut candidates)
+                .filter(|(_, rows)| rows.len() < k)
+                .try_for_each(|(q, rows)| {
+                    *rows = self.scan_partitions(q, &every, &loaded, allowed, wanted)?;
+                    anyhow::Ok(())
+                })?;
         }
         self.rescore(queries, candidates, k)
     }
