@@ -151,17 +151,6 @@ pub fn xorshift(state: &mut u64) -> u64 {
     *state
 }
 
-/// A file of the shared dev set (../shared/data beside the checkout), which must exist.
-pub fn dev_file(name: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(name);
-    assert!(
-        path.exists(),
-        "the dev set is expected at {} (shared/ beside the checkout)",
-        path.display()
-    );
-    path
-}
-
 /// The decompressed contents of a gzip file.
 pub fn gunzip(path: &Path) -> Vec<u8> {
     let out = Command::new("gzip")

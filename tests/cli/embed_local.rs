@@ -1,6 +1,6 @@
 //! The local model provider (`vecar::embed::local`) on the real all-MiniLM-L6-v2 directory that
 //! tests/model/fetch.sh places at tests/model/all-MiniLM-L6-v2: its vectors against the dev
-//! set's, which sentence-transformers made with the same weights; what it records about itself;
+//! slice's (fixtures/dev), which sentence-transformers made with the same weights; what it records about itself;
 //! its errors on broken directories; and hostile texts.
 
 use std::path::{Path, PathBuf};
@@ -43,12 +43,12 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
     dot / (na * nb)
 }
 
-/// The first 200 dev documents and every 50th after them: (id, text, reference vector).
+/// The dev slice's first 200 documents and every 10th after them: (id, text, reference vector).
 fn dev_sample() -> Vec<(String, String, Vec<f32>)> {
-    let docs = String::from_utf8(gunzip(&dev_file("docs.jsonl.gz"))).unwrap();
+    let docs = String::from_utf8(gunzip(&fixture("dev/docs.jsonl.gz"))).unwrap();
     docs.lines()
         .enumerate()
-        .filter(|(i, _)| *i < 200 || i % 50 == 0)
+        .filter(|(i, _)| *i < 200 || i % 10 == 0)
         .map(|(_, line)| {
             let doc: Value = serde_json::from_str(line).unwrap();
             let vector = floats(&doc["vector"]);
@@ -62,7 +62,7 @@ fn dev_sample() -> Vec<(String, String, Vec<f32>)> {
 }
 
 #[test]
-#[ignore = "needs the model and the dev set: tests/model/fetch.sh, ../shared"]
+#[ignore = "needs the model: tests/model/fetch.sh"]
 fn vectors_match_sentence_transformers_on_dev_texts() {
     let sample = dev_sample();
     assert!(sample.len() > 350);
@@ -83,7 +83,7 @@ fn vectors_match_sentence_transformers_on_dev_texts() {
 }
 
 #[test]
-#[ignore = "needs the model and the dev set: tests/model/fetch.sh, ../shared"]
+#[ignore = "needs the model: tests/model/fetch.sh"]
 fn a_text_gets_the_same_vector_alone_or_in_a_batch() {
     let sample = dev_sample();
     let texts: Vec<String> = sample.iter().take(70).map(|(_, text, _)| text.clone()).collect();

@@ -1,6 +1,6 @@
 //! Every record can be found. usearch can leave records that no search through its graph reaches
 //! (issue 15, item 1); the archive lists them and every search scans them. Queried with its own
-//! vector, every record of the dev set and of low-dimensional clustered sets comes back first (or
+//! vector, every record of the dev slice (fixtures/dev) and of low-dimensional clustered sets comes back first (or
 //! a record with the same vector does), and `-k` of the record count returns every record.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -157,19 +157,19 @@ fn every_record_of_clustered_sets_finds_itself() {
 }
 
 #[test]
-#[ignore = "needs the dev set: ../shared"]
-fn every_record_of_the_dev_set_can_be_found() {
+fn every_record_of_the_dev_slice_can_be_found() {
     let dir = tempdir();
-    let docs = gunzip(&dev_file("docs.jsonl.gz"));
+    let docs = gunzip(&fixture("dev/docs.jsonl.gz"));
     for threads in ["1", "2"] {
         let car = dir.path().join(format!("dev-{threads}.car"));
         vecar_with_stdin(&["--threads", threads, "build", "-", "-o", s(&car)], &docs).ok();
+        assert_eq!(lost_records(&car, &docs, &EXHAUSTIVE), 0, "{threads} threads");
         k_all_returns_every_record(&car, &docs);
         vecar(&["verify", s(&car)]).ok();
         if threads == "1" {
-            // With default settings, too (an exhaustive ef over 10,000 queries takes minutes).
-            // The single-threaded graph is reproducible, so this is a fixed outcome; a
-            // multi-threaded one can, rarely, hide a reachable record from a default search.
+            // With default settings, too. The single-threaded graph is reproducible, so this is
+            // a fixed outcome; a multi-threaded one can, rarely, hide a reachable record from a
+            // default search.
             assert_eq!(lost_records(&car, &docs, &[]), 0);
         }
     }
