@@ -278,6 +278,9 @@ fn resolve(url: &str) -> Result<(String, String)> {
 }
 
 #[cfg(test)]
+mod against_server;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

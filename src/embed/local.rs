@@ -299,3 +299,6 @@ impl Embedder for LocalModel {
 fn weights_cid(bytes: &[u8]) -> String {
     cid_for(RAW, bytes).to_string()
 }
+
+#[cfg(test)]
+mod tests;

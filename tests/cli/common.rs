@@ -4,6 +4,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+pub use crate::data::gunzip;
+
 /// The project's fixtures folder.
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
@@ -149,18 +151,6 @@ pub fn xorshift(state: &mut u64) -> u64 {
     *state ^= *state >> 7;
     *state ^= *state << 17;
     *state
-}
-
-/// The decompressed contents of a gzip file.
-pub fn gunzip(path: &Path) -> Vec<u8> {
-    let out = Command::new("gzip")
-        .arg("-dc")
-        .arg(path)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("gzip runs");
-    assert!(out.status.success());
-    out.stdout
 }
 
 /// The fixture's first `n` records without their vectors, written to `dir/texts.jsonl`; its path

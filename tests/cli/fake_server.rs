@@ -1,7 +1,7 @@
-//! A small HTTP/1.1 server on 127.0.0.1 for tests of the HTTP embedding provider: [`serve`]
-//! answers every request with a test's responder, records the requests, and stops when the
-//! returned [`Server`] is dropped. [`embeddings`] is a responder that speaks the OpenAI
-//! embeddings protocol with [`fake_vector`]s.
+//! A small HTTP/1.1 server on 127.0.0.1 for tests that talk to a server: [`serve`] answers every
+//! request with a test's responder, records the requests, and stops when the returned [`Server`]
+//! is dropped. The HTTP embedding provider's unit tests (src/embed/http/against_server.rs) compile
+//! this file too.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// One request the server received.
 #[derive(Clone, Debug)]
@@ -92,7 +92,8 @@ impl Response {
         self
     }
 
-    /// Closes the connection without answering.
+    /// Closes the connection without answering (only the HTTP provider's unit tests do).
+    #[allow(dead_code)]
     pub fn hang_up() -> Response {
         Response {
             hang_up: true,
@@ -223,30 +224,4 @@ fn handle(
     stream.write_all(out.as_bytes())?;
     stream.write_all(&response.body)?;
     stream.flush()
-}
-
-/// A deterministic `dims`-long vector for `text`: its length, then its bytes' values, cycled.
-pub fn fake_vector(text: &str, dims: usize) -> Vec<f32> {
-    let bytes = text.as_bytes();
-    (0..dims)
-        .map(|i| match i {
-            0 => bytes.len() as f32,
-            _ if bytes.is_empty() => 0.0,
-            _ => f32::from(bytes[(i - 1) % bytes.len()]) / 255.0,
-        })
-        .collect()
-}
-
-/// A responder's answer to an embeddings request: a [`fake_vector`] of `dims` numbers per
-/// text, listed in reverse order (servers may reorder; `index` says which is which).
-pub fn embeddings(request: &Request, dims: usize) -> Response {
-    let data: Vec<Value> = request
-        .texts()
-        .iter()
-        .enumerate()
-        .rev()
-        .map(|(i, text)| json!({"object": "embedding", "index": i, "embedding": fake_vector(text, dims)}))
-        .collect();
-    let model = request.json()["model"].clone();
-    Response::json(200, &json!({"object": "list", "data": data, "model": model}))
 }

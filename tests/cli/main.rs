@@ -6,6 +6,7 @@ mod commands;
 mod common;
 mod correctness_numbers;
 mod daemon;
+mod data;
 mod determinism;
 mod embed_cmd;
 mod embed_http;
