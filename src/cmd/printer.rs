@@ -83,6 +83,20 @@ impl<W: Write> RowWriter<W> {
         Ok(())
     }
 
+    /// Leaves the column `field` out of a table, which is laid out only by
+    /// [`RowWriter::finish`]; the other formats have printed it already, row by row.
+    pub fn drop_table_column(&mut self, field: &str) {
+        let Some(column) = self.fields.iter().position(|f| f == field) else {
+            return;
+        };
+        if self.format == Format::Table {
+            self.fields.remove(column);
+            for row in &mut self.table {
+                row.remove(column);
+            }
+        }
+    }
+
     /// Sends the rows written so far on (a table waits for [`RowWriter::finish`]).
     pub fn flush(&mut self) -> Result<()> {
         self.out.flush()?;
@@ -190,12 +204,12 @@ pub fn escape_controls(text: &str) -> String {
 }
 
 /// How readily a table column gives way when the table is too wide: text, metadata and record
-/// fields first (0), then the hit's other fields (1); the id never (`None`), since a cut id
-/// names nothing.
+/// fields first (0), then the hit's other fields (1); the ids, the hit's and its query's, never
+/// (`None`), since a cut id names nothing.
 fn gives_way(field: &str) -> Option<u8> {
     match field {
-        "id" => None,
-        "query" | "rank" | "score" | "distance" | "cid" | "archive" => Some(1),
+        "id" | "query" => None,
+        "rank" | "score" | "distance" | "cid" | "archive" => Some(1),
         _ => Some(0),
     }
 }

@@ -28,8 +28,9 @@ const BATCH: usize = 1024;
 const BATCH_HITS: usize = 1 << 16;
 /// Output fields when --fields is not given.
 const DEFAULT_FIELDS: [&str; 8] = ["query", "rank", "id", "score", "distance", "text", "metadata", "cid"];
-/// Output fields of `--format table` when --fields is not given: what a person reads.
-const TABLE_FIELDS: [&str; 4] = ["rank", "id", "score", "text"];
+/// Output fields of `--format table` when --fields is not given: what a person reads, with the
+/// query's column only when several queries are answered (see [`Answerer::finish`]).
+const TABLE_FIELDS: [&str; 5] = ["query", "rank", "id", "score", "text"];
 /// Arguments of `vecar query`.
 #[derive(clap::Args)]
 #[command(after_help = "\
@@ -98,8 +99,9 @@ pub struct Args {
     /// identical vector; ip: the dot product; l2: −squared distance).
     #[arg(long, value_name = "X", allow_negative_numbers = true, value_parser = finite)]
     min_score: Option<f64>,
-    /// Output format (`table`: rank, id, score and text unless --fields says otherwise, cut to
-    /// the terminal's width or $COLUMNS, text first, ids never; not cut off a terminal).
+    /// Output format (`table`: rank, id, score and text, after the query's id or line number when
+    /// several queries are answered, unless --fields says otherwise; cut to the terminal's width
+    /// or $COLUMNS, text first, ids never; not cut off a terminal).
     #[arg(long, value_enum, default_value_t = Format::Jsonl)]
     format: Format,
     /// Comma-separated fields to print, in order; names other than the hit's own pick record
@@ -170,19 +172,21 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     let k = usize::try_from(args.k)
         .unwrap_or(usize::MAX)
         .min(archives.iter().map(|a| a.manifest.count as usize).sum());
-    let mut writer = RowWriter::new(output::stdout(), args.format, fields)?;
+    let writer = RowWriter::new(output::stdout(), args.format, fields)?;
+    let table_defaults = args.format == Format::Table && args.fields.is_none();
+    let mut answerer = Answerer::new(&search, &paths, k, writer, table_defaults);
     if let Some(like) = like {
         let query = Query {
             label: Value::String(args.like.unwrap_or_default()),
             vector: like.vector,
         };
-        answer(&search, &paths, &[query], k, &mut writer)?;
+        answerer.answer(&[query])?;
     } else if let Some(vector) = one_query(&args, &m.embedding, archives[0].name(), dims)? {
         let query = Query {
             label: json!(0),
             vector,
         };
-        answer(&search, &paths, &[query], k, &mut writer)?;
+        answerer.answer(&[query])?;
     } else {
         let open = || args.provider.get().open_for(m.embedding.as_ref(), archives[0].name());
         if std::io::stdin().is_terminal() {
@@ -191,10 +195,10 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         let stdin = Lines::open(Path::new("-"))?;
         let mut lines = LinesWithVectors::lazy(stdin, Box::new(open), &m.fields.text, &m.fields.vector);
         let fields = (m.fields.id.as_str(), m.fields.vector.as_str());
-        answer_all(&mut lines, dims, fields, &search, &paths, k, writer)?;
+        answerer.answer_all(&mut lines, dims, fields)?;
         return Ok(ExitCode::SUCCESS);
     }
-    writer.finish()?;
+    answerer.finish()?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -273,63 +277,94 @@ fn output_fields(list: Option<&str>, format: Format, several: bool) -> Vec<Strin
     default.iter().copied().chain(archive).map(String::from).collect()
 }
 
-/// Reads every query from `lines` and answers them in batches, in order, then finishes `writer`.
-/// At a bad line, prints the answers to the lines before it, whole, then returns its error.
-fn answer_all(
-    lines: &mut impl LineSource,
-    dims: usize,
-    fields: (&str, &str),
-    search: &Search,
-    paths: &HashMap<String, Vec<String>>,
+/// Answers queries and prints their hits.
+struct Answerer<'a, W: Write> {
+    search: &'a Search<'a>,
+    /// The record path of each output field that is not one of the hit's own.
+    paths: &'a HashMap<String, Vec<String>>,
     k: usize,
-    mut writer: RowWriter<impl Write>,
-) -> Result<()> {
-    let most = (BATCH_HITS / k.max(1)).clamp(1, BATCH);
-    let mut labels = Labels::default();
-    let mut batch = Vec::new();
-    loop {
-        batch.clear();
-        let read = input::read_queries(lines, dims, fields, most, &mut labels, &mut batch);
-        if !batch.is_empty() {
-            answer(search, paths, &batch, k, &mut writer)?;
-            writer.flush()?; // each answer as soon as it is found
-        }
-        if let Err(e) = read {
-            writer.finish()?; // the answers before the bad line, whole
-            return Err(e);
-        }
-        if batch.is_empty() {
-            return writer.finish();
-        }
-    }
+    writer: RowWriter<W>,
+    /// Queries answered so far.
+    answered: usize,
+    /// Whether the table's query column is shown only when several queries are answered.
+    query_column_if_several: bool,
 }
 
-/// Answers `queries` and prints their hits, picking record fields by their `paths`.
-fn answer(
-    search: &Search,
-    paths: &HashMap<String, Vec<String>>,
-    queries: &[Query],
-    k: usize,
-    writer: &mut RowWriter<impl Write>,
-) -> Result<()> {
-    let vectors: Vec<&[f32]> = queries.iter().map(|q| q.vector.as_slice()).collect();
-    let answers = search.answer(&vectors, k)?;
-    let rows: Vec<HitRow> = queries
-        .iter()
-        .zip(&answers.hits)
-        .flat_map(|(query, hits)| {
-            let answers = &answers;
-            hits.iter().enumerate().map(move |(rank, found)| HitRow {
-                query,
-                rank: rank + 1,
-                score: found.hit.score,
-                located: answers.record(found),
-                archive: answers.archive(found),
-                paths,
+impl<'a, W: Write> Answerer<'a, W> {
+    /// An answerer printing to `writer`; `table_defaults` when it prints a table of the default
+    /// fields, whose query column is then shown only if several queries are answered.
+    fn new(
+        search: &'a Search<'a>,
+        paths: &'a HashMap<String, Vec<String>>,
+        k: usize,
+        writer: RowWriter<W>,
+        table_defaults: bool,
+    ) -> Self {
+        Answerer {
+            search,
+            paths,
+            k,
+            writer,
+            answered: 0,
+            query_column_if_several: table_defaults,
+        }
+    }
+
+    /// Reads every query from `lines` and answers them in batches, in order, then finishes.
+    /// At a bad line, prints the answers to the lines before it, whole, then returns its error.
+    fn answer_all(mut self, lines: &mut impl LineSource, dims: usize, fields: (&str, &str)) -> Result<()> {
+        let most = (BATCH_HITS / self.k.max(1)).clamp(1, BATCH);
+        let mut labels = Labels::default();
+        let mut batch = Vec::new();
+        loop {
+            batch.clear();
+            let read = input::read_queries(lines, dims, fields, most, &mut labels, &mut batch);
+            if !batch.is_empty() {
+                self.answer(&batch)?;
+                self.writer.flush()?; // each answer as soon as it is found
+            }
+            if let Err(e) = read {
+                self.finish()?; // the answers before the bad line, whole
+                return Err(e);
+            }
+            if batch.is_empty() {
+                return self.finish();
+            }
+        }
+    }
+
+    /// Answers `queries` and prints their hits, picking record fields by their paths.
+    fn answer(&mut self, queries: &[Query]) -> Result<()> {
+        let vectors: Vec<&[f32]> = queries.iter().map(|q| q.vector.as_slice()).collect();
+        let answers = self.search.answer(&vectors, self.k)?;
+        let paths = self.paths;
+        let rows: Vec<HitRow> = queries
+            .iter()
+            .zip(&answers.hits)
+            .flat_map(|(query, hits)| {
+                let answers = &answers;
+                hits.iter().enumerate().map(move |(rank, found)| HitRow {
+                    query,
+                    rank: rank + 1,
+                    score: found.hit.score,
+                    located: answers.record(found),
+                    archive: answers.archive(found),
+                    paths,
+                })
             })
-        })
-        .collect();
-    writer.write_rows(&rows)
+            .collect();
+        self.answered += queries.len();
+        self.writer.write_rows(&rows)
+    }
+
+    /// Ends the output. A table shows which query each hit answers, as grep shows file names,
+    /// only when there is more than one: rank 1 starting over is all that separates queries.
+    fn finish(mut self) -> Result<()> {
+        if self.query_column_if_several && self.answered < 2 {
+            self.writer.drop_table_column("query");
+        }
+        self.writer.finish()
+    }
 }
 
 /// One hit as an output row, borrowing its record.

@@ -310,3 +310,58 @@ fn a_cosine_score_never_prints_above_one() {
         "each query finds its own record"
     );
 }
+
+/// The words of each line of a table after its header.
+fn table_rows(table: &str) -> Vec<Vec<&str>> {
+    table.lines().skip(1).map(|l| l.split_whitespace().collect()).collect()
+}
+
+#[test]
+fn a_table_of_several_queries_names_the_query_of_each_hit() {
+    let dir = tempdir();
+    let a = build_fixture(dir.path(), "a.car", &[]);
+    let queries = std::fs::read(fixture("queries.jsonl")).unwrap();
+    let table = ["query", s(&a), "-k", "2", "--format", "table"];
+    let run = vecar_with_stdin(&table, &queries).ok();
+    let header: Vec<&str> = run.stdout.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["query", "rank", "id", "score", "text"]);
+    let hits = vecar_with_stdin(&["query", s(&a), "-k", "2", "--fields", "query,rank,id"], &queries)
+        .ok()
+        .json_lines();
+    let rows = table_rows(&run.stdout);
+    assert_eq!(rows.len(), 40);
+    for (row, hit) in rows.iter().zip(&hits) {
+        let rank = hit["rank"].to_string();
+        let expected = [hit["query"].as_str().unwrap(), &rank, hit["id"].as_str().unwrap()];
+        assert_eq!(row[..3], expected, "{}", run.stdout);
+    }
+    assert_eq!((rows[0][0], rows[2][0], rows[39][0]), ("q0000", "q0001", "q0019"));
+
+    // Queries without ids are named by their line number, from 0.
+    let bare = bare_vectors(&queries, 3);
+    let unnamed = vecar_with_stdin(&table, bare.as_bytes()).ok().stdout;
+    let named: Vec<&str> = table_rows(&unnamed).iter().map(|r| r[0]).collect();
+    assert_eq!(named, ["0", "0", "1", "1", "2", "2"]);
+
+    // One query has no column for it: from stdin, --like, --vector; --fields decides alone.
+    let one = vecar_with_stdin(&table, bare_vectors(&queries, 1).as_bytes()).ok();
+    let like = vecar(&[&table[..], &["--like", "doc-00000"]].concat()).ok();
+    let vector = bare_vectors(&queries, 1);
+    let vector = vecar(&[&table[..], &["--vector", vector.trim_end()]].concat()).ok();
+    for out in [&one.stdout, &like.stdout, &vector.stdout] {
+        assert!(out.starts_with("rank"), "{out}");
+        assert_eq!(table_rows(out).len(), 2, "{out}");
+    }
+    let chosen = vecar_with_stdin(&[&table[..], &["--fields", "id,score"]].concat(), &queries).ok();
+    assert!(chosen.stdout.starts_with("id"), "{}", chosen.stdout);
+}
+
+/// The vectors of the first `n` queries as bare JSON arrays, one a line.
+fn bare_vectors(queries: &[u8], n: usize) -> String {
+    std::str::from_utf8(queries)
+        .unwrap()
+        .lines()
+        .take(n)
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["vector"].to_string() + "\n")
+        .collect()
+}
