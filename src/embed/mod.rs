@@ -61,16 +61,18 @@ impl Provider {
 
     /// Opens the provider for queries by text against an archive embedded as `recorded`: the
     /// flags if given, else the recorded provider (a local model from VECAR_MODEL; an endpoint's
-    /// recorded model name with --endpoint). A command is never taken from the archive, which
-    /// may be hostile. A provider whose kind, model, weights or dimensions differ from the
-    /// recorded ones is refused.
+    /// recorded model name with --endpoint), else, for an archive that records none, a local
+    /// model from VECAR_MODEL. A command is never taken from the archive, which may be hostile.
+    /// A provider whose kind, model, weights or dimensions differ from the recorded ones is
+    /// refused.
     pub fn open_for(&self, recorded: Option<&EmbeddingInfo>, archive: &str) -> Result<Box<dyn Embedder>> {
         let mut args = self.clone();
+        let from_env = || std::env::var("VECAR_MODEL").ok().filter(|dir| !dir.is_empty());
         if let Some(info) = recorded {
             match info.provider.as_str() {
-                "local" if args.kind().is_none() => match std::env::var("VECAR_MODEL") {
-                    Ok(dir) if !dir.is_empty() => args.model = Some(dir),
-                    _ => bail!(
+                "local" if args.kind().is_none() => match from_env() {
+                    Some(dir) => args.model = Some(dir),
+                    None => bail!(
                         "{archive} was embedded with the local model {:?}: give its directory with --model DIR or VECAR_MODEL",
                         info.model
                     ),
@@ -86,6 +88,8 @@ impl Provider {
                 ),
                 _ => {}
             }
+        } else if args.kind().is_none() {
+            args.model = from_env();
         }
         if let (Some(info), Some(kind)) = (recorded, args.kind()) {
             if info.provider != kind {
@@ -97,7 +101,12 @@ impl Provider {
             }
         }
         let Some(embedder) = args.open()? else {
-            bail!("{archive} records no embedding model: to query by text, give --model DIR, --endpoint URL --model NAME or --embed-cmd CMD");
+            bail!(
+                "{archive} records no embedding model: to query it by text, give the model its vectors were made \
+                 with: --model DIR or VECAR_MODEL=DIR for a local sentence-transformers model, --endpoint URL \
+                 --model NAME, or --embed-cmd CMD. vecar's fixtures were made with all-MiniLM-L6-v2: \
+                 tests/model/fetch.sh, in vecar's repository, puts it at tests/model/all-MiniLM-L6-v2"
+            );
         };
         if let Some(info) = recorded {
             check_same(info, &embedder.info(), archive)?;

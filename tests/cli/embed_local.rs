@@ -53,6 +53,27 @@ fn cli_builds_from_text_and_queries_by_text_with_the_recorded_model() {
 
 #[test]
 #[ignore = "needs the model: tests/model/fetch.sh"]
+fn the_tour_queries_the_fixture_by_text_with_the_model_it_was_made_with() {
+    let dir = tempdir();
+    let car = build_fixture(dir.path(), "docs.car", &[]);
+    let docs = std::fs::read_to_string(fixture("docs.jsonl")).unwrap();
+    let doc: Value = serde_json::from_str(docs.lines().nth(7).unwrap()).unwrap();
+    let text = doc["text"].as_str().unwrap();
+    let model = model_dir();
+    let given = vecar(&["query", s(&car), "-k", "1", "--text", text, "--model", s(&model)]).ok();
+    let from_env = vecar_with_env(
+        &["query", s(&car), "-k", "1", "--text", text],
+        b"",
+        &[("VECAR_MODEL", s(&model))],
+    )
+    .ok();
+    for run in [given, from_env] {
+        assert_eq!(run.json_lines()[0]["id"], doc["id"]);
+    }
+}
+
+#[test]
+#[ignore = "needs the model: tests/model/fetch.sh"]
 fn cli_refuses_a_model_whose_weights_differ() {
     let model = model_dir();
     let dir = tempdir();

@@ -365,3 +365,30 @@ fn bare_vectors(queries: &[u8], n: usize) -> String {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["vector"].to_string() + "\n")
         .collect()
 }
+
+#[test]
+fn a_text_query_on_an_archive_without_a_model_says_where_to_get_one() {
+    let dir = tempdir();
+    let a = build_fixture(dir.path(), "docs.car", &[]);
+    let no_model = [("VECAR_MODEL", "")];
+    let text = vecar_with_env(&["query", s(&a), "--text", "a cluster job scheduler"], b"", &no_model);
+    let stdin = vecar_with_env(
+        &["query", s(&a)],
+        b"{\"text\": \"a cluster job scheduler\"}\n",
+        &no_model,
+    );
+    for run in [text, stdin] {
+        run.fails_with("docs.car records no embedding model: to query it by text, give the model");
+        for words in [
+            "--model DIR or VECAR_MODEL=DIR",
+            "tests/model/fetch.sh",
+            "tests/model/all-MiniLM-L6-v2",
+        ] {
+            assert!(run.stderr.contains(words), "{words} in {}", run.stderr);
+        }
+    }
+    // VECAR_MODEL is read for such an archive, as --model is.
+    let missing = dir.path().join("no-such-model");
+    let env = [("VECAR_MODEL", s(&missing))];
+    vecar_with_env(&["query", s(&a), "--text", "x"], b"", &env).fails_with(s(&missing));
+}
