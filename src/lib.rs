@@ -14,6 +14,10 @@
 //!   an archive records), [`input`] (JSONL parsing), [`output`] (writing files and JSON lines),
 //!   [`progress`], [`http`] (the one HTTP client: timeouts, retries, error wording), [`json`] (strict JSON lines),
 //!   [`cids`] (the sha2-256 CIDv1 of bytes, for blocks and model weights).
+//!
+//! Small modules: no file under `src/` over 400 lines and no function over 60, unless a comment
+//! line at its top starting with `Long on purpose:` says why (a `//!` line of the file's, a
+//! comment line just above the function); the second test at the end checks that too.
 
 pub mod archive;
 pub mod cids;
@@ -29,7 +33,7 @@ pub mod progress;
 
 #[cfg(test)]
 mod layers {
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
 
     /// The layer of a top-level module: 0 for the leaves, 1 for archive, index and embed, 2 for
     /// ops. `None` for a name that is not a module of this crate.
@@ -67,7 +71,73 @@ mod layers {
         found
     }
 
-    fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    /// Lines a file under `src/` may have, and a function, unless a comment line at its top
+    /// starting with [`REASON`] says why it is longer.
+    const MAX_FILE_LINES: usize = 400;
+    const MAX_FN_LINES: usize = 60;
+    /// How a comment line giving that reason starts, after its `//`, `///` or `//!`.
+    const REASON: &str = "Long on purpose:";
+
+    /// Whether `line` is a comment line that gives the reason for a long file or function.
+    fn gives_reason(line: &str) -> bool {
+        let comment = line.trim_start().trim_start_matches('/').trim_start_matches('!');
+        line.trim_start().starts_with("//") && comment.trim_start().starts_with(REASON)
+    }
+
+    /// The indentation of `line` when it starts a function (`fn`, after `pub`, `const` or
+    /// `unsafe`), else `None`.
+    fn fn_indent(line: &str) -> Option<&str> {
+        let code = line.trim_start();
+        let mut rest = code;
+        for qualifier in ["pub(crate) ", "pub(super) ", "pub ", "const ", "async ", "unsafe "] {
+            rest = rest.strip_prefix(qualifier).unwrap_or(rest);
+        }
+        rest.starts_with("fn ").then(|| &line[..line.len() - code.len()])
+    }
+
+    /// What in `text` (a file as rustfmt writes it) is too long without a reason: the file, or a
+    /// function, from its `fn` line to the `}` at the same indentation; a function's reason is
+    /// in the comment (and attribute) lines just above it, the file's in its `//!` lines.
+    fn too_long(text: &str) -> Vec<String> {
+        let lines: Vec<&str> = text.lines().collect();
+        let mut found = Vec::new();
+        let file_reason = lines.iter().any(|l| l.starts_with("//!") && gives_reason(l));
+        if lines.len() > MAX_FILE_LINES && !file_reason {
+            found.push(format!("{} lines, over {MAX_FILE_LINES}", lines.len()));
+        }
+        for (start, line) in lines.iter().enumerate() {
+            let Some(indent) = fn_indent(line) else { continue };
+            // The signature ends at `{` where a body follows, at `;` or `}` where none does.
+            let Some(open) = lines[start..]
+                .iter()
+                .position(|l| l.trim_end().ends_with(['{', ';', '}']))
+            else {
+                continue;
+            };
+            let close = format!("{indent}}}");
+            let body = &lines[start + open..];
+            let end = body.iter().position(|l| *l == close);
+            let (true, Some(end)) = (body[0].trim_end().ends_with('{'), end) else {
+                continue;
+            };
+            let length = open + end + 1;
+            let reason = lines[..start]
+                .iter()
+                .rev()
+                .take_while(|l| l.trim_start().starts_with("//") || l.trim_start().starts_with("#["))
+                .any(|l| gives_reason(l));
+            if length > MAX_FN_LINES && !reason {
+                found.push(format!(
+                    "line {}: {length} lines, over {MAX_FN_LINES}: {}",
+                    start + 1,
+                    line.trim()
+                ));
+            }
+        }
+        found
+    }
+
+    fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(dir).expect("src/ is readable") {
             let path = entry.expect("a directory entry").path();
             if path.is_dir() {
@@ -78,14 +148,31 @@ mod layers {
         }
     }
 
-    #[test]
-    fn no_module_imports_from_above_or_beside_it() {
+    /// Every `.rs` file under `src/`: its path there and its text.
+    fn src_files() -> Vec<(PathBuf, String)> {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let mut files = Vec::new();
         rust_files(&src, &mut files);
+        let files: Vec<_> = files
+            .into_iter()
+            .map(|file| {
+                let text = std::fs::read_to_string(&file).expect("readable");
+                (file.strip_prefix(&src).expect("under src/").to_path_buf(), text)
+            })
+            .collect();
+        assert!(
+            files.len() > 40,
+            "found only {} files under {}",
+            files.len(),
+            src.display()
+        );
+        files
+    }
+
+    #[test]
+    fn no_module_imports_from_above_or_beside_it() {
         let mut broken = Vec::new();
-        for file in &files {
-            let relative = file.strip_prefix(&src).expect("under src/");
+        for (relative, text) in src_files() {
             let top = relative
                 .components()
                 .next()
@@ -96,7 +183,6 @@ mod layers {
             if matches!(module, "lib" | "main" | "cmd") {
                 continue;
             }
-            let text = std::fs::read_to_string(file).expect("readable");
             broken.extend(
                 violations(module, &text)
                     .into_iter()
@@ -104,16 +190,51 @@ mod layers {
             );
         }
         assert!(
-            files.len() > 40,
-            "found only {} files under {}",
-            files.len(),
-            src.display()
-        );
-        assert!(
             broken.is_empty(),
             "imports that break the layers (see src/lib.rs):\n{}",
             broken.join("\n")
         );
+    }
+
+    #[test]
+    fn no_file_or_function_is_long_without_a_reason() {
+        let mut long = Vec::new();
+        for (relative, text) in src_files() {
+            long.extend(
+                too_long(&text)
+                    .into_iter()
+                    .map(|l| format!("{}: {l}", relative.display())),
+            );
+        }
+        assert!(
+            long.is_empty(),
+            "too long, with no `{REASON}` comment saying why (see src/lib.rs):\n{}",
+            long.join("\n")
+        );
+    }
+
+    #[test]
+    fn the_length_check_catches_long_files_and_functions() {
+        let function = |lines: usize, above: &str| {
+            let body = "    let x = 1;\n".repeat(lines - 2);
+            format!("{above}pub(crate) fn f() -> u8 {{\n{body}}}\n")
+        };
+        assert!(too_long(&function(60, "")).is_empty());
+        assert_eq!(too_long(&function(61, "/// Adds.\n#[inline]\n")).len(), 1);
+        assert!(too_long(&function(61, "/// Adds.\n/// Long on purpose: one table.\n")).is_empty());
+        assert_eq!(
+            too_long(&format!("    {}", function(61, "").replace('\n', "\n    "))).len(),
+            1
+        );
+        let where_clause = "fn f<T>()\nwhere\n    T: Copy,\n{\n";
+        assert_eq!(
+            too_long(&format!("{where_clause}{}}}\n", "    g();\n".repeat(57))).len(),
+            1
+        );
+        assert!(too_long("fn f();\nfn g() {}\n").is_empty());
+        let long_file = "// x\n".repeat(401);
+        assert_eq!(too_long(&long_file).len(), 1);
+        assert!(too_long(&format!("//! A table.\n//! Long on purpose: a table.\n{long_file}")).is_empty());
     }
 
     #[test]

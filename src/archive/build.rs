@@ -152,25 +152,7 @@ pub fn assemble<'a>(rows: &'a Rows, built: &'a IndexBytes, options: &BuildOption
         chunks: collection(vector_chunks)?,
     };
     let index_collection = collection(index_chunks)?;
-    let (engine, engine_version, partitions) = match &built.partitions {
-        None => ("usearch", options.engine_version.as_str(), None),
-        Some(p) => {
-            let contents = (0..p.chunks.len()).map(Content::Partition).collect();
-            let partitions = Partitions {
-                sizes: p.sizes.clone(),
-                chunks: collection(archive.hash_chunks(contents, RAW)?)?,
-            };
-            (PARTITIONED_ENGINE, PARTITIONED_VERSION, Some(partitions))
-        }
-    };
-    let index = IndexInfo {
-        engine: engine.into(),
-        engine_version: engine_version.into(),
-        params: options.params,
-        chunks: index_collection,
-        unreachable: built.unreachable.clone(),
-        partitions,
-    };
+    let index = archive.index_info(index_collection, options, &mut collection)?;
     let manifest = Block::dag_cbor(&Manifest {
         format: FORMAT_NAME.into(),
         version: FORMAT_VERSION,
@@ -195,6 +177,35 @@ fn index_ranges(len: u64) -> Vec<Range<u64>> {
 }
 
 impl Assembled<'_> {
+    /// The manifest's index entry: the engine, its settings, the index's `chunks` and, for a
+    /// partitioned index, its partitions, hashed here and added by `collection` after the chunks.
+    fn index_info(
+        &self,
+        chunks: tree::Collection,
+        options: &BuildOptions,
+        collection: &mut impl FnMut(Vec<(Cid, u64, Content)>) -> Result<tree::Collection>,
+    ) -> Result<IndexInfo> {
+        let (engine, engine_version, partitions) = match &self.index.partitions {
+            None => ("usearch", options.engine_version.as_str(), None),
+            Some(p) => {
+                let contents = (0..p.chunks.len()).map(Content::Partition).collect();
+                let partitions = Partitions {
+                    sizes: p.sizes.clone(),
+                    chunks: collection(self.hash_chunks(contents, RAW)?)?,
+                };
+                (PARTITIONED_ENGINE, PARTITIONED_VERSION, Some(partitions))
+            }
+        };
+        Ok(IndexInfo {
+            engine: engine.into(),
+            engine_version: engine_version.into(),
+            params: options.params,
+            chunks,
+            unreachable: self.index.unreachable.clone(),
+            partitions,
+        })
+    }
+
     /// Makes and hashes each chunk of `contents` in parallel: its CID under `codec`, the number of
     /// items it holds (rows, or bytes of the index) and its content, in the order given.
     fn hash_chunks(&self, contents: Vec<Content>, codec: u64) -> Result<Vec<(Cid, u64, Content)>> {

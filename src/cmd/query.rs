@@ -1,31 +1,30 @@
 //! `vecar query`: the nearest records to each query, from one or several archives.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-use super::printer::{Format, Printable, RowWriter};
+use super::printer::{Format, RowWriter};
 use super::ProviderArgs;
 use super::UsageError;
-use vecar::archive::read::{Archive, Located};
+use vecar::archive::read::Archive;
 use vecar::embed::LinesWithVectors;
 use vecar::index::field_path;
 use vecar::index::filter::Filter;
 use vecar::index::search::SearchOptions;
-use vecar::input::{self, Labels, LineSource, Lines, Query};
+use vecar::input::{self, Lines, Query};
 use vecar::ops::search::{check_compatible, check_distinct, find_id, missing_fields, Search};
 use vecar::params::{EmbeddingInfo, MAX_EXPANSION};
 use vecar::{output, progress};
 
-/// Queries searched together, at most.
-const BATCH: usize = 1024;
-/// Hits held at once, at most, unless one query has more (then a batch is one query).
-const BATCH_HITS: usize = 1 << 16;
+mod answer;
+
+use answer::Answerer;
+
 /// Output fields when --fields is not given.
 const DEFAULT_FIELDS: [&str; 8] = ["query", "rank", "id", "score", "distance", "text", "metadata", "cid"];
 /// Output fields of `--format table` when --fields is not given: what a person reads, with the
@@ -142,17 +141,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         .map(Filter::parse)
         .transpose()
         .map_err(|e| UsageError(e.to_string()))?;
-    if args.archives.iter().any(|a| a == Path::new("-")) {
-        let msg = "archives are read in place: give a file, not `-` (queries come from stdin)";
-        return Err(UsageError(msg.into()).into());
-    }
-    let archives = args
-        .archives
-        .iter()
-        .map(|path| args.net.open(path))
-        .collect::<Result<Vec<_>>>()?;
-    check_compatible(&archives, "searched together")?;
-    check_distinct(&archives)?;
+    let archives = open_archives(&args)?;
     let several = archives.len() > 1;
     let fields = output_fields(args.fields.as_deref(), args.format, several);
     let paths = record_paths(&fields).map_err(|e| UsageError(format!("--fields: {e}")))?;
@@ -200,6 +189,23 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     }
     answerer.finish()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The archives to search, opened in place (files) or through the network: no `-`, none given
+/// twice, all with the same dimensions and metric.
+fn open_archives(args: &Args) -> Result<Vec<Archive>> {
+    if args.archives.iter().any(|a| a == Path::new("-")) {
+        let msg = "archives are read in place: give a file, not `-` (queries come from stdin)";
+        return Err(UsageError(msg.into()).into());
+    }
+    let archives = args
+        .archives
+        .iter()
+        .map(|path| args.net.open(path))
+        .collect::<Result<Vec<_>>>()?;
+    check_compatible(&archives, "searched together")?;
+    check_distinct(&archives)?;
+    Ok(archives)
 }
 
 /// A usage error naming the fields of `fields` that neither a hit nor any record has.
@@ -275,134 +281,4 @@ fn output_fields(list: Option<&str>, format: Format, several: bool) -> Vec<Strin
     };
     let archive = several.then_some("archive");
     default.iter().copied().chain(archive).map(String::from).collect()
-}
-
-/// Answers queries and prints their hits.
-struct Answerer<'a, W: Write> {
-    search: &'a Search<'a>,
-    /// The record path of each output field that is not one of the hit's own.
-    paths: &'a HashMap<String, Vec<String>>,
-    k: usize,
-    writer: RowWriter<W>,
-    /// Queries answered so far.
-    answered: usize,
-    /// Whether the table's query column is shown only when several queries are answered.
-    query_column_if_several: bool,
-}
-
-impl<'a, W: Write> Answerer<'a, W> {
-    /// An answerer printing to `writer`; `table_defaults` when it prints a table of the default
-    /// fields, whose query column is then shown only if several queries are answered.
-    fn new(
-        search: &'a Search<'a>,
-        paths: &'a HashMap<String, Vec<String>>,
-        k: usize,
-        writer: RowWriter<W>,
-        table_defaults: bool,
-    ) -> Self {
-        Answerer {
-            search,
-            paths,
-            k,
-            writer,
-            answered: 0,
-            query_column_if_several: table_defaults,
-        }
-    }
-
-    /// Reads every query from `lines` and answers them in batches, in order, then finishes.
-    /// At a bad line, prints the answers to the lines before it, whole, then returns its error.
-    fn answer_all(mut self, lines: &mut impl LineSource, dims: usize, fields: (&str, &str)) -> Result<()> {
-        let most = (BATCH_HITS / self.k.max(1)).clamp(1, BATCH);
-        let mut labels = Labels::default();
-        let mut batch = Vec::new();
-        loop {
-            batch.clear();
-            let read = input::read_queries(lines, dims, fields, most, &mut labels, &mut batch);
-            if !batch.is_empty() {
-                self.answer(&batch)?;
-                self.writer.flush()?; // each answer as soon as it is found
-            }
-            if let Err(e) = read {
-                self.finish()?; // the answers before the bad line, whole
-                return Err(e);
-            }
-            if batch.is_empty() {
-                return self.finish();
-            }
-        }
-    }
-
-    /// Answers `queries` and prints their hits, picking record fields by their paths.
-    fn answer(&mut self, queries: &[Query]) -> Result<()> {
-        let vectors: Vec<&[f32]> = queries.iter().map(|q| q.vector.as_slice()).collect();
-        let answers = self.search.answer(&vectors, self.k)?;
-        let paths = self.paths;
-        let rows: Vec<HitRow> = queries
-            .iter()
-            .zip(&answers.hits)
-            .flat_map(|(query, hits)| {
-                let answers = &answers;
-                hits.iter().enumerate().map(move |(rank, found)| HitRow {
-                    query,
-                    rank: rank + 1,
-                    score: found.hit.score,
-                    located: answers.record(found),
-                    archive: answers.archive(found),
-                    paths,
-                })
-            })
-            .collect();
-        self.answered += queries.len();
-        self.writer.write_rows(&rows)
-    }
-
-    /// Ends the output. A table shows which query each hit answers, as grep shows file names,
-    /// only when there is more than one: rank 1 starting over is all that separates queries.
-    fn finish(mut self) -> Result<()> {
-        if self.query_column_if_several && self.answered < 2 {
-            self.writer.drop_table_column("query");
-        }
-        self.writer.finish()
-    }
-}
-
-/// One hit as an output row, borrowing its record.
-struct HitRow<'a> {
-    query: &'a Query,
-    rank: usize,
-    score: f64,
-    located: &'a Located,
-    archive: &'a Archive,
-    paths: &'a HashMap<String, Vec<String>>,
-}
-
-impl Printable for HitRow<'_> {
-    /// The hit's own fields by their names; any other name picks a record field by its path.
-    fn get(&self, field: &str) -> Option<Cow<'_, Value>> {
-        let manifest = &self.archive.manifest;
-        let (fields, record) = (&manifest.fields, &self.located.record);
-        let made = |value: Value| Some(Cow::Owned(value));
-        match field {
-            "query" => Some(Cow::Borrowed(&self.query.label)),
-            "rank" => made(json!(self.rank)),
-            "id" => record.get(&fields.id).map(Cow::Borrowed),
-            "score" => made(json!(self.score)),
-            "distance" => made(json!(manifest.index.params.metric.distance(self.score))),
-            "text" => record.get(&fields.text).map(Cow::Borrowed),
-            "cid" => made(json!(self.located.cid.to_string())),
-            "archive" => made(json!(self.archive.name())),
-            "metadata" => {
-                let metadata = record
-                    .iter()
-                    .filter(|(name, _)| **name != fields.id && **name != fields.text);
-                made(Value::Object(metadata.map(|(n, v)| (n.clone(), v.clone())).collect()))
-            }
-            name => self
-                .paths
-                .get(name)
-                .and_then(|path| field_path::lookup(record, path))
-                .map(Cow::Borrowed),
-        }
-    }
 }

@@ -138,6 +138,40 @@ impl Graph<'_> {
 fn parse(bytes: &[u8], dimensions: u64, count: u64, dtype: Dtype) -> Result<Graph<'_>> {
     let mut r = Reader { bytes, pos: 0 };
     check_head(&mut r, dimensions, count, dtype)?;
+    let mut graph = graph_head(&mut r, count)?;
+    let (max_level, connectivity, base) = (graph.max_level, graph.connectivity, graph.base);
+    let mut seen = vec![false; count as usize];
+    for slot in 0..count as usize {
+        let level = graph.levels[slot];
+        ensure!(
+            level <= max_level,
+            "index node {slot} has level {level} above the top level {max_level}"
+        );
+        let key = r.uint(8)?;
+        ensure!(
+            key < count && !std::mem::replace(&mut seen[key as usize], true),
+            "index node {slot} has a bad key {key}"
+        );
+        ensure!(r.uint(2)? == level, "index node {slot} disagrees about its level");
+        graph.keys.push(key);
+        graph.base_lists.push(r.pos);
+        for layer in 0..=level {
+            let capacity = if layer == 0 { base } else { connectivity };
+            check_list(&mut r, slot, capacity, count)?;
+        }
+    }
+    ensure!(
+        r.pos == bytes.len(),
+        "index has {} bytes after its last node",
+        bytes.len() - r.pos
+    );
+    Ok(graph)
+}
+
+/// Reads and checks the graph's head (its size, connectivity, top level, entry point and every
+/// node's level), leaving `r` at the first node. The graph it returns has every node's level and
+/// no node yet.
+fn graph_head<'a>(r: &mut Reader<'a>, count: u64) -> Result<Graph<'a>> {
     let [size, connectivity, connectivity_base, max_level, entry] = [0; 5].map(|_| r.uint(8));
     let (size, connectivity, base, max_level, entry) = (size?, connectivity?, connectivity_base?, max_level?, entry?);
     ensure!(size == count, "index graph has {size} nodes; the manifest says {count}");
@@ -158,43 +192,16 @@ fn parse(bytes: &[u8], dimensions: u64, count: u64, dtype: Dtype) -> Result<Grap
         levels[entry as usize] == max_level,
         "index entry point is not on the top level"
     );
-
-    let mut seen = vec![false; size as usize];
-    let mut graph = Graph {
-        bytes,
+    Ok(Graph {
+        bytes: r.bytes,
         entry: entry as usize,
         max_level,
         connectivity,
         base,
-        levels: Vec::new(),
+        levels,
         keys: Vec::with_capacity(size as usize),
         base_lists: Vec::with_capacity(size as usize),
-    };
-    for (slot, &level) in levels.iter().enumerate() {
-        ensure!(
-            level <= max_level,
-            "index node {slot} has level {level} above the top level {max_level}"
-        );
-        let key = r.uint(8)?;
-        ensure!(
-            key < count && !std::mem::replace(&mut seen[key as usize], true),
-            "index node {slot} has a bad key {key}"
-        );
-        ensure!(r.uint(2)? == level, "index node {slot} disagrees about its level");
-        graph.keys.push(key);
-        graph.base_lists.push(r.pos);
-        for layer in 0..=level {
-            let capacity = if layer == 0 { base } else { connectivity };
-            check_list(&mut r, slot, capacity, size)?;
-        }
-    }
-    ensure!(
-        r.pos == bytes.len(),
-        "index has {} bytes after its last node",
-        bytes.len() - r.pos
-    );
-    graph.levels = levels;
-    Ok(graph)
+    })
 }
 
 /// Checks the stored vectors (`count` of `dimensions` values of `dtype`) and the head that come

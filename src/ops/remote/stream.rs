@@ -40,23 +40,7 @@ pub fn copy_verified<W: std::io::Write>(
         inner: BufReader::with_capacity(1 << 16, input),
         read: 0,
     };
-    let Some(len) = read_varint(&mut input, name, "CAR header length")? else {
-        bail!("{name}: the answer is empty, not a CAR");
-    };
-    if len == 0 || len > MAX_HEADER_LEN {
-        bail!("{name}: the CAR header claims {len} bytes; not a CAR vecar reads");
-    }
-    let header: Header = decode_dag_cbor(&read_exact(&mut input, len, name, "CAR header")?)
-        .with_context(|| format!("{name}: CAR header"))?;
-    if header.version != 1 {
-        bail!(
-            "{name}: CAR version {} where a CARv1 stream was expected",
-            header.version
-        );
-    }
-    if !header.roots.contains(root) {
-        bail!("{name}: the CAR's roots {:?} do not include {root}", header.roots);
-    }
+    check_header(&mut input, name, root)?;
     let mut seen = HashSet::new();
     let mut blocks = Vec::new();
     loop {
@@ -94,6 +78,28 @@ pub fn copy_verified<W: std::io::Write>(
             blocks.push((cid, cursor.len() as u64));
         }
     }
+}
+
+/// Reads the CARv1 header at the start of `input` (from `name`), which must name `root`.
+fn check_header<R: Read>(input: &mut Counted<R>, name: &str, root: &Cid) -> Result<()> {
+    let Some(len) = read_varint(input, name, "CAR header length")? else {
+        bail!("{name}: the answer is empty, not a CAR");
+    };
+    if len == 0 || len > MAX_HEADER_LEN {
+        bail!("{name}: the CAR header claims {len} bytes; not a CAR vecar reads");
+    }
+    let header: Header =
+        decode_dag_cbor(&read_exact(input, len, name, "CAR header")?).with_context(|| format!("{name}: CAR header"))?;
+    if header.version != 1 {
+        bail!(
+            "{name}: CAR version {} where a CARv1 stream was expected",
+            header.version
+        );
+    }
+    if !header.roots.contains(root) {
+        bail!("{name}: the CAR's roots {:?} do not include {root}", header.roots);
+    }
+    Ok(())
 }
 
 /// A reader that counts the bytes read, for messages.

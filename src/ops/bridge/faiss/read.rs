@@ -9,6 +9,9 @@ use anyhow::{bail, ensure, Context, Result};
 use memmap2::Mmap;
 
 use super::{fourcc_name, FaissMetric};
+use cursor::Cursor;
+
+mod cursor;
 
 /// Deepest nesting of indexes read (an id map around an HNSW index around its storage is 3).
 const MAX_DEPTH: usize = 8;
@@ -214,6 +217,19 @@ fn read_ivf(c: &mut Cursor, depth: usize) -> Result<Index> {
     if kind == 2 {
         c.skip_vector(16, "direct map table")?;
     }
+    let mut entries = read_lists(c, lists, h.dimensions, h.count)?;
+    entries.sort_unstable_by_key(|&(id, _)| id);
+    Ok(Index {
+        entries,
+        dimensions: h.dimensions,
+        metric: h.metric,
+        count: h.count,
+    })
+}
+
+/// The inverted lists of an IVF index of `lists` lists: each vector's id and the offset of its
+/// float32 values, `count` in all, in list order.
+fn read_lists(c: &mut Cursor, lists: u64, dimensions: usize, count: usize) -> Result<Vec<(i64, usize)>> {
     let at = c.pos;
     let code = c.fourcc()?;
     ensure!(
@@ -224,12 +240,12 @@ fn read_ivf(c: &mut Cursor, depth: usize) -> Result<Index> {
     ensure!(c.u64("nlist")? == lists, "inverted lists disagree about nlist");
     let code_size = c.u64("code_size")?;
     ensure!(
-        code_size == 4 * h.dimensions as u64,
+        code_size == 4 * dimensions as u64,
         "code size {code_size} is not {} float32s",
-        h.dimensions
+        dimensions
     );
     let sizes = list_sizes(c, lists as usize)?;
-    let row = 4 * h.dimensions;
+    let row = 4 * dimensions;
     let mut entries = Vec::new();
     for (list, &n) in sizes.iter().enumerate() {
         if n == 0 {
@@ -240,27 +256,21 @@ fn read_ivf(c: &mut Cursor, depth: usize) -> Result<Index> {
             .with_context(|| format!("list {list}"))?;
         let (ids, _) = c.array(n, 8, "list ids").with_context(|| format!("list {list}"))?;
         ensure!(
-            entries.len() + n as usize <= h.count,
+            entries.len() + n as usize <= count,
             "lists hold more than ntotal {} vectors",
-            h.count
+            count
         );
         for i in 0..n as usize {
             entries.push((c.i64_at(ids + 8 * i), codes + i * row));
         }
     }
     ensure!(
-        entries.len() == h.count,
+        entries.len() == count,
         "lists hold {} vectors, not {}",
         entries.len(),
-        h.count
+        count
     );
-    entries.sort_unstable_by_key(|&(id, _)| id);
-    Ok(Index {
-        entries,
-        dimensions: h.dimensions,
-        metric: h.metric,
-        count: h.count,
-    })
+    Ok(entries)
 }
 
 /// The sizes of `lists` inverted lists, stored in full or as (list, size) pairs.
@@ -319,87 +329,4 @@ fn same_shape(outer: &Header, inner: &Index, what: &str) -> Result<()> {
         outer.metric
     );
     Ok(())
-}
-
-/// Reads little-endian fields from the file, failing at its end instead of panicking.
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    /// The next `n` bytes, holding `what`.
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&end| end <= self.bytes.len());
-        let Some(end) = end else {
-            bail!(
-                "truncated: {what} at byte {} needs {n} bytes, the file has {} left",
-                self.pos,
-                self.bytes.len() - self.pos
-            )
-        };
-        let slice = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(slice)
-    }
-
-    /// Skips an array of `n` items of `size` bytes; gives its offset and length in bytes.
-    fn array(&mut self, n: u64, size: usize, what: &str) -> Result<(usize, usize)> {
-        let len = usize::try_from(n).ok().and_then(|n| n.checked_mul(size));
-        let left = self.bytes.len() - self.pos;
-        let len = len.filter(|&len| len <= left).with_context(|| {
-            format!(
-                "truncated: {what} at byte {} claims {n} items of {size} bytes, the file has {left} bytes left",
-                self.pos
-            )
-        })?;
-        let start = self.pos;
-        self.pos += len;
-        Ok((start, len))
-    }
-
-    /// Skips a FAISS vector (a u64 count, then the items) of items of `size` bytes; gives its
-    /// count.
-    fn skip_vector(&mut self, size: usize, what: &str) -> Result<u64> {
-        let n = self.u64(what)?;
-        self.array(n, size, what)?;
-        Ok(n)
-    }
-
-    fn fourcc(&mut self) -> Result<[u8; 4]> {
-        let b = self.take(4, "index type")?;
-        Ok([b[0], b[1], b[2], b[3]])
-    }
-
-    fn peek_fourcc(&self) -> Result<[u8; 4]> {
-        Cursor {
-            bytes: self.bytes,
-            pos: self.pos,
-        }
-        .fourcc()
-    }
-
-    fn i32(&mut self, what: &str) -> Result<i32> {
-        let b = self.take(4, what)?;
-        Ok(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    fn i64(&mut self, what: &str) -> Result<i64> {
-        let at = self.take(8, what)?;
-        Ok(i64::from_le_bytes(at.try_into().expect("8 bytes")))
-    }
-
-    fn u64(&mut self, what: &str) -> Result<u64> {
-        Ok(self.i64(what)? as u64)
-    }
-
-    /// The i64 at `at`, inside an array already checked.
-    fn i64_at(&self, at: usize) -> i64 {
-        i64::from_le_bytes(self.bytes[at..at + 8].try_into().expect("8 bytes"))
-    }
-
-    /// The u64 at `at`, inside an array already checked.
-    fn u64_at(&self, at: usize) -> u64 {
-        self.i64_at(at) as u64
-    }
 }
