@@ -1,18 +1,8 @@
-//! The CAR reader on arbitrary bytes: header, CARv2 index, section headers, and every block's
-//! verified read (through the index first, then after the walk).
+//! libFuzzer's entry to the `car_sections` target, whose body is fuzz/targets/car_sections.rs (which
+//! `cargo test` compiles and runs on the seeds too: tests/fuzz.rs).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use vecar::archive::car::CarFile;
+#[path = "../targets/car_sections.rs"]
+mod target;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(car) = CarFile::from_bytes("fuzz.car", data.to_vec()) {
-        let _ = car.block(car.root());
-        let _ = car.check_carv2();
-        let Ok(sections) = car.sections() else { return };
-        let cids: Vec<_> = sections.map(|(cid, _)| *cid).collect();
-        for cid in cids {
-            let _ = car.block(&cid);
-        }
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| target::run(data));

@@ -1,26 +1,8 @@
-//! The JSONL document and query parsers on arbitrary lines; every document that parses must
-//! survive the DAG-CBOR round trip unchanged.
+//! libFuzzer's entry to the `jsonl_record` target, whose body is fuzz/targets/jsonl_record.rs (which
+//! `cargo test` compiles and runs on the seeds too: tests/fuzz.rs).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use vecar::archive::records;
-use vecar::input::{parse_doc, parse_query};
+#[path = "../targets/jsonl_record.rs"]
+mod target;
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    for line in text.lines() {
-        let _ = parse_query(line, 1, "id", "vector");
-        let Ok(doc) = parse_doc(line, "id", "vector") else {
-            continue;
-        };
-        assert!(doc.vector.iter().all(|v| v.is_finite()));
-        let Ok(encoded) = records::encode(&doc.record) else {
-            continue;
-        };
-        let chunk = [records::packed_header(1), encoded].concat();
-        let back = records::decode(&chunk, 1).expect("an encoded record decodes");
-        assert_eq!(back[0], doc.record);
-        let picked = records::decode_some(&chunk, 1, &[0]).expect("an encoded record decodes");
-        assert_eq!(picked, back);
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| target::run(data));

@@ -1,16 +1,8 @@
-//! The DAG-CBOR decoders on arbitrary bytes: the manifest (and its checks), a link node and a
-//! records chunk.
+//! libFuzzer's entry to the `manifest` target, whose body is fuzz/targets/manifest.rs (which
+//! `cargo test` compiles and runs on the seeds too: tests/fuzz.rs).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use vecar::archive::block::decode_dag_cbor;
-use vecar::archive::manifest::Manifest;
-use vecar::archive::records;
+#[path = "../targets/manifest.rs"]
+mod target;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(manifest) = Manifest::decode(data) {
-        let _ = manifest.check(1 << 30);
-    }
-    let _ = decode_dag_cbor::<Vec<(cid::Cid, u64)>>(data);
-    let _ = records::decode(data, 3);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| target::run(data));

@@ -1,35 +1,8 @@
-//! Opening an archive and querying it, on arbitrary bytes: manifest, link trees, index load and
-//! search, exact search, and reading the hits' records.
+//! libFuzzer's entry to the `open_and_query` target, whose body is fuzz/targets/open_and_query.rs (which
+//! `cargo test` compiles and runs on the seeds too: tests/fuzz.rs).
 #![no_main]
 
-use std::collections::BTreeSet;
+#[path = "../targets/open_and_query.rs"]
+mod target;
 
-use libfuzzer_sys::fuzz_target;
-use vecar::archive::car::CarFile;
-use vecar::archive::read::Archive;
-use vecar::index::search::{Allowed, SearchOptions, Searcher};
-
-fuzz_target!(|data: &[u8]| {
-    let Ok(car) = CarFile::from_bytes("fuzz.car", data.to_vec()) else {
-        return;
-    };
-    let Ok(archive) = Archive::from_car(std::sync::Arc::new(car)) else { return };
-    let query = vec![0.5f32; archive.manifest.dimensions as usize];
-    let Ok(allowed) = Allowed::compute(&archive, None, None) else {
-        return;
-    };
-    for exact in [false, true] {
-        let options = SearchOptions {
-            exact,
-            ef: None,
-            rescore: 2,
-        };
-        let Ok(searcher) = Searcher::open(&archive, options, 1) else {
-            continue;
-        };
-        if let Ok(results) = searcher.search(&[&query], 3, &allowed) {
-            let rows: BTreeSet<u64> = results.iter().flatten().map(|hit| hit.row).collect();
-            let _ = archive.records_of(&rows);
-        }
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| target::run(data));
