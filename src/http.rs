@@ -141,7 +141,7 @@ fn describe(error: ureq::Error, limit: Limit) -> String {
     use ureq::Error::*;
     let (Limit::Whole(time) | Limit::Idle(time)) = limit;
     match (error, limit) {
-        (Io(error), _) => format!("connection failed: {error}"),
+        (Io(error), _) => format!("connection failed: {}", crate::output::describe(&error)),
         (ConnectionFailed, _) => "connection failed".into(),
         (Timeout(ureq::Timeout::Connect), _) => {
             format!("could not connect within {:?}", CONNECT_TIMEOUT.min(time))

@@ -130,7 +130,9 @@ fn print(out: &mut impl Write, info: &Map<String, Value>, json: bool) -> Result<
             match value {
                 Value::Object(map) if key == "by_role" => {
                     for (role, v) in map {
-                        writeln!(out, "  {role:<16}{} blocks, {} bytes", v["blocks"], v["bytes"])?;
+                        let count = |key: &str| v[key].as_u64().unwrap_or_default();
+                        let blocks = output::plural(count("blocks"), "block");
+                        writeln!(out, "  {role:<16}{blocks}, {} bytes", output::grouped(count("bytes")))?;
                     }
                 }
                 Value::Object(map) => {

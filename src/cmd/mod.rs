@@ -109,33 +109,36 @@ pub fn each_archive<T>(
     Ok(code)
 }
 
+/// The help heading of [`NetworkArgs`], set on each of its flags: a `next_help_heading` on the
+/// struct would also take in the flags of the command that come after them.
+const REMOTE: &str = "Remote archives (ipfs://CID, a bare CID, http(s)://URL)";
+
 /// Where archives that are not files are read from: `ipfs://CID` or a bare CID (trustless
 /// gateways, an IPFS node), `http(s)://` URLs of a CARv2 (range requests).
 #[derive(clap::Args, Clone, Debug)]
-#[command(next_help_heading = "Remote archives (ipfs://CID, a bare CID, http(s)://URL)")]
 pub struct NetworkArgs {
     /// A trustless HTTP gateway's base URL (GET /ipfs/CID?format=raw); may be given several
     /// times (or in VECAR_GATEWAY, comma-separated), tried in order.
-    #[arg(long = "gateway", value_name = "URL", env = "VECAR_GATEWAY", value_delimiter = ',')]
+    #[arg(long = "gateway", value_name = "URL", env = "VECAR_GATEWAY", value_delimiter = ',', help_heading = REMOTE)]
     gateways: Vec<String>,
     /// An IPFS node's RPC API (block/get), a URL or a multiaddr, tried after the gateways.
     /// Without a gateway or an API: the local node's, as `vecar push` finds it.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", help_heading = REMOTE)]
     api: Option<String>,
     /// Keep fetched blocks here, so they are never fetched twice [default:
     /// $XDG_CACHE_HOME/vecar, else ~/.cache/vecar].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help_heading = REMOTE)]
     cache: Option<PathBuf>,
     /// Keep no fetched block.
-    #[arg(long, conflicts_with = "cache")]
+    #[arg(long, conflicts_with = "cache", help_heading = REMOTE)]
     no_cache: bool,
     #[command(flatten)]
     cache_max: CacheMax,
     /// Blocks fetched at once.
-    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256), help_heading = REMOTE)]
     fetch_jobs: u16,
     /// Seconds allowed for each request (connecting: at most 10).
-    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = seconds)]
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = seconds, help_heading = REMOTE)]
     timeout: f64,
 }
 
@@ -144,7 +147,7 @@ pub struct NetworkArgs {
 pub struct CacheMax {
     /// The most the block cache keeps, in bytes or with K, M, G or T (powers of 1024): after a
     /// command that read a remote archive, the least recently used go until it holds 90% of it.
-    #[arg(long = "cache-max", value_name = "SIZE", env = "VECAR_CACHE_MAX", default_value = "2G", value_parser = size, global = true)]
+    #[arg(long = "cache-max", value_name = "SIZE", env = "VECAR_CACHE_MAX", default_value = "2G", value_parser = size, global = true, help_heading = REMOTE)]
     pub bytes: u64,
 }
 

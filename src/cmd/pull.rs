@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use cid::Cid;
 
 use super::UsageError;
+use vecar::ops::open::parse_cid;
 use vecar::ops::remote::api::Api;
 use vecar::ops::remote::fetch::Origin;
 use vecar::ops::remote::pull::{pull, TRANSFER};
@@ -48,7 +48,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .strip_prefix("ipfs://")
         .or_else(|| text.strip_prefix("/ipfs/"))
         .unwrap_or(text);
-    let root = Cid::try_from(text).map_err(|e| UsageError(format!("{:?} is not a CID: {e}", args.cid)))?;
+    let root = parse_cid(text).map_err(|e| UsageError(e.to_string()))?;
     let mut sources: Vec<Origin> = args.gateway.iter().map(|url| Origin::gateway(url, TRANSFER)).collect();
     if args.api.is_some() || sources.is_empty() {
         sources.push(Origin::Api(Api::locate(args.api.as_deref())?));

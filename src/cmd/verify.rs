@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use vecar::ops::verify::verify_at;
-use vecar::output::{self, plural};
+use vecar::output::{self, grouped, plural};
 
 /// Arguments of `vecar verify`.
 #[derive(clap::Args)]
@@ -39,12 +39,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let records = plural(report.records, "record");
         writeln!(
             out,
-            "{}: ok, {}, root {}, {records}, {} blocks, {} bytes",
+            "{}: ok, {}, root {}, {records}, {}, {} bytes",
             path.display(),
             report.kind,
             report.root,
-            report.blocks,
-            report.bytes
+            plural(report.blocks as u64, "block"),
+            grouped(report.bytes)
         )?;
         Ok(out.flush()?)
     })

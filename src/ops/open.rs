@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use cid::Cid;
 use tempfile::TempDir;
 
@@ -57,6 +57,14 @@ pub enum Place {
     Url(String),
 }
 
+/// `text` as a CID; else an error saying what one looks like (the cid crate's reason, such as
+/// "Failed to parse multihash", means nothing to someone who typed a placeholder).
+pub fn parse_cid(text: &str) -> Result<Cid> {
+    Cid::try_from(text).map_err(|_| {
+        anyhow!("{text:?} is not a CID: a root CID looks like bafyrei... (vecar build and vecar root print it)")
+    })
+}
+
 impl Place {
     /// Reads an archive argument: `ipfs://CID`, an `http(s)://` URL, a CID that names no file
     /// here, else a file's path.
@@ -66,10 +74,7 @@ impl Place {
         };
         if let Some(rest) = text.strip_prefix("ipfs://") {
             let cid = rest.trim_end_matches('/');
-            return match Cid::try_from(cid) {
-                Ok(cid) => Ok(Place::Ipfs(cid)),
-                Err(e) => bail!("{text}: {cid:?} is not a CID ({e})"),
-            };
+            return Ok(Place::Ipfs(parse_cid(cid).with_context(|| text.to_string())?));
         }
         if text.starts_with("http://") || text.starts_with("https://") {
             return Ok(Place::Url(text.to_string()));

@@ -392,3 +392,62 @@ fn a_text_query_on_an_archive_without_a_model_says_where_to_get_one() {
     let env = [("VECAR_MODEL", s(&missing))];
     vecar_with_env(&["query", s(&a), "--text", "x"], b"", &env).fails_with(s(&missing));
 }
+
+#[test]
+fn what_the_tour_prints_reads_well() {
+    let dir = tempdir();
+    let a = build_fixture(dir.path(), "docs.car", &[]);
+    // verify and info group thousands and count blocks as the build summary does.
+    let file_bytes = vecar(&["info", "--json", s(&a)]).ok().json_lines()[0]["file_bytes"].clone();
+    let verified = vecar(&["verify", s(&a)]).ok().stdout;
+    let size = verified.trim_end().rsplit(", ").next().unwrap();
+    assert!(verified.contains(", 21 blocks, "), "{verified}");
+    assert!(
+        size.contains(',') && size.replace(',', "") == format!("{file_bytes} bytes"),
+        "{verified}"
+    );
+    let info = vecar(&["info", s(&a)]).ok().stdout;
+    assert!(info.contains("  manifest        1 block, "), "{info}");
+    assert!(info.contains("  vectors         8 blocks, 460,800 bytes"), "{info}");
+    // The README's placeholder, or any other non-CID, is told what a CID looks like.
+    let pulled = vecar(&["pull", "ROOT-CID", "-o", s(&dir.path().join("copy.car"))]);
+    assert_eq!(pulled.code, 2, "{}", pulled.stderr);
+    assert!(
+        pulled
+            .stderr
+            .contains("\"ROOT-CID\" is not a CID: a root CID looks like bafyrei"),
+        "{}",
+        pulled.stderr
+    );
+    vecar(&["info", "ipfs://xyz"]).fails_with("ipfs://xyz: \"xyz\" is not a CID: a root CID looks like");
+    // No node listening: the system's words, without "(os error 111)".
+    let pushed = vecar(&["push", s(&a), "--api", "http://127.0.0.1:1"]);
+    pushed.fails_with("http://127.0.0.1:1: connection failed: connection refused");
+    assert!(!pushed.stderr.contains("os error"), "{}", pushed.stderr);
+}
+
+#[test]
+fn help_keeps_a_command_s_own_options_out_of_the_remote_archive_heading() {
+    for (command, own) in [
+        ("info", "--json"),
+        ("ls", "--json"),
+        ("diff", "--exit-code"),
+        ("get", "--ids-from"),
+        ("add", "--output"),
+        ("query", "--format"),
+    ] {
+        let help = vecar(&[command, "--help"]).ok().stdout;
+        let (options, rest) = help
+            .split_once("\nRemote archives")
+            .expect("a heading for remote archives");
+        // The heading's options: its indented lines, up to the text after the options.
+        let remote: String = rest
+            .lines()
+            .skip(1)
+            .take_while(|l| l.is_empty() || l.starts_with(' '))
+            .collect();
+        assert!(options.contains(own), "{command}: {own} before the heading: {help}");
+        assert!(!remote.contains(own), "{command}: {own} not under it: {help}");
+        assert!(remote.contains("--gateway") && remote.contains("--timeout"), "{help}");
+    }
+}
