@@ -155,6 +155,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         args.min_score,
         threads,
     )?;
+    search.hint().into_iter().for_each(progress::say);
     let m = &archives[0].manifest;
     let dims = m.dimensions as usize;
     // More hits than records is all records: memory follows the archives, not the argument.

@@ -61,6 +61,15 @@ pub fn scan(text: &str) -> Result<usize, String> {
     Ok(i)
 }
 
+/// `path` written as [`parse`] reads it: names joined by dots, in backticks where needed.
+pub fn show(path: &[String]) -> String {
+    let name = |n: &String| match n.bytes().all(|c| c.is_ascii_alphanumeric() || b"_-".contains(&c)) {
+        true if !n.is_empty() => n.clone(),
+        _ => format!("`{}`", n.replace('`', "``")),
+    };
+    path.iter().map(name).collect::<Vec<_>>().join(".")
+}
+
 /// Splits a comma-separated list of paths (`--fields`), commas inside backticks kept.
 pub fn split_list(text: &str) -> Vec<&str> {
     let mut parts = Vec::new();
@@ -105,5 +114,8 @@ mod tests {
         assert_eq!(scan("`a``b` x"), Ok(6));
         assert!(scan("`a").is_err());
         assert_eq!(split_list("id,`a,b`,c.d"), ["id", "`a,b`", "c.d"]);
+        for text in ["a", "a.b-c", "x.`a.b`.c", "`a``b`", "``", "`a b`"] {
+            assert_eq!(show(&names(text)), text);
+        }
     }
 }

@@ -8,7 +8,7 @@ use memmap2::MmapMut;
 
 use crate::archive::ids;
 use crate::archive::read::{Archive, Located};
-use crate::index::filter::Filter;
+use crate::index::filter::{Filter, FilterHint};
 use crate::index::multi::{self, Found, Target};
 use crate::index::search::{Allowed, SearchOptions, Searcher, Store};
 use crate::input::Record;
@@ -83,6 +83,15 @@ pub fn missing_fields(archives: &[Archive], wanted: &[&str]) -> Result<(Vec<Stri
         }
     }
     Ok((missing, seen))
+}
+
+/// Why no record of `archives` passes `filter`, read from every record ([`FilterHint`]).
+fn filter_hint(archives: &[Archive], filter: &Filter) -> Result<Option<String>> {
+    let mut hint = FilterHint::new(filter);
+    for archive in archives {
+        archive.for_each_record(|_, record| Ok(hint.observe(record)))?;
+    }
+    Ok(hint.message())
 }
 
 /// Checks that archives share dimensions and metric, so their distances compare; `what` ends the
@@ -177,6 +186,7 @@ pub fn find_id(archives: &[Archive], id: &str) -> Result<Like> {
 pub struct Search<'a> {
     targets: Vec<Target<'a, Archive>>,
     min_score: Option<f64>,
+    hint: Option<String>,
 }
 
 /// The hits of a batch of queries, joined to their records.
@@ -210,8 +220,22 @@ impl<'a> Search<'a> {
                     allowed: Allowed::compute(archive, filter, exclude)?,
                 })
             })
-            .collect::<Result<_>>()?;
-        Ok(Search { targets, min_score })
+            .collect::<Result<Vec<_>>>()?;
+        let none_pass = targets.iter().all(|t| t.allowed.count() == 0);
+        let hint = match filter {
+            Some(filter) if none_pass => filter_hint(archives, filter)?,
+            _ => None,
+        };
+        Ok(Search {
+            targets,
+            min_score,
+            hint,
+        })
+    }
+
+    /// When the filter lets no record through, why ([`FilterHint`]), if the records tell.
+    pub fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
     }
 
     /// The `k` best hits of every query across the archives, with their records (each records

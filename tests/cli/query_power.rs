@@ -86,6 +86,52 @@ fn a_selective_filter_still_returns_every_match() {
 }
 
 #[test]
+fn a_filter_no_record_passes_says_why_on_stderr_and_still_exits_0() {
+    let dir = tempdir();
+    let car = build_fixture(dir.path(), "docs.car", &[]);
+    let vector = docs()[0]["vector"].to_string();
+    let query = |filter: &str| vecar(&["query", s(&car), "--filter", filter, "--vector", &vector]).ok();
+    for (filter, hint) in [
+        (
+            "source = fortun",
+            r#"vecar: no record has source = "fortun"; did you mean "fortune"?"#,
+        ),
+        (
+            "source in [pyton-doc, x]",
+            r#"no record has source in ["pyton-doc", "x"]; did you mean "python-doc"?"#,
+        ),
+        (
+            "source = 'no such source'",
+            r#"vecar: no record has source = "no such source""#,
+        ),
+        (
+            "sorce = fortune",
+            r#"no record has a field "sorce"; did you mean "source"? fields: id, source, text"#,
+        ),
+        (
+            "source = fortune and year > 2000",
+            r#"no record has a field "year"; fields: id, source, text"#,
+        ),
+    ] {
+        let run = query(filter);
+        assert_eq!(run.stdout, "", "{filter}: no hits");
+        assert!(run.stderr.contains(hint), "{filter}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{filter}: said once: {}", run.stderr);
+    }
+    for filter in ["source = fortune", "source != fortun", "not sorce exists"] {
+        let run = query(filter);
+        assert!(
+            !run.stdout.is_empty() && run.stderr.is_empty(),
+            "{filter}: {}",
+            run.stderr
+        );
+    }
+    // The id field has too many values to guess among: the hint only says none matches.
+    let run = query("id = doc-0000");
+    assert!(run.stderr.contains(r#"no record has id = "doc-0000""#) && !run.stderr.contains("did you mean"));
+}
+
+#[test]
 fn a_malformed_filter_is_a_usage_error_pointing_at_the_column() {
     let dir = tempdir();
     let car = build_fixture(dir.path(), "docs.car", &[]);

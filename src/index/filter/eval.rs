@@ -34,7 +34,7 @@ impl Filter {
 }
 
 /// Orders two JSON values of the same kind: numbers by value, strings bytewise.
-fn compare(a: &Value, b: &Value) -> Option<Ordering> {
+pub(super) fn compare(a: &Value, b: &Value) -> Option<Ordering> {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => compare_numbers(x, y),
         (Value::String(x), Value::String(y)) => Some(x.cmp(y)),

@@ -16,15 +16,19 @@
 //! [`MAX_DEPTH`] deep, so neither parsing nor matching can exhaust the stack.
 //!
 //! `lexer` cuts an expression into tokens, `parser` reads the grammar above into a [`Filter`]
-//! ([`Filter::parse`]), `eval` tells whether a record passes it ([`Filter::matches`]).
+//! ([`Filter::parse`]), `eval` tells whether a record passes it ([`Filter::matches`]), `hint`
+//! why none does ([`FilterHint`]).
 
 use std::fmt;
 
 use serde_json::Value;
 
 mod eval;
+mod hint;
 mod lexer;
 mod parser;
+
+pub use hint::FilterHint;
 
 /// A parsed filter expression.
 #[derive(Clone, Debug, PartialEq)]
