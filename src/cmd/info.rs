@@ -132,7 +132,7 @@ fn print(out: &mut impl Write, info: &Map<String, Value>, json: bool) -> Result<
                     for (role, v) in map {
                         let count = |key: &str| v[key].as_u64().unwrap_or_default();
                         let blocks = output::plural(count("blocks"), "block");
-                        writeln!(out, "  {role:<16}{blocks}, {} bytes", output::grouped(count("bytes")))?;
+                        writeln!(out, "  {role:<17} {blocks}, {} bytes", output::grouped(count("bytes")))?;
                     }
                 }
                 Value::Object(map) => {

@@ -407,8 +407,8 @@ fn what_the_tour_prints_reads_well() {
         "{verified}"
     );
     let info = vecar(&["info", s(&a)]).ok().stdout;
-    assert!(info.contains("  manifest        1 block, "), "{info}");
-    assert!(info.contains("  vectors         8 blocks, 460,800 bytes"), "{info}");
+    assert!(info.contains("  manifest          1 block, "), "{info}");
+    assert!(info.contains("  vectors           8 blocks, 460,800 bytes"), "{info}");
     // The README's placeholder, or any other non-CID, is told what a CID looks like.
     let pulled = vecar(&["pull", "ROOT-CID", "-o", s(&dir.path().join("copy.car"))]);
     assert_eq!(pulled.code, 2, "{}", pulled.stderr);

@@ -52,6 +52,9 @@ fn a_partitioned_archive_answers_as_exact_search_does() {
     assert_eq!(partitions["count"], 17, "about √300 partitions: {described}");
     assert!(partitions["rows_min"].as_u64().unwrap() <= partitions["rows_max"].as_u64().unwrap());
     assert!(vecar(&["verify", s(&car)]).ok().stdout.contains("ok"));
+    // The longest role name keeps a space before its counts, and one block is "1 block".
+    let text = vecar(&["info", s(&car)]).ok().stdout;
+    assert!(text.contains("\n  partitions-links  1 block, "), "{text}");
 
     let exact = query(&car, &["--exact"]);
     let all = query(&car, &["--nprobe", "17"]);
