@@ -14,7 +14,7 @@ use super::car::CarFile;
 use super::manifest::{Manifest, Partitions};
 use super::records;
 use super::source::{BlockSource, Blocks};
-use super::tree::ChunkList;
+use super::tree::{ChunkList, Collection};
 use super::vectors;
 use crate::input::Record;
 use crate::params::partition_rows_per_chunk;
@@ -93,16 +93,27 @@ impl Archive {
             &manifest.index.chunks.root,
         ];
         blocks.prefetch(tops.into_iter().chain(partitions));
-        let records = ChunkList::load(&blocks, &manifest.records, "records")?;
-        let vectors = ChunkList::load(&blocks, &manifest.vectors.chunks, "vectors")?;
-        let index = ChunkList::load(&blocks, &manifest.index.chunks, "index")?;
-        let (partitions, partition_starts) = match &manifest.index.partitions {
-            None => (ChunkList::default(), Vec::new()),
-            Some(p) => {
-                let list = ChunkList::load(&blocks, &p.chunks, "partitions")?;
-                let starts = partition_starts(&list, p, manifest.dimensions).with_context(|| name.clone())?;
-                (list, starts)
-            }
+        // The collections' link nodes are read in parallel; errors come in this order.
+        let load = |c: &Collection, what| ChunkList::load(&blocks, c, what);
+        let partitions = manifest.index.partitions.as_ref().map(|p| &p.chunks);
+        let ((records, vectors), (index, partitions)) = rayon::join(
+            || {
+                rayon::join(
+                    || load(&manifest.records, "records"),
+                    || load(&manifest.vectors.chunks, "vectors"),
+                )
+            },
+            || {
+                rayon::join(
+                    || load(&manifest.index.chunks, "index"),
+                    || partitions.map_or(Ok(ChunkList::default()), |c| load(c, "partitions")),
+                )
+            },
+        );
+        let (records, vectors, index, partitions) = (records?, vectors?, index?, partitions?);
+        let partition_starts = match &manifest.index.partitions {
+            None => Vec::new(),
+            Some(p) => partition_starts(&partitions, p, manifest.dimensions).with_context(|| name.clone())?,
         };
         Ok(Archive {
             blocks,
@@ -127,12 +138,16 @@ impl Archive {
             .prefetch(wanted.iter().flat_map(|&p| chunks(p)).map(|c| &c.cid));
         wanted
             .par_iter()
-            .map(|&p| {
-                let mut bytes = Vec::new();
-                for chunk in chunks(p) {
-                    bytes.extend(self.blocks.get(&chunk.cid)?);
+            .map(|&p| match chunks(p) {
+                // Most partitions are one block: its bytes as read, not a copy.
+                [one] => self.blocks.get(&one.cid),
+                many => {
+                    let mut bytes = Vec::new();
+                    for chunk in many {
+                        bytes.extend(self.blocks.get(&chunk.cid)?);
+                    }
+                    Ok(bytes)
                 }
-                Ok(bytes)
             })
             .collect()
     }

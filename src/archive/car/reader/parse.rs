@@ -154,7 +154,7 @@ impl CarFile {
         }
         let mut bytes = vec![0; (self.file_len - offset) as usize];
         self.source.read_at(offset, &mut bytes).map_err(|e| e.to_string())?;
-        BlockIndex::decode(&bytes).map_err(|e| format!("{e:#}"))
+        BlockIndex::decode(bytes).map_err(|e| format!("{e:#}"))
     }
 
     /// Fills `buf` from byte `pos`. The file was measured on opening, so running out of bytes
