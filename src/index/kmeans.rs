@@ -10,6 +10,8 @@
 
 use rayon::prelude::*;
 
+use super::params::dot;
+
 /// What "nearest" means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Space {
@@ -147,8 +149,8 @@ fn nearest_of(row: &[f32], dots: &[f32], centroids: &[f32], norms: &[f64], large
     chosen.1
 }
 
-/// The `n` nearest of `centroids` to `query` (`query.len()` numbers each), nearest first, exactly
-/// in float64 (there are few centroids).
+/// The `n` nearest of `centroids` to `query` (`query.len()` numbers each), nearest first, in
+/// float32 lanes added in a fixed order ([`dot`]), so the same on every run.
 pub fn nearest(query: &[f32], centroids: &[f32], n: usize, space: Space) -> Vec<usize> {
     let dims = query.len();
     let mut scored: Vec<(f64, usize)> = centroids
@@ -156,8 +158,8 @@ pub fn nearest(query: &[f32], centroids: &[f32], n: usize, space: Space) -> Vec<
         .enumerate()
         .map(|(c, centroid)| {
             let score = match space {
-                Space::Dot => exact_dot(query, centroid),
-                Space::L2 => 2.0 * exact_dot(query, centroid) - exact_dot(centroid, centroid),
+                Space::Dot => dot(query, centroid),
+                Space::L2 => 2.0 * dot(query, centroid) - dot(centroid, centroid),
             };
             (score, c)
         })

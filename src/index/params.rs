@@ -123,7 +123,7 @@ pub fn unit(vector: &[f32]) -> Vec<f32> {
 
 /// Σ aᵢbᵢ ([`sum`]).
 #[inline]
-fn dot(a: &[f32], b: &[f32]) -> f64 {
+pub(super) fn dot(a: &[f32], b: &[f32]) -> f64 {
     sum(a, b, |x, y| x * y, |x, y| x * y)
 }
 

@@ -200,20 +200,26 @@ impl Probe {
         }
     }
 
-    /// Scores every row of the partition chunk `chunk` that `allowed` lets through, higher is
-    /// nearer (an estimate from the 8-bit copies), into `out` as (score, row). Refuses a chunk
-    /// that is not whole rows or names a row at or past `count`.
+    /// Scores every row of the partition chunk `chunk` that `allowed` lets through against each
+    /// of `probes`, higher is nearer (an estimate from the 8-bit copies): probe i's (score, row)
+    /// pairs go to `out[i]`. Each row is read once for all the probes, so a batch of queries
+    /// reads a partition from memory once. Refuses a chunk that is not whole rows or names a
+    /// row at or past `count`.
     pub fn scan(
-        &self,
+        probes: &[&Probe],
         chunk: &[u8],
         count: u64,
         allowed: impl Fn(u64) -> bool,
-        out: &mut Vec<(f32, u64)>,
+        out: &mut [Vec<(f32, u64)>],
     ) -> Result<()> {
-        let width = partition_row_bytes(self.codes.len());
+        let Some(first) = probes.first() else {
+            return Ok(());
+        };
+        let width = partition_row_bytes(first.codes.len());
         if chunk.len() % width != 0 {
             bail!("partition chunk of {} bytes is not whole rows of {width}", chunk.len());
         }
+        out.iter_mut().for_each(|out| out.reserve(chunk.len() / width));
         for entry in chunk.chunks_exact(width) {
             let row = u64::from_le_bytes(entry[..8].try_into().expect("8 bytes"));
             if row >= count {
@@ -224,12 +230,14 @@ impl Probe {
             }
             let scale = f32::from_le_bytes(entry[8..12].try_into().expect("4 bytes"));
             let norm2 = f32::from_le_bytes(entry[12..16].try_into().expect("4 bytes"));
-            let dot = dot_i8(&entry[PARTITION_ROW_HEADER..], &self.codes) as f32 * scale * self.scale;
-            let score = match self.metric {
-                Metric::Cos | Metric::Ip => dot,
-                Metric::L2 => 2.0 * dot - norm2 - self.norm2,
-            };
-            out.push((if score.is_nan() { f32::NEG_INFINITY } else { score }, row));
+            for (probe, out) in probes.iter().zip(out.iter_mut()) {
+                let dot = dot_i8(&entry[PARTITION_ROW_HEADER..], &probe.codes) as f32 * scale * probe.scale;
+                let score = match probe.metric {
+                    Metric::Cos | Metric::Ip => dot,
+                    Metric::L2 => 2.0 * dot - norm2 - probe.norm2,
+                };
+                out.push((if score.is_nan() { f32::NEG_INFINITY } else { score }, row));
+            }
         }
         Ok(())
     }
@@ -306,10 +314,11 @@ mod tests {
             let centroids = Centroids::read(&bytes, 10, dims, metric).unwrap();
             let query = &vectors[37 * dims..][..dims];
             let probe = Probe::new(query, metric);
-            let mut hits = Vec::new();
+            let mut hits = [Vec::new()];
             for chunk in &built.chunks {
-                probe.scan(chunk, 200, |_| true, &mut hits).unwrap();
+                Probe::scan(&[&probe], chunk, 200, |_| true, &mut hits).unwrap();
             }
+            let [mut hits] = hits;
             hits.sort_by(|a, b| b.0.total_cmp(&a.0));
             let top: Vec<u64> = hits.iter().take(3).map(|h| h.1).collect();
             assert!(metric == Metric::Ip || top[0] == 37, "{metric:?}: {top:?}");

@@ -246,22 +246,17 @@ impl<'a, S: Store> Searcher<'a, S> {
         let wanted = k.saturating_mul(self.rescore).min(allowed.count());
         let probes: Vec<Vec<usize>> = queries.par_iter().map(|q| p.centroids.probe(q, p.nprobe)).collect();
         let loaded = self.partitions(p, probes.iter().flatten().copied())?;
-        let mut candidates: Vec<Vec<u64>> = queries
-            .par_iter()
-            .zip(&probes)
-            .map(|(q, probed)| self.scan_partitions(q, probed, &loaded, allowed, wanted))
-            .collect::<Result<_>>()?;
-        if candidates.iter().any(|rows| rows.len() < k) {
+        let mut candidates = self.scan_partitions(queries, &probes, &loaded, allowed, wanted)?;
+        let short: Vec<usize> = (0..queries.len()).filter(|&q| candidates[q].len() < k).collect();
+        if !short.is_empty() {
             let every: Vec<usize> = (0..self.archive.partition_sizes().len()).collect();
             let loaded = self.partitions(p, every.iter().copied())?;
-            queries
-                .par_iter()
-                .zip(&mut candidates)
-                .filter(|(_, rows)| rows.len() < k)
-                .try_for_each(|(q, rows)| {
-                    *rows = self.scan_partitions(q, &every, &loaded, allowed, wanted)?;
-                    anyhow::Ok(())
-                })?;
+            let again: Vec<&[f32]> = short.iter().map(|&q| queries[q]).collect();
+            let probes = vec![every; short.len()];
+            let found = self.scan_partitions(&again, &probes, &loaded, allowed, wanted)?;
+            for (q, rows) in short.into_iter().zip(found) {
+                candidates[q] = rows;
+            }
         }
         self.rescore(queries, candidates, k)
     }
@@ -281,35 +276,55 @@ impl<'a, S: Store> Searcher<'a, S> {
         Ok(loaded.clone())
     }
 
-    /// The `n` best allowed rows of the `probed` partitions for `query`, by their 8-bit copies.
+    /// For each query, the `n` best allowed rows of the partitions `probes` names for it, by
+    /// their 8-bit copies. Each partition is scanned once for all the queries that probe it: the
+    /// scan is bound by memory bandwidth, so a batch reads each partition once, not once a query.
     fn scan_partitions(
         &self,
-        query: &[f32],
-        probed: &[usize],
+        queries: &[&[f32]],
+        probes: &[Vec<usize>],
         loaded: &HashMap<usize, Arc<Vec<u8>>>,
         allowed: &Allowed,
         n: usize,
-    ) -> Result<Vec<u64>> {
-        let probe = Probe::new(query, self.metric);
-        let mut scored = Vec::new();
-        for p in probed {
-            probe
-                .scan(
+    ) -> Result<Vec<Vec<u64>>> {
+        let mut by_partition: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for (q, probed) in probes.iter().enumerate() {
+            for &p in probed {
+                by_partition.entry(p).or_default().push(q);
+            }
+        }
+        let prepared: Vec<Probe> = queries.par_iter().map(|q| Probe::new(q, self.metric)).collect();
+        let found: Vec<Vec<(usize, Vec<Hit>)>> = by_partition
+            .par_iter()
+            .map(|(p, asking)| {
+                let probes: Vec<&Probe> = asking.iter().map(|&q| &prepared[q]).collect();
+                let mut scored = vec![Vec::new(); asking.len()];
+                Probe::scan(
+                    &probes,
                     &loaded[p],
                     self.archive.count(),
                     |row| allowed.contains(row),
                     &mut scored,
                 )
                 .map_err(|e| e.context(format!("{}: partition {p}", self.archive.name())))?;
-        }
-        let hits = scored
-            .into_iter()
-            .map(|(score, row)| Hit {
-                row,
-                score: score as f64,
+                let best = |scored: Vec<(f32, u64)>| {
+                    let hits = scored.into_iter().map(|(score, row)| Hit {
+                        row,
+                        score: score as f64,
+                    });
+                    top_k(hits.collect(), n)
+                };
+                Ok(asking.iter().copied().zip(scored.into_iter().map(best)).collect())
             })
-            .collect();
-        Ok(top_k(hits, n).into_iter().map(|h| h.row).collect())
+            .collect::<Result<_>>()?;
+        let mut hits = vec![Vec::new(); queries.len()];
+        for (q, best) in found.into_iter().flatten() {
+            hits[q].extend(best);
+        }
+        Ok(hits
+            .into_iter()
+            .map(|hits| top_k(hits, n).into_iter().map(|h| h.row).collect())
+            .collect())
     }
 
     /// The `n` best candidates among the allowed rows by the index's own copy of the vectors
