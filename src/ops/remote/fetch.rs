@@ -124,8 +124,24 @@ struct Traffic {
     bytes: AtomicU64,
     /// Blocks found in the cache.
     cached: AtomicU64,
-    /// Round trips: each batch of blocks fetched together, and each block fetched alone.
+    /// Round trips: each batch of blocks fetched together, and each block fetched alone, but
+    /// not one that starts while another is in flight (it overlaps that one: the link nodes of
+    /// several collections, or the centroids with them, fetched at the same time).
     rounds: AtomicU64,
+    /// Batches and blocks being fetched now.
+    in_flight: AtomicUsize,
+}
+
+impl Traffic {
+    /// Runs `fetch`, counting a round trip unless another is in flight.
+    fn round<T>(&self, fetch: impl FnOnce() -> T) -> T {
+        if self.in_flight.fetch_add(1, Ordering::SeqCst) == 0 {
+            self.rounds.fetch_add(1, Ordering::Relaxed);
+        }
+        let out = fetch();
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        out
+    }
 }
 
 /// Blocks from origins, through a cache: a [`BlockSource`] for an archive elsewhere.
@@ -237,8 +253,7 @@ impl BlockSource for Fetcher {
             self.traffic.cached.fetch_add(1, Ordering::Relaxed);
             return Ok(Some(data));
         }
-        self.traffic.rounds.fetch_add(1, Ordering::Relaxed);
-        self.fetch_and_keep(cid).map(Some)
+        self.traffic.round(|| self.fetch_and_keep(cid)).map(Some)
     }
 
     fn prefetch(&self, cids: &[Cid]) {
@@ -252,7 +267,6 @@ impl BlockSource for Fetcher {
         if cids.is_empty() {
             return;
         }
-        self.traffic.rounds.fetch_add(1, Ordering::Relaxed);
         let next = AtomicUsize::new(0);
         let work = || loop {
             let Some(&cid) = cids.get(next.fetch_add(1, Ordering::Relaxed)) else {
@@ -263,10 +277,12 @@ impl BlockSource for Fetcher {
                 Err(e) => drop(self.failed.lock().expect("not poisoned").insert(*cid, format!("{e:#}"))),
             }
         };
-        std::thread::scope(|scope| {
-            for _ in 0..self.jobs.min(cids.len()) {
-                scope.spawn(work);
-            }
+        self.traffic.round(|| {
+            std::thread::scope(|scope| {
+                for _ in 0..self.jobs.min(cids.len()) {
+                    scope.spawn(work);
+                }
+            })
         });
     }
 }
