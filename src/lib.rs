@@ -169,10 +169,22 @@ mod layers {
         files
     }
 
+    /// What `check` finds in each file under `src/`, each line prefixed with the file's path.
+    fn findings(check: impl Fn(&Path, &str) -> Vec<String>) -> Vec<String> {
+        let mut found = Vec::new();
+        for (relative, text) in src_files() {
+            found.extend(
+                check(&relative, &text)
+                    .into_iter()
+                    .map(|f| format!("{}: {f}", relative.display())),
+            );
+        }
+        found
+    }
+
     #[test]
     fn no_module_imports_from_above_or_beside_it() {
-        let mut broken = Vec::new();
-        for (relative, text) in src_files() {
+        let broken = findings(|relative, text| {
             let top = relative
                 .components()
                 .next()
@@ -181,14 +193,10 @@ mod layers {
                 .to_string_lossy();
             let module = top.trim_end_matches(".rs");
             if matches!(module, "lib" | "main" | "cmd") {
-                continue;
+                return Vec::new();
             }
-            broken.extend(
-                violations(module, &text)
-                    .into_iter()
-                    .map(|v| format!("{}: {v}", relative.display())),
-            );
-        }
+            violations(module, text)
+        });
         assert!(
             broken.is_empty(),
             "imports that break the layers (see src/lib.rs):\n{}",
@@ -198,14 +206,7 @@ mod layers {
 
     #[test]
     fn no_file_or_function_is_long_without_a_reason() {
-        let mut long = Vec::new();
-        for (relative, text) in src_files() {
-            long.extend(
-                too_long(&text)
-                    .into_iter()
-                    .map(|l| format!("{}: {l}", relative.display())),
-            );
-        }
+        let long = findings(|_, text| too_long(text));
         assert!(
             long.is_empty(),
             "too long, with no `{REASON}` comment saying why (see src/lib.rs):\n{}",

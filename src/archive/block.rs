@@ -88,7 +88,7 @@ fn check_nesting(data: &[u8]) -> Result<()> {
 }
 
 /// Reads one CBOR item head at `pos`: its major type and argument.
-fn read_head(data: &[u8], pos: &mut usize) -> Result<(u8, u64)> {
+pub(super) fn read_head(data: &[u8], pos: &mut usize) -> Result<(u8, u64)> {
     let truncated = || anyhow::anyhow!("invalid DAG-CBOR: truncated");
     let first = *data.get(*pos).ok_or_else(truncated)?;
     *pos += 1;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use cid::multihash::Multihash;
 
-use super::block::{decode_dag_cbor, Block, DAG_CBOR, RAW, SHA2_256};
+use super::block::{decode_dag_cbor, read_head, Block, DAG_CBOR, RAW, SHA2_256};
 use super::source::Blocks;
 
 /// Links per node by default: 16,384 pairs of at most 51 bytes stay under 1 MiB.
@@ -211,26 +211,19 @@ fn decode_links(data: &[u8], out: &mut Vec<Chunk>) -> bool {
     pos == data.len()
 }
 
-/// The argument of the CBOR head at `pos` if its major type is `major` and it is written in
-/// the fewest bytes (as DAG-CBOR requires); moves `pos` past it.
+/// The argument of the CBOR head at `pos` ([`read_head`]) if its major type is `major` and it
+/// is written in the fewest bytes (as DAG-CBOR requires); moves `pos` past it.
 fn shortest_head(data: &[u8], pos: &mut usize, major: u8) -> Option<u64> {
-    let first = *data.get(*pos)?;
-    let (size, least) = match first & 0x1f {
-        n @ 0..=23 => (0, n as u64),
-        24 => (1, 24),
-        25 => (2, 1 << 8),
-        26 => (4, 1 << 16),
-        27 => (8, 1 << 32),
-        _ => return None,
+    let start = *pos;
+    let (kind, value) = read_head(data, pos).ok()?;
+    let least = match *pos - start {
+        1 => 0,
+        2 => 24,
+        3 => 1 << 8,
+        5 => 1 << 16,
+        _ => 1 << 32,
     };
-    let bytes = data.get(*pos + 1..*pos + 1 + size)?;
-    let value = if size == 0 {
-        least
-    } else {
-        bytes.iter().fold(0u64, |acc, &b| acc << 8 | b as u64)
-    };
-    *pos += 1 + size;
-    (first >> 5 == major && value >= least).then_some(value)
+    (kind == major && value >= least).then_some(value)
 }
 
 #[cfg(test)]
