@@ -31,10 +31,18 @@ pub enum Limit {
     Idle(Duration),
 }
 
+/// Idle connections a client keeps for reuse, per host: as many as a fetcher runs at once at
+/// most (`--fetch-jobs`), so a second batch of blocks does not connect (and shake hands) again.
+const IDLE_CONNECTIONS: usize = 256;
+
 /// A client that hands back every status as a response, follows no redirects, connects within
-/// 10 s (or `limit`, if less) and gives up as `limit` says.
+/// 10 s (or `limit`, if less), keeps idle connections for reuse and gives up as `limit` says.
 pub fn agent(limit: Limit) -> Agent {
-    let config = Agent::config_builder().http_status_as_error(false).max_redirects(0);
+    let config = Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .max_idle_connections(IDLE_CONNECTIONS)
+        .max_idle_connections_per_host(IDLE_CONNECTIONS);
     let config = match limit {
         Limit::Whole(limit) => config
             .timeout_connect(Some(CONNECT_TIMEOUT.min(limit)))

@@ -14,7 +14,7 @@ use super::car::CarFile;
 use super::manifest::{Manifest, Partitions};
 use super::records;
 use super::source::{BlockSource, Blocks};
-use super::tree::{ChunkList, Collection};
+use super::tree::{ChunkList, Wanted};
 use super::vectors;
 use crate::input::Record;
 use crate::params::partition_rows_per_chunk;
@@ -85,42 +85,25 @@ impl Archive {
         let name = blocks.name().to_string();
         let manifest = Manifest::decode(&blocks.get(&root)?).with_context(|| name.clone())?;
         manifest.check(blocks.size()).with_context(|| name.clone())?;
-        // Every collection's top link node asked for at once: one round trip, not four.
-        let partitions = manifest.index.partitions.as_ref().map(|p| &p.chunks.root);
-        let tops = [
-            &manifest.records.root,
-            &manifest.vectors.chunks.root,
-            &manifest.index.chunks.root,
+        let collection = |collection, what, chunks_too| Wanted {
+            collection,
+            what,
+            chunks_too,
+        };
+        let mut wanted = vec![
+            collection(&manifest.records, "records", false),
+            collection(&manifest.vectors.chunks, "vectors", false),
+            // A partitioned index's chunks are its centroids (√n rows, ~0.1% of the archive),
+            // which every query reads first: asked for with the other collections' link nodes,
+            // they come over the network in the same round trip, not one later.
+            collection(&manifest.index.chunks, "index", manifest.index.partitions.is_some()),
         ];
-        blocks.prefetch(tops.into_iter().chain(partitions));
-        // The collections' link nodes are read in parallel; errors come in this order.
-        let load = |c: &Collection, what| ChunkList::load(&blocks, c, what);
-        let partitions = manifest.index.partitions.as_ref().map(|p| &p.chunks);
-        let ((records, vectors), (index, partitions)) = rayon::join(
-            || {
-                rayon::join(
-                    || load(&manifest.records, "records"),
-                    || load(&manifest.vectors.chunks, "vectors"),
-                )
-            },
-            || {
-                rayon::join(
-                    || {
-                        let index = load(&manifest.index.chunks, "index")?;
-                        // A partitioned index's chunks are its centroids (√n rows, ~0.1% of the
-                        // archive), which every query reads first: asked for now, they come over
-                        // the network with the other collections' link nodes, not a round trip
-                        // later.
-                        if partitions.is_some() {
-                            blocks.prefetch(index.chunks.iter().map(|c| &c.cid));
-                        }
-                        anyhow::Ok(index)
-                    },
-                    || partitions.map_or(Ok(ChunkList::default()), |c| load(c, "partitions")),
-                )
-            },
-        );
-        let (records, vectors, index, partitions) = (records?, vectors?, index?, partitions?);
+        if let Some(p) = &manifest.index.partitions {
+            wanted.push(collection(&p.chunks, "partitions", false));
+        }
+        let mut lists = ChunkList::load_all(&blocks, &wanted)?.into_iter();
+        let mut next = || lists.next().unwrap_or_default();
+        let (records, vectors, index, partitions) = (next(), next(), next(), next());
         let partition_starts = match &manifest.index.partitions {
             None => Vec::new(),
             Some(p) => partition_starts(&partitions, p, manifest.dimensions).with_context(|| name.clone())?,

@@ -82,69 +82,61 @@ pub struct ChunkList {
     pub nodes: Vec<Cid>,
 }
 
+/// A collection to read with [`ChunkList::load_all`].
+pub struct Wanted<'a> {
+    /// The collection, as the manifest names it.
+    pub collection: &'a Collection,
+    /// What it holds, for messages ("records").
+    pub what: &'a str,
+    /// Ask for its chunks together with the next level of the others' link nodes (the
+    /// centroids of a partitioned index, which every query reads first).
+    pub chunks_too: bool,
+}
+
+/// A collection part way down its tree: the entries of the level reached so far.
+struct Descent {
+    level: Vec<Chunk>,
+    nodes: Vec<Cid>,
+    depth: u64,
+}
+
 impl ChunkList {
-    /// Reads and checks the link nodes of `collection`: every node verified, every count
-    /// consistent with its parent's, the totals equal to what the manifest says.
-    pub fn load(blocks: &Blocks, collection: &Collection, what: &str) -> Result<ChunkList> {
-        let name = blocks.name();
-        if collection.height == 0 || collection.height > MAX_HEIGHT {
-            bail!(
-                "{name}: {what} tree has height {}; expected 1 to {MAX_HEIGHT}",
-                collection.height
-            );
-        }
-        let mut level = vec![Chunk {
-            cid: collection.root,
-            start: 0,
-            count: collection.items,
-        }];
-        let mut nodes = Vec::new();
-        for _ in 0..collection.height {
-            let data = Self::read_level(blocks, &level)?;
-            // Sized once, by what the nodes can hold: a 1M-row archive's 62,500 chunks copied or
-            // grown by doubling cost more in page faults than in decoding.
-            let most = data.iter().map(|d| d.len() / MIN_LINK_BYTES).sum::<usize>();
-            let mut next = Vec::with_capacity(most.min(collection.chunks as usize));
-            for (node, data) in level.iter().zip(&data) {
-                let first = next.len();
-                decode_node(data, &mut next)
-                    .with_context(|| format!("{name}: {what} link node {} is malformed", node.cid))?;
-                let entries = &next[first..];
-                let sum = entries.iter().try_fold(0u64, |acc, e| acc.checked_add(e.count));
-                if entries.is_empty() || sum != Some(node.count) {
-                    bail!(
-                        "{name}: {what} link node {} holds {} items; its parent says {}",
-                        node.cid,
-                        sum.map_or("too many".into(), |n| n.to_string()),
-                        node.count
-                    );
-                }
-                if next.len() as u64 > collection.chunks || entries.iter().any(|e| e.count == 0) {
-                    bail!(
-                        "{name}: {what} tree does not match the manifest's {} chunks",
-                        collection.chunks
-                    );
+    /// Reads and checks the link nodes of each of `wanted`: every node verified, every count
+    /// consistent with its parent's, the totals equal to what the manifest says. The trees are
+    /// read a level at a time, each level's nodes of every collection asked of the source at
+    /// once, so a source over the network takes one round trip a level, however many
+    /// collections there are. Of several errors, the first level's first collection's is given.
+    pub fn load_all(blocks: &Blocks, wanted: &[Wanted]) -> Result<Vec<ChunkList>> {
+        let mut descents = wanted
+            .iter()
+            .map(|w| Descent::start(blocks.name(), w))
+            .collect::<Result<Vec<_>>>()?;
+        let below = |w: &Wanted, d: &Descent| d.depth < w.collection.height;
+        // Chunks of finished collections to ask for with the next level.
+        let mut ahead: Vec<Cid> = Vec::new();
+        while wanted.iter().zip(&descents).any(|(w, d)| below(w, d)) {
+            let going: Vec<bool> = wanted.iter().zip(&descents).map(|(w, d)| below(w, d)).collect();
+            let levels = descents.iter().zip(&going).filter(|(_, &going)| going);
+            let asked: Vec<&Cid> = levels.flat_map(|(d, _)| &d.level).map(|c| &c.cid).collect();
+            blocks.prefetch(asked.into_iter().chain(&ahead));
+            ahead.clear();
+            let moved = descents
+                .par_iter_mut()
+                .zip(wanted)
+                .zip(&going)
+                .filter(|(_, &going)| going)
+                .map(|((d, w), _)| d.descend(blocks, w))
+                .collect::<Vec<Result<()>>>();
+            moved.into_iter().collect::<Result<()>>()?;
+            for ((w, d), was) in wanted.iter().zip(&descents).zip(going) {
+                if w.chunks_too && was && !below(w, d) {
+                    ahead.extend(d.level.iter().map(|c| c.cid));
                 }
             }
-            nodes.extend(level.iter().map(|node| node.cid));
-            level = next;
         }
-        if level.len() as u64 != collection.chunks {
-            bail!(
-                "{name}: {what} has {} chunks; the manifest says {}",
-                level.len(),
-                collection.chunks
-            );
-        }
-        Ok(ChunkList { chunks: level, nodes })
-    }
-
-    /// The verified bytes of each node of `level`, read and hashed in parallel.
-    fn read_level(blocks: &Blocks, level: &[Chunk]) -> Result<Vec<Vec<u8>>> {
-        blocks.prefetch(level.iter().map(|node| &node.cid));
-        let data: Vec<Result<Vec<u8>>> = level.par_iter().map(|node| blocks.get(&node.cid)).collect();
-        // The first failure in order, whichever thread met it first.
-        data.into_iter().collect()
+        blocks.prefetch(&ahead);
+        let lists = wanted.iter().zip(descents);
+        lists.map(|(w, d)| d.finish(blocks.name(), w)).collect()
     }
 
     /// Index of the chunk holding item `item`.
@@ -152,6 +144,89 @@ impl ChunkList {
         let i = self.chunks.partition_point(|c| c.start + c.count <= item);
         (i < self.chunks.len()).then_some(i)
     }
+}
+
+impl Descent {
+    /// The top of `wanted`'s tree, refused if its height is out of bounds.
+    fn start(name: &str, wanted: &Wanted) -> Result<Descent> {
+        let collection = wanted.collection;
+        if collection.height == 0 || collection.height > MAX_HEIGHT {
+            bail!(
+                "{name}: {} tree has height {}; expected 1 to {MAX_HEIGHT}",
+                wanted.what,
+                collection.height
+            );
+        }
+        let top = Chunk {
+            cid: collection.root,
+            start: 0,
+            count: collection.items,
+        };
+        Ok(Descent {
+            level: vec![top],
+            nodes: Vec::new(),
+            depth: 0,
+        })
+    }
+
+    /// The list of chunks reached, refused unless it holds as many as the manifest says.
+    fn finish(self, name: &str, wanted: &Wanted) -> Result<ChunkList> {
+        if self.level.len() as u64 != wanted.collection.chunks {
+            bail!(
+                "{name}: {} has {} chunks; the manifest says {}",
+                wanted.what,
+                self.level.len(),
+                wanted.collection.chunks
+            );
+        }
+        Ok(ChunkList {
+            chunks: self.level,
+            nodes: self.nodes,
+        })
+    }
+
+    /// Reads the nodes of the level reached and moves one level down, checking each node's
+    /// entries against its parent's count and the manifest's number of chunks.
+    fn descend(&mut self, blocks: &Blocks, wanted: &Wanted) -> Result<()> {
+        let (name, what, collection) = (blocks.name(), wanted.what, wanted.collection);
+        let data = read_level(blocks, &self.level)?;
+        // Sized once, by what the nodes can hold: a 1M-row archive's 62,500 chunks copied or
+        // grown by doubling cost more in page faults than in decoding.
+        let most = data.iter().map(|d| d.len() / MIN_LINK_BYTES).sum::<usize>();
+        let mut next = Vec::with_capacity(most.min(collection.chunks as usize));
+        for (node, data) in self.level.iter().zip(&data) {
+            let first = next.len();
+            decode_node(data, &mut next)
+                .with_context(|| format!("{name}: {what} link node {} is malformed", node.cid))?;
+            let entries = &next[first..];
+            let sum = entries.iter().try_fold(0u64, |acc, e| acc.checked_add(e.count));
+            if entries.is_empty() || sum != Some(node.count) {
+                bail!(
+                    "{name}: {what} link node {} holds {} items; its parent says {}",
+                    node.cid,
+                    sum.map_or("too many".into(), |n| n.to_string()),
+                    node.count
+                );
+            }
+            if next.len() as u64 > collection.chunks || entries.iter().any(|e| e.count == 0) {
+                bail!(
+                    "{name}: {what} tree does not match the manifest's {} chunks",
+                    collection.chunks
+                );
+            }
+        }
+        self.nodes.extend(self.level.iter().map(|node| node.cid));
+        self.level = next;
+        self.depth += 1;
+        Ok(())
+    }
+}
+
+/// The verified bytes of each node of `level`, read and hashed in parallel.
+fn read_level(blocks: &Blocks, level: &[Chunk]) -> Result<Vec<Vec<u8>>> {
+    let data: Vec<Result<Vec<u8>>> = level.par_iter().map(|node| blocks.get(&node.cid)).collect();
+    // The first failure in order, whichever thread met it first.
+    data.into_iter().collect()
 }
 
 /// Appends the links of the link node `data` to `out`, each starting where the one before it
