@@ -69,6 +69,7 @@ fn describe(path: &Path, network: &Network) -> Result<Map<String, Value>> {
         "count": m.count,
         "dimensions": m.dimensions,
         "metric": p.metric.name(),
+        "index": if m.index.partitions.is_some() { "partitioned" } else { "hnsw" },
         "dtype": p.dtype.name(),
         "connectivity": p.connectivity,
         "expansion_add": p.expansion_add,

@@ -7,6 +7,7 @@ mod common;
 mod correctness_numbers;
 mod daemon;
 mod data;
+mod default_index;
 mod determinism;
 mod embed_cmd;
 mod embed_http;

@@ -242,9 +242,20 @@ fn partitioned_flags_are_checked() {
     let dir = tempdir();
     let input = fixture("docs.jsonl");
     let out = dir.path().join("x.car");
-    let run = vecar(&["build", s(&input), "-o", s(&out), "--partitions", "4"]);
+    let run = vecar(&[
+        "build",
+        s(&input),
+        "-o",
+        s(&out),
+        "--index",
+        "hnsw",
+        "--partitions",
+        "4",
+    ]);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("--partitions needs --index partitioned"));
+    assert!(run
+        .stderr
+        .contains("--partitions is for a partitioned index, not --index hnsw"));
     let run = vecar(&[
         "build",
         s(&input),

@@ -138,7 +138,11 @@ fn every_record_of_clustered_sets_finds_itself() {
         let docs = joined(&clustered(2000, 16, seed));
         for threads in ["1", "2"] {
             let car = dir.path().join(format!("c{seed}-{threads}.car"));
-            vecar_with_stdin(&["--threads", threads, "build", "-", "-o", s(&car)], &docs).ok();
+            vecar_with_stdin(
+                &["--threads", threads, "build", "-", "-o", s(&car), "--index", "hnsw"],
+                &docs,
+            )
+            .ok();
             assert_eq!(
                 lost_records(&car, &docs, &EXHAUSTIVE),
                 0,
@@ -162,7 +166,11 @@ fn every_record_of_the_dev_slice_can_be_found() {
     let docs = gunzip(&fixture("dev/docs.jsonl.gz"));
     for threads in ["1", "2"] {
         let car = dir.path().join(format!("dev-{threads}.car"));
-        vecar_with_stdin(&["--threads", threads, "build", "-", "-o", s(&car)], &docs).ok();
+        vecar_with_stdin(
+            &["--threads", threads, "build", "-", "-o", s(&car), "--index", "hnsw"],
+            &docs,
+        )
+        .ok();
         assert_eq!(lost_records(&car, &docs, &EXHAUSTIVE), 0, "{threads} threads");
         k_all_returns_every_record(&car, &docs);
         vecar(&["verify", s(&car)]).ok();

@@ -119,6 +119,8 @@ fn a_signal_while_building_or_writing_a_big_archive_exits_130_and_leaves_no_file
         s(&input),
         "-o",
         s(&out),
+        "--index",
+        "hnsw",
         "--dtype",
         "f32",
         "--connectivity",

@@ -1,0 +1,140 @@
+//! `build --index auto`, the default: an HNSW index built on one thread below a number of records
+//! (the same root at any --threads), a partitioned index from there on; `--index hnsw` and
+//! `--index partitioned` as asked, and the flags that go with one kind.
+
+use std::path::{Path, PathBuf};
+
+use crate::common::*;
+
+/// Records from which the default build is partitioned (`ops::build::AUTO_PARTITIONED_FROM`).
+const AUTO_FROM: usize = 20_000;
+
+/// `n` records of 8 pseudo-random numbers each (seeded), written to `dir/name`.
+fn random_records(dir: &Path, name: &str, n: usize) -> PathBuf {
+    let mut state = 0x5EED_u64;
+    let mut text = String::new();
+    for i in 0..n {
+        let vector: Vec<f32> = (0..8)
+            .map(|_| (xorshift(&mut state) >> 11) as f32 / (1u64 << 53) as f32 - 0.5)
+            .collect();
+        text += &serde_json::json!({"id": i, "vector": vector}).to_string();
+        text.push('\n');
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The index `info` says `car` has, and its engine.
+fn index_of(car: &Path) -> (String, String) {
+    let info = vecar(&["info", "--json", s(car)]).ok().json_lines().remove(0);
+    let text = |key: &str| info[key].as_str().unwrap().to_string();
+    (text("index"), text("engine"))
+}
+
+/// Builds `input` into `dir/name` with `flags`, returning the archive's path.
+fn build(dir: &Path, input: &Path, name: &str, flags: &[&str]) -> PathBuf {
+    let out = dir.join(name);
+    vecar(&[&["build", s(input), "-o", s(&out)], flags].concat()).ok();
+    out
+}
+
+#[test]
+fn a_default_build_of_a_small_input_is_hnsw_and_the_same_at_any_thread_count() {
+    let dir = tempdir();
+    let one = build_fixture(dir.path(), "one.car", &["--threads", "1"]);
+    let two = build_fixture(dir.path(), "two.car", &["--threads", "2"]);
+    let (index, engine) = index_of(&two);
+    assert_eq!(index, "hnsw");
+    assert!(engine.starts_with("usearch "), "{engine}");
+    assert_eq!(std::fs::read(&one).unwrap(), std::fs::read(&two).unwrap());
+    // It is the graph `--index hnsw` builds on one thread.
+    let asked = build_fixture(dir.path(), "asked.car", &["--index", "hnsw", "--threads", "1"]);
+    assert_eq!(std::fs::read(&asked).unwrap(), std::fs::read(&two).unwrap());
+    let text = vecar(&["info", s(&two)]).ok().stdout;
+    assert!(text.contains("\nindex             hnsw\n"), "{text}");
+    // The help says where the default changes.
+    let help = vecar(&["build", "--help"]).ok().stdout;
+    assert!(
+        help.contains("builds HNSW on one thread below 20,000 records"),
+        "{help}"
+    );
+}
+
+#[test]
+fn a_default_build_from_the_threshold_on_is_partitioned_and_the_same_at_any_thread_count() {
+    let dir = tempdir();
+    let at = random_records(dir.path(), "at.jsonl", AUTO_FROM);
+    let below = dir.path().join("below.jsonl");
+    let text = std::fs::read_to_string(&at).unwrap();
+    std::fs::write(
+        &below,
+        text.lines()
+            .take(AUTO_FROM - 1)
+            .map(|l| format!("{l}\n"))
+            .collect::<String>(),
+    )
+    .unwrap();
+
+    assert_eq!(index_of(&build(dir.path(), &below, "below.car", &[])).0, "hnsw");
+    let one = build(dir.path(), &at, "one.car", &["--threads", "1"]);
+    let two = build(dir.path(), &at, "two.car", &["--threads", "2"]);
+    assert_eq!(index_of(&two), ("partitioned".into(), "partitioned 1".into()));
+    assert_eq!(std::fs::read(&one).unwrap(), std::fs::read(&two).unwrap());
+    let described = vecar(&["info", "--json", s(&two)]).ok().json_lines().remove(0);
+    assert_eq!(described["partitions"]["count"], 141, "about √20,000 partitions");
+
+    // Asked for, an HNSW index is built at any size.
+    assert_eq!(
+        index_of(&build(dir.path(), &at, "hnsw.car", &["--index", "hnsw"])).0,
+        "hnsw"
+    );
+    // --dtype is for HNSW: refused where the default decides on partitions, before writing.
+    let out = dir.path().join("refused.car");
+    let run = vecar(&["build", s(&at), "-o", s(&out), "--dtype", "f32"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("give --index hnsw, or drop --dtype"),
+        "{}",
+        run.stderr
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn partitions_ask_for_a_partitioned_index_at_any_size_and_dtype_for_hnsw_below_the_threshold() {
+    let dir = tempdir();
+    let car = build_fixture(dir.path(), "p.car", &["--partitions", "4"]);
+    assert_eq!(index_of(&car).0, "partitioned");
+    let info = vecar(&["info", "--json", s(&car)]).ok().json_lines().remove(0);
+    assert_eq!(info["partitions"]["count"], 4);
+    let car = build_fixture(dir.path(), "f32.car", &["--dtype", "f32"]);
+    let info = vecar(&["info", "--json", s(&car)]).ok().json_lines().remove(0);
+    assert_eq!(
+        (info["index"].as_str(), info["dtype"].as_str()),
+        (Some("hnsw"), Some("f32"))
+    );
+
+    let out = dir.path().join("x.car");
+    let input = fixture("docs.jsonl");
+    let run = vecar(&["build", s(&input), "-o", s(&out), "--partitions", "4", "--dtype", "f32"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--dtype is for --index hnsw"), "{}", run.stderr);
+    let run = vecar(&[
+        "build",
+        s(&input),
+        "-o",
+        s(&out),
+        "--index",
+        "hnsw",
+        "--partitions",
+        "4",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--partitions is for a partitioned index"),
+        "{}",
+        run.stderr
+    );
+    assert!(!out.exists());
+}
