@@ -177,10 +177,9 @@ impl Rows {
         }
     }
 
-    /// Removes the rows whose id key is in `keys`; the others keep their order. Returns how
-    /// many were removed.
-    pub fn remove(&mut self, keys: &HashSet<String>) -> usize {
-        let before = self.len();
+    /// Removes the rows whose id key is in `keys`; the others keep their order. Returns the
+    /// numbers the removed rows had, ascending.
+    pub fn remove(&mut self, keys: &HashSet<String>) -> Vec<u64> {
         let gone: Vec<bool> = self.keys.iter().map(|key| keys.contains(key)).collect();
         let dims = self.dimensions;
         let mut row = 0;
@@ -198,7 +197,7 @@ impl Rows {
         self.positions = (self.keys.iter().enumerate())
             .map(|(i, key)| (key_text(key).into_owned(), i))
             .collect();
-        before - self.len()
+        (0..gone.len() as u64).filter(|&row| gone[row as usize]).collect()
     }
 
     /// The rows, in order.

@@ -15,8 +15,10 @@ use vecar::ops::update::IndexPlan;
 The removed records' text, metadata and vectors are in no block of the new archive; the other
 records keep their order, and chunks without a removed record keep their CIDs. An id finds the
 record whose id has exactly that text, as in `get`. --ids-from takes each line exactly as an id,
-only its line ending (\\n or \\r\\n) removed, spaces kept; empty lines are skipped. The index is
-rebuilt over the remaining rows. The root CID is printed on stdout.
+only its line ending (\\n or \\r\\n) removed, spaces kept; empty lines are skipped. An HNSW
+index is rebuilt over the remaining rows; a partitioned one keeps its centroids, the removed rows
+leave their partitions, and partitions they left, or whose rows are renumbered, get new blocks.
+The root CID is printed on stdout.
 
 Examples:
   vecar rm docs.car doc-00017 doc-00042 -o docs-v2.car
@@ -66,12 +68,14 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         );
     }
     let removed = rows.remove(&keys);
-    let summary = format!("{removed} removed");
-    let plan = if removed == 0 {
-        IndexPlan::Extend
-    } else {
-        IndexPlan::Rebuild
-    };
-    super::write_update(&base, &rows, plan, threads, &args.output, &summary)?;
+    let summary = format!("{} removed", removed.len());
+    super::write_update(
+        &base,
+        &rows,
+        IndexPlan::Remove(removed),
+        threads,
+        &args.output,
+        &summary,
+    )?;
     Ok(ExitCode::SUCCESS)
 }

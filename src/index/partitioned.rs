@@ -67,10 +67,20 @@ pub fn build(vectors: &[f32], dims: usize, metric: Metric, partitions: usize) ->
     cut(centroids, parts, dims)
 }
 
-/// Adds rows to the partitions `parts` of an index with `centroids`: the rows of `vectors`,
-/// numbered from `first_row` on, each to the partition of its nearest centroid. The centroids,
-/// and the chunks of every partition no row joins, stay as they were.
-pub fn extend(centroids: &Centroids, mut parts: Vec<Vec<u8>>, vectors: &[f32], first_row: u64) -> Result<Built> {
+/// Updates the partitions `parts` of an index with `centroids` over `count` rows: the rows in
+/// `removed` (ascending) leave their partitions and the others are renumbered in order (less one
+/// for each removed row before them); then the rows of `vectors`, numbered on from the last
+/// kept row, each join the partition of its nearest centroid. The centroids stay, and so does
+/// every chunk whose rows and numbers are unchanged: all of a partition no row leaves or joins
+/// when no removed row comes before its rows, and a partition's full chunks before its first
+/// change.
+pub fn extend(
+    centroids: &Centroids,
+    mut parts: Vec<Vec<u8>>,
+    count: u64,
+    removed: &[u64],
+    vectors: &[f32],
+) -> Result<Built> {
     let dims = centroids.dims;
     if parts.len() != centroids.data.len() / dims {
         bail!(
@@ -79,9 +89,11 @@ pub fn extend(centroids: &Centroids, mut parts: Vec<Vec<u8>>, vectors: &[f32], f
             centroids.data.len() / dims
         );
     }
-    for (p, part) in parts.iter().enumerate() {
-        rows_of(part, dims).with_context(|| format!("partition {p}"))?;
-    }
+    parts
+        .par_iter_mut()
+        .enumerate()
+        .try_for_each(|(p, part)| drop_rows(part, dims, count, removed).with_context(|| format!("partition {p}")))?;
+    let first_row = count - removed.len() as u64;
     let cos = centroids.metric == Metric::Cos;
     let assigned = kmeans::assign(vectors, dims, &centroids.data, space(centroids.metric), cos);
     for (i, (vector, &p)) in vectors.chunks_exact(dims).zip(&assigned).enumerate() {
@@ -92,6 +104,28 @@ pub fn extend(centroids: &Centroids, mut parts: Vec<Vec<u8>>, vectors: &[f32], f
         );
     }
     Ok(cut(centroids.data.clone(), parts, dims))
+}
+
+/// Takes the rows in `removed` (ascending) out of the partition `part` and renumbers the others
+/// in place, each less one for every removed row before it. Fails on a partition that is not
+/// whole rows or names a row at or past `count`.
+fn drop_rows(part: &mut Vec<u8>, dims: usize, count: u64, removed: &[u64]) -> Result<()> {
+    let width = partition_row_bytes(dims);
+    let mut kept = 0;
+    for (i, row) in rows_of(part, dims)?.into_iter().enumerate() {
+        if row >= count {
+            bail!("names row {row}; the archive has {count}");
+        }
+        let before = removed.partition_point(|&r| r < row);
+        if removed.get(before) == Some(&row) {
+            continue;
+        }
+        part.copy_within(i * width..(i + 1) * width, kept);
+        part[kept..kept + 8].copy_from_slice(&(row - before as u64).to_le_bytes());
+        kept += width;
+    }
+    part.truncate(kept);
+    Ok(())
 }
 
 /// The index made of `centroids` and the partitions `parts` (each its rows' bytes), every
@@ -324,5 +358,31 @@ mod tests {
             assert!(metric == Metric::Ip || top[0] == 37, "{metric:?}: {top:?}");
             assert!(centroids.probe(query, 10).len() == 10);
         }
+    }
+
+    #[test]
+    fn removed_rows_leave_their_partitions_and_the_others_are_renumbered() {
+        let dims = 8;
+        let vectors: Vec<f32> = (0..200 * dims)
+            .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+            .collect();
+        let built = build(&vectors, dims, Metric::L2, 4);
+        let bytes: Vec<u8> = built.centroids.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let centroids = Centroids::read(&bytes, 4, dims, Metric::L2).unwrap();
+        let parts = built.chunks.clone();
+        assert_eq!(parts.len(), 4, "each partition one chunk");
+        let trimmed = extend(&centroids, parts.clone(), 200, &[197, 199], &[]).unwrap();
+        let mut rows: Vec<u64> = trimmed.chunks.iter().flat_map(|c| rows_of(c, dims).unwrap()).collect();
+        rows.sort_unstable();
+        assert_eq!(rows, (0..198).collect::<Vec<u64>>());
+        // A partition without rows from 197 on keeps its bytes; the others change.
+        let untouched = |part: &Vec<u8>| rows_of(part, dims).unwrap().iter().all(|&row| row < 197);
+        assert!(parts.iter().any(untouched) && !parts.iter().all(untouched));
+        for part in &parts {
+            assert_eq!(trimmed.chunks.contains(part), untouched(part));
+        }
+        // Taking the last row out and adding its vector back gives the same index.
+        let again = extend(&centroids, parts, 200, &[199], &vectors[199 * dims..]).unwrap();
+        assert_eq!(again.chunks, built.chunks);
     }
 }

@@ -167,19 +167,21 @@ pub fn partition_rows(rows: &Rows, params: &IndexParams, partitions: Option<usiz
     Ok(partitioned_bytes(built))
 }
 
-/// Extends the partitioned index of `base`, whose rows are the first rows of `rows` unchanged,
-/// with the rows after them: each joins the partition of its nearest centroid, and the
-/// centroids and every partition no new row joins keep their blocks.
-pub fn extend_partitions(base: &Archive, rows: &Rows) -> Result<IndexBytes> {
+/// Updates the partitioned index of `base` for `rows`: the base's rows but those in `removed`
+/// (ascending row numbers), unchanged and in order, then new rows. The removed rows leave their
+/// partitions, the others are renumbered, and each new row joins the partition of its nearest
+/// centroid; the centroids, and every partition chunk whose bytes stay the same, keep their
+/// blocks.
+pub fn extend_partitions(base: &Archive, rows: &Rows, removed: &[u64]) -> Result<IndexBytes> {
     let (m, name) = (&base.manifest, base.name());
     let count = m.index.partitions.as_ref().map_or(0, |p| p.sizes.len());
     let bytes = base.index_bytes()?;
     let centroids = Centroids::read(&bytes, count, rows.dimensions, m.index.params.metric)
         .map_err(|e| e.context(name.to_string()))?;
     let parts = base.partition_bytes(&(0..count).collect::<Vec<_>>())?;
-    let first = m.count as usize;
+    let first = m.count as usize - removed.len();
     let added = &rows.vectors[first * rows.dimensions..];
-    let built = partitioned::extend(&centroids, parts, added, first as u64).with_context(|| name.to_string())?;
+    let built = partitioned::extend(&centroids, parts, m.count, removed, added).with_context(|| name.to_string())?;
     Ok(partitioned_bytes(built))
 }
 

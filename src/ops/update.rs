@@ -2,8 +2,9 @@
 //! as `build`, so unchanged chunks come out with the same bytes and CIDs; the index is extended
 //! in place when the base's rows are all still there, first and unchanged, and rebuilt otherwise.
 //! A partitioned index is extended by adding each new row to the partition of its nearest
-//! centroid (the centroids and untouched partitions keep their blocks), and rebuilt by
-//! partitioning every row anew.
+//! centroid, and after `rm` keeps its centroids too: the removed rows leave their partitions
+//! (the centroids and unchanged partition chunks keep their blocks). It is rebuilt by
+//! partitioning every row anew when a base row changes.
 
 use anyhow::{bail, Result};
 
@@ -21,6 +22,9 @@ pub enum IndexMade {
     Reused,
     /// The base's index loaded and the new rows added to it.
     Extended,
+    /// The base's partitioned index with the removed rows taken out of their partitions, the
+    /// others renumbered.
+    Pruned,
     /// A new index over every row.
     Rebuilt,
 }
@@ -31,6 +35,7 @@ impl IndexMade {
         match self {
             IndexMade::Reused => "index unchanged",
             IndexMade::Extended => "index extended in place",
+            IndexMade::Pruned => "index kept, removed rows taken out of their partitions",
             IndexMade::Rebuilt => "index rebuilt",
         }
     }
@@ -47,17 +52,21 @@ pub fn options(base: &Archive) -> BuildOptions {
     }
 }
 
-/// Whether `base`'s index is partitioned.
-fn is_partitioned(base: &Archive) -> bool {
-    base.manifest.index.partitions.is_some()
+/// How many partitions `base`'s index has, if it is partitioned.
+fn partitions(base: &Archive) -> Option<usize> {
+    base.manifest.index.partitions.as_ref().map(|p| p.sizes.len())
 }
 
 /// Whether an update may start from the base's index.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IndexPlan {
     /// The new rows start with the base's rows, unchanged and in order: the base's index is
     /// reused, or extended with the rows after them.
     Extend,
+    /// The new rows start with the base's rows but these (ascending row numbers), unchanged and
+    /// in order: a partitioned index keeps its centroids and loses the removed rows (rebuilt
+    /// when fewer rows than partitions are left); an HNSW index is rebuilt.
+    Remove(Vec<u64>),
     /// A new index over every row: the base's rows changed, or a new index was asked for.
     Rebuild,
 }
@@ -68,17 +77,26 @@ pub fn index_for(base: &Archive, rows: &Rows, plan: IndexPlan, threads: usize) -
         bail!("no records would be left; an archive holds at least one");
     }
     let params = &base.manifest.index.params;
-    let made = match plan {
+    let partitions = partitions(base);
+    let made = match &plan {
         IndexPlan::Rebuild => IndexMade::Rebuilt,
-        IndexPlan::Extend if rows.len() as u64 == base.manifest.count => IndexMade::Reused,
-        IndexPlan::Extend => IndexMade::Extended,
+        IndexPlan::Remove(gone) if !gone.is_empty() => match partitions {
+            Some(p) if rows.len() >= p => IndexMade::Pruned,
+            _ => IndexMade::Rebuilt,
+        },
+        _ if rows.len() as u64 == base.manifest.count => IndexMade::Reused,
+        _ => IndexMade::Extended,
     };
-    let index = match (is_partitioned(base), made) {
+    let removed = match &plan {
+        IndexPlan::Remove(gone) => gone.as_slice(),
+        _ => &[],
+    };
+    let index = match (partitions.is_some(), made) {
         (false, IndexMade::Rebuilt) => index_rows(rows, params, threads)?,
         (false, _) => extend_index(base, rows, threads)?,
         // Partitioned anew over every row (about √n partitions), as `build` would.
         (true, IndexMade::Rebuilt) => partition_rows(rows, params, None)?,
-        (true, _) => extend_partitions(base, rows)?,
+        (true, _) => extend_partitions(base, rows, removed)?,
     };
     Ok((index, made))
 }

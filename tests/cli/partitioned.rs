@@ -1,6 +1,6 @@
 //! `build --index partitioned`: k-means partitions that a query reads a few of. Answers close to
-//! exact search, the same bytes at any thread count, updates equal to fresh builds, corrupt
-//! partitions caught, and the usage errors.
+//! exact search, the same bytes at any thread count, updates that keep the centroids and the
+//! untouched partitions' blocks, corrupt partitions caught, and the usage errors.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -127,7 +127,7 @@ fn blocks_with_role(car: &Path, role: &str) -> HashSet<String> {
 }
 
 #[test]
-fn add_joins_the_nearest_partitions_and_rm_partitions_anew() {
+fn add_joins_the_nearest_partitions_and_rm_takes_rows_out() {
     let dir = tempdir();
     let text = std::fs::read_to_string(fixture("docs.jsonl")).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -168,23 +168,138 @@ fn add_joins_the_nearest_partitions_and_rm_partitions_anew() {
         assert_eq!(hits[0]["id"], doc["id"], "a new row is found in its own partition");
     }
 
-    // rm renumbers the rows after the removed ones: the index is partitioned anew, as a build of
-    // the remaining rows would be.
-    let ids = dir.path().join("ids.txt");
-    let removed: Vec<String> = lines[290..]
-        .iter()
+    // rm of the rows add appended gives the base back: they leave the partitions they joined,
+    // which are then the base's bytes again.
+    let (ids, _) = ids_file(dir.path(), "ids.txt", &lines[290..]);
+    let undone = dir.path().join("undone.car");
+    let run = vecar(&["rm", s(&added), "--ids-from", s(&ids), "-o", s(&undone)]).ok();
+    assert!(run.stderr.contains("index kept"), "{}", run.stderr);
+    assert_eq!(root_of(&undone), root_of(&first));
+
+    // rm of the last rows keeps the centroids, and the partitions none of them was in keep
+    // their blocks (no row before theirs is renumbered).
+    let whole = build(&fixture("docs.jsonl"), "whole.car");
+    let trimmed = dir.path().join("trimmed.car");
+    vecar(&["rm", s(&whole), "--ids-from", s(&ids), "-o", s(&trimmed)]).ok();
+    vecar(&["verify", s(&trimmed)]).ok();
+    assert_eq!(blocks_with_role(&trimmed, "index"), blocks_with_role(&whole, "index"));
+    let (before, after) = (
+        blocks_with_role(&whole, "partitions"),
+        blocks_with_role(&trimmed, "partitions"),
+    );
+    assert!(before.difference(&after).count() <= 10);
+    assert!(before.intersection(&after).count() >= 7);
+    for role in ["records", "vectors"] {
+        assert_eq!(blocks_with_role(&trimmed, role), blocks_with_role(&first, role));
+    }
+
+    // Fewer rows left than partitions (10 for 17): partitioned anew.
+    let (most, _) = ids_file(dir.path(), "most.txt", &lines[10..]);
+    let few = dir.path().join("few.car");
+    let run = vecar(&["rm", s(&whole), "--ids-from", s(&most), "-o", s(&few)]).ok();
+    assert!(run.stderr.contains("index rebuilt"), "{}", run.stderr);
+    assert_eq!(info(&few)["partitions"]["count"], 3);
+    vecar(&["verify", s(&few)]).ok();
+}
+
+/// The ids of the JSONL `lines`, and the file `dir/name` listing them one a line.
+fn ids_file(dir: &Path, name: &str, lines: &[&str]) -> (std::path::PathBuf, Vec<String>) {
+    let ids: Vec<String> = (lines.iter())
         .map(|l| {
             serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
                 .as_str()
                 .unwrap()
-                .to_string()
+                .into()
         })
         .collect();
-    std::fs::write(&ids, removed.join("\n")).unwrap();
-    let whole = build(&fixture("docs.jsonl"), "whole.car");
-    let trimmed = dir.path().join("trimmed.car");
-    vecar(&["rm", s(&whole), "--ids-from", s(&ids), "-o", s(&trimmed)]).ok();
-    assert_eq!(root_of(&trimmed), root_of(&first));
+    let path = dir.join(name);
+    std::fs::write(&path, ids.join("\n")).unwrap();
+    (path, ids)
+}
+
+/// The row numbers a partition chunk of `car` lists (rows of 16 + 384 bytes: the number first).
+fn rows_in_block(car: &Path, cid: &str) -> Vec<usize> {
+    let file = vecar::archive::car::CarFile::open(car).unwrap();
+    let bytes = file.block(&cid::Cid::try_from(cid).unwrap()).unwrap();
+    let rows = bytes.chunks_exact(16 + 384);
+    rows.map(|row| u64::from_le_bytes(row[..8].try_into().unwrap()) as usize)
+        .collect()
+}
+
+#[test]
+fn rm_keeps_the_centroids_and_takes_the_rows_out_of_their_partitions() {
+    let dir = tempdir();
+    let docs = gunzip(&fixture("dev/docs.jsonl.gz"));
+    let lines: Vec<&str> = std::str::from_utf8(&docs).unwrap().lines().collect();
+    let car = dir.path().join("dev.car");
+    vecar_with_stdin(&["build", "-", "-o", s(&car), "--index", "partitioned"], &docs).ok();
+    // Every 50th row, and every row of one partition, which is left empty.
+    let ls = vecar(&["ls", "--json", s(&car)]).ok().json_lines();
+    let smallest = (ls.iter().filter(|b| b["role"] == "partitions"))
+        .min_by_key(|b| b["size"].as_u64())
+        .unwrap();
+    let mut gone: HashSet<usize> = rows_in_block(&car, smallest["cid"].as_str().unwrap())
+        .into_iter()
+        .collect();
+    gone.extend((0..lines.len()).step_by(50));
+    let queries: Vec<&str> = gone.iter().map(|&row| lines[row]).collect();
+    let (ids, removed) = ids_file(dir.path(), "ids.txt", &queries);
+    let rm = |threads: &str| {
+        let out = dir.path().join(format!("rm-{threads}.car"));
+        let run = vecar(&[
+            "--threads",
+            threads,
+            "rm",
+            s(&car),
+            "--ids-from",
+            s(&ids),
+            "-o",
+            s(&out),
+        ])
+        .ok();
+        assert!(
+            run.stderr.contains("index kept, removed rows taken out"),
+            "{}",
+            run.stderr
+        );
+        std::fs::read(&out).unwrap()
+    };
+    let trimmed = dir.path().join("rm-2.car");
+    assert_eq!(rm("1"), rm("2"));
+    vecar(&["verify", s(&trimmed)]).ok();
+    assert_eq!(blocks_with_role(&trimmed, "index"), blocks_with_role(&car, "index"));
+    let (before, after) = (info(&car)["partitions"].clone(), info(&trimmed)["partitions"].clone());
+    assert_eq!(after["count"], before["count"]);
+    assert_eq!(after["rows_min"], 0, "{after}");
+
+    // Every remaining row is found by its own vector; the removed ones are in no answer.
+    let kept: Vec<&str> = (0..lines.len())
+        .filter(|r| !gone.contains(r))
+        .map(|r| lines[r])
+        .collect();
+    let kept = kept.join("\n").into_bytes();
+    let generous = ["-k", "1", "--nprobe", "16", "--rescore", "20"];
+    assert_eq!(crate::reach::lost_records(&trimmed, &kept, &generous), 0);
+    let args = [
+        "query",
+        s(&trimmed),
+        "-k",
+        "10",
+        "--nprobe",
+        "1",
+        "--fields",
+        "query,id",
+    ];
+    let hits = vecar_with_stdin(&args, queries.join("\n").as_bytes()).ok().json_lines();
+    assert_eq!(
+        hits.len(),
+        10 * gone.len(),
+        "10 hits each, the empty partition probed too"
+    );
+    let removed: HashSet<&str> = removed.iter().map(String::as_str).collect();
+    assert!(hits.iter().all(|h| !removed.contains(h["id"].as_str().unwrap())));
+    let one = removed.iter().next().unwrap();
+    vecar(&["get", s(&trimmed), one]).fails_with(&format!("no record with id {one}"));
 }
 
 #[test]

@@ -46,7 +46,7 @@ fn vectors(docs: &[u8]) -> HashMap<String, Vec<f64>> {
 
 /// How many records of `car`, built from `docs`, do not come back first (themselves or a record
 /// with the same vector) when queried with their own vector, with `flags`.
-fn lost_records(car: &Path, docs: &[u8], flags: &[&str]) -> usize {
+pub fn lost_records(car: &Path, docs: &[u8], flags: &[&str]) -> usize {
     let by_id = vectors(docs);
     let mut args = vec!["query", s(car), "--fields", "query,rank,id"];
     args.extend_from_slice(flags);
