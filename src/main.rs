@@ -34,8 +34,8 @@ struct Cli {
     /// Print nothing but errors: no progress bars, no summaries, no root CID.
     #[arg(short, long, global = true)]
     quiet: bool,
-    /// Worker threads [default: all cores]. A default `build` gives the same archive at any count;
-    /// `build --index hnsw`, `add`, `rm` and `merge` of HNSW archives with --threads 1.
+    /// Worker threads [default: all cores]. Archives come out the same at any count, but for
+    /// `build --index hnsw` and updates of HNSW archives of 20,000 records or more: give those 1.
     #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
 }

@@ -10,6 +10,7 @@ use vecar::archive::read::Archive;
 use vecar::archive::rows::Rows;
 use vecar::embed::Provider;
 use vecar::input::Lines;
+use vecar::ops::build::IndexChoice;
 use vecar::ops::open::{default_cache_dir, open_archive, Network};
 use vecar::ops::update::{self, IndexPlan};
 use vecar::output;
@@ -240,7 +241,9 @@ impl Ids {
 }
 
 /// Writes the archive holding `rows`, an update of `base` (see [`update::index_for`]), and says
-/// what it holds after `summary`.
+/// what it holds after `summary`. Where a default build of `rows` would make HNSW on one thread
+/// (below `AUTO_PARTITIONED_FROM` records), an HNSW update is made on one thread too, so a default
+/// `add`, `rm` or `merge` also gives the same root at any `--threads`.
 pub fn write_update(
     base: &Archive,
     rows: &Rows,
@@ -249,6 +252,10 @@ pub fn write_update(
     output: &Output,
     summary: &str,
 ) -> Result<()> {
+    let threads = match IndexChoice::auto(rows.len()) {
+        IndexChoice::Hnsw { threads: one } => one,
+        IndexChoice::Partitioned { .. } => threads,
+    };
     let (index, made) = update::index_for(base, rows, plan, threads)?;
     let archive = assemble(rows, &index, &update::options(base))?;
     let summary = format!(

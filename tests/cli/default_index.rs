@@ -138,3 +138,28 @@ fn partitions_ask_for_a_partitioned_index_at_any_size_and_dtype_for_hnsw_below_t
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn default_updates_of_a_small_hnsw_archive_are_the_same_at_any_thread_count() {
+    let dir = tempdir();
+    let text = std::fs::read_to_string(fixture("docs.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let first = dir.path().join("first.jsonl");
+    let rest = dir.path().join("rest.jsonl");
+    std::fs::write(&first, lines[..250].join("\n") + "\n").unwrap();
+    std::fs::write(&rest, lines[250..].join("\n") + "\n").unwrap();
+    let base = build(dir.path(), &first, "base.car", &[]);
+    let roots: Vec<Vec<String>> = ["1", "2"]
+        .iter()
+        .map(|threads| {
+            let out = |name: &str| dir.path().join(format!("{name}-{threads}.car"));
+            let (added, removed, merged) = (out("added"), out("removed"), out("merged"));
+            let run = |args: &[&str]| vecar(&[args, &["--threads", threads]].concat()).ok();
+            run(&["add", s(&base), s(&rest), "-o", s(&added)]);
+            run(&["rm", s(&added), "doc-00000", "-o", s(&removed)]);
+            run(&["merge", s(&removed), s(&base), "-o", s(&merged)]);
+            [added, removed, merged].iter().map(|car| root_of(car)).collect()
+        })
+        .collect();
+    assert_eq!(roots[0], roots[1]);
+}
