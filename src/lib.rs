@@ -13,7 +13,8 @@
 //! - Leaves, which any layer may use and which import only each other: [`params`] (the settings
 //!   an archive records), [`input`] (JSONL parsing), [`output`] (writing files and JSON lines),
 //!   [`progress`], [`http`] (the one HTTP client: timeouts, retries, error wording), [`json`] (strict JSON lines),
-//!   [`cids`] (the sha2-256 CIDv1 of bytes, for blocks and model weights).
+//!   [`cids`] (the sha2-256 CIDv1 of bytes, for blocks and model weights), [`memory`] (big buffers
+//!   in huge pages).
 //!
 //! Small modules: no file under `src/` over 400 lines and no function over 60, unless a comment
 //! line at its top starting with `Long on purpose:` says why (a `//!` line of the file's, a
@@ -26,6 +27,7 @@ pub mod http;
 pub mod index;
 pub mod input;
 pub mod json;
+pub mod memory;
 pub mod ops;
 pub mod output;
 pub mod params;
@@ -39,7 +41,7 @@ mod layers {
     /// ops. `None` for a name that is not a module of this crate.
     fn layer(module: &str) -> Option<u8> {
         match module {
-            "params" | "input" | "json" | "output" | "progress" | "http" | "cids" => Some(0),
+            "params" | "input" | "json" | "output" | "progress" | "http" | "cids" | "memory" => Some(0),
             "archive" | "index" | "embed" => Some(1),
             "ops" => Some(2),
             _ => None,

@@ -1,6 +1,7 @@
 //! Reading an archive: the manifest, the chunk lists, and verified records, vectors and index.
 
 use std::collections::{BTreeSet, HashMap};
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -17,7 +18,7 @@ use super::source::{BlockSource, Blocks};
 use super::tree::{ChunkList, Wanted};
 use super::vectors;
 use crate::input::Record;
-use crate::params::partition_rows_per_chunk;
+use crate::params::{partition_row_bytes, partition_rows_per_chunk};
 
 /// How many chunks a walk over every record or vector asks its source for at a time.
 pub(super) const PREFETCH_AHEAD: usize = 64;
@@ -120,29 +121,45 @@ impl Archive {
         })
     }
 
-    /// The verified bytes of each of the partitions `wanted` (its chunks one after another),
-    /// every chunk asked of the source at once.
+    /// The verified bytes of each of the partitions `wanted` (its chunks one after another).
     pub fn partition_bytes(&self, wanted: &[usize]) -> Result<Vec<Vec<u8>>> {
-        let chunks = |p: usize| &self.partitions.chunks[self.partition_starts[p]..self.partition_starts[p + 1]];
+        let (bytes, at) = self.partitions_together(wanted)?;
+        Ok(at.into_iter().map(|range| bytes[range].to_vec()).collect())
+    }
+
+    /// The verified bytes of the partitions `wanted`, one after another in one buffer, and where
+    /// each lies in it. Every chunk is asked of the source at once and read in place; the buffer
+    /// is in huge pages when large (a query's 32 partitions of a 1M-row archive: ~13 MB, 3,200
+    /// page faults at 4 KiB).
+    pub fn partitions_together(&self, wanted: &[usize]) -> Result<(Vec<u8>, Vec<Range<usize>>)> {
         if let Some(&p) = wanted.iter().find(|&&p| p + 1 >= self.partition_starts.len()) {
             bail!("{}: no partition {p}", self.name());
         }
-        self.blocks
-            .prefetch(wanted.iter().flat_map(|&p| chunks(p)).map(|c| &c.cid));
-        wanted
-            .par_iter()
-            .map(|&p| match chunks(p) {
-                // Most partitions are one block: its bytes as read, not a copy.
-                [one] => self.blocks.get(&one.cid),
-                many => {
-                    let mut bytes = Vec::new();
-                    for chunk in many {
-                        bytes.extend(self.blocks.get(&chunk.cid)?);
-                    }
-                    Ok(bytes)
-                }
-            })
-            .collect()
+        let chunks = |p: usize| &self.partitions.chunks[self.partition_starts[p]..self.partition_starts[p + 1]];
+        let width = partition_row_bytes(self.manifest.dimensions as usize) as u64;
+        // Each chunk holds at most a block's worth of rows (`partition_starts` checked the cut),
+        // and all of them no more than the archive's size.
+        let lengths: Vec<u64> = wanted
+            .iter()
+            .map(|&p| chunks(p).iter().map(|c| c.count * width).sum())
+            .collect();
+        let total = lengths.iter().sum::<u64>();
+        if total > self.blocks.size() {
+            bail!(
+                "{}: partitions of {total} bytes, more than the archive holds",
+                self.name()
+            );
+        }
+        let mut bytes = crate::memory::zeroed(total as usize)
+            .with_context(|| format!("{}: cannot reserve {total} bytes for partitions", self.name()))?;
+        let all = wanted.iter().flat_map(|&p| chunks(p));
+        self.read_into(all.map(|c| (&c.cid, (c.count * width) as usize)).collect(), &mut bytes)?;
+        let mut start = 0;
+        let at = lengths.iter().map(|&len| {
+            start += len as usize;
+            start - len as usize..start
+        });
+        Ok((bytes, at.collect()))
     }
 
     /// How many blocks the archive is made of: the manifest, and each collection's link nodes
@@ -238,18 +255,24 @@ impl Archive {
             .with_context(|| format!("{}: reserving memory for the index", self.name()))?;
         #[cfg(target_os = "linux")]
         let _ = bytes.advise(memmap2::Advice::HugePage);
-        let mut parts = Vec::with_capacity(self.index.chunks.len());
-        let mut rest = &mut bytes[..];
-        for chunk in &self.index.chunks {
-            let (part, tail) = rest.split_at_mut(chunk.count as usize);
-            parts.push((&chunk.cid, part));
-            rest = tail;
+        let chunks = self.index.chunks.iter().map(|c| (&c.cid, c.count as usize));
+        self.read_into(chunks.collect(), &mut bytes)?;
+        Ok(bytes)
+    }
+
+    /// Reads `chunks` (each a CID and its length in bytes) one after another into `buf`, which
+    /// they fill: all asked of the source at once, then read and verified in parallel.
+    fn read_into(&self, chunks: Vec<(&Cid, usize)>, mut buf: &mut [u8]) -> Result<()> {
+        self.blocks.prefetch(chunks.iter().map(|(cid, _)| *cid));
+        let mut parts = Vec::with_capacity(chunks.len());
+        for (cid, len) in chunks {
+            let (part, tail) = std::mem::take(&mut buf).split_at_mut(len);
+            parts.push((cid, part));
+            buf = tail;
         }
-        self.blocks.prefetch(parts.iter().map(|(cid, _)| *cid));
         parts
             .into_par_iter()
-            .try_for_each(|(cid, part)| self.blocks.get_into(cid, part))?;
-        Ok(bytes)
+            .try_for_each(|(cid, part)| self.blocks.get_into(cid, part))
     }
 
     /// The vectors of the given rows, reading each chunk once.

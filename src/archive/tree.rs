@@ -190,10 +190,10 @@ impl Descent {
     fn descend(&mut self, blocks: &Blocks, wanted: &Wanted) -> Result<()> {
         let (name, what, collection) = (blocks.name(), wanted.what, wanted.collection);
         let data = read_level(blocks, &self.level)?;
-        // Sized once, by what the nodes can hold: a 1M-row archive's 62,500 chunks copied or
-        // grown by doubling cost more in page faults than in decoding.
+        // Sized once, by what the nodes can hold, in huge pages: a 1M-row archive's 62,500
+        // chunks copied or grown by doubling cost more in page faults than in decoding.
         let most = data.iter().map(|d| d.len() / MIN_LINK_BYTES).sum::<usize>();
-        let mut next = Vec::with_capacity(most.min(collection.chunks as usize));
+        let mut next = crate::memory::with_capacity(most.min(collection.chunks as usize));
         for (node, data) in self.level.iter().zip(&data) {
             let first = next.len();
             decode_node(data, &mut next)

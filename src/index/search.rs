@@ -5,6 +5,7 @@
 //! rows when few do, so `k` hits come back whenever `k` rows pass.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Range;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::Result;
@@ -32,8 +33,9 @@ pub trait Store: Sync {
     fn index_bytes(&self) -> Result<MmapMut>;
     /// Rows in each partition of a partitioned index; empty for an HNSW index.
     fn partition_sizes(&self) -> &[u64];
-    /// The verified bytes of each of the given partitions, read together.
-    fn partition_bytes(&self, partitions: &[usize]) -> Result<Vec<Vec<u8>>>;
+    /// The verified bytes of the given partitions, read together into one buffer, and where
+    /// each lies in it.
+    fn partition_bytes(&self, partitions: &[usize]) -> Result<(Vec<u8>, Vec<Range<usize>>)>;
     /// The rows no search through the index's graph returns (see `layout::unreachable`),
     /// ascending: every search takes them as candidates too.
     fn unreachable(&self) -> &[u64];
@@ -112,11 +114,14 @@ enum Method {
 /// vectors in 224 partitions (bench/partitioned-results.md).
 pub const DEFAULT_NPROBE: usize = 32;
 
+/// A partition's bytes: the buffer it was read into with others, and its place in it.
+type Loaded = (Arc<Vec<u8>>, Range<usize>);
+
 /// A partitioned index being searched: its centroids and the partitions read so far.
 struct Partitioned {
     centroids: Centroids,
     nprobe: usize,
-    loaded: Mutex<HashMap<usize, Arc<Vec<u8>>>>,
+    loaded: Mutex<HashMap<usize, Loaded>>,
 }
 
 /// How to search.
@@ -262,7 +267,7 @@ impl<'a, S: Store> Searcher<'a, S> {
     }
 
     /// The partitions `wanted`, read once for the searcher's life.
-    fn partitions(&self, p: &Partitioned, wanted: impl Iterator<Item = usize>) -> Result<HashMap<usize, Arc<Vec<u8>>>> {
+    fn partitions(&self, p: &Partitioned, wanted: impl Iterator<Item = usize>) -> Result<HashMap<usize, Loaded>> {
         let mut loaded = p.loaded.lock().unwrap_or_else(|e| e.into_inner());
         let missing: Vec<usize> = wanted
             .collect::<BTreeSet<_>>()
@@ -270,8 +275,13 @@ impl<'a, S: Store> Searcher<'a, S> {
             .filter(|w| !loaded.contains_key(w))
             .collect();
         if !missing.is_empty() {
-            let bytes = self.archive.partition_bytes(&missing)?;
-            loaded.extend(missing.into_iter().zip(bytes.into_iter().map(Arc::new)));
+            let (bytes, at) = self.archive.partition_bytes(&missing)?;
+            let bytes = Arc::new(bytes);
+            loaded.extend(
+                missing
+                    .into_iter()
+                    .zip(at.into_iter().map(|range| (bytes.clone(), range))),
+            );
         }
         Ok(loaded.clone())
     }
@@ -283,7 +293,7 @@ impl<'a, S: Store> Searcher<'a, S> {
         &self,
         queries: &[&[f32]],
         probes: &[Vec<usize>],
-        loaded: &HashMap<usize, Arc<Vec<u8>>>,
+        loaded: &HashMap<usize, Loaded>,
         allowed: &Allowed,
         n: usize,
     ) -> Result<Vec<Vec<u64>>> {
@@ -301,7 +311,7 @@ impl<'a, S: Store> Searcher<'a, S> {
                 let mut scored = vec![Vec::new(); asking.len()];
                 Probe::scan(
                     &probes,
-                    &loaded[p],
+                    &loaded[p].0[loaded[p].1.clone()],
                     self.archive.count(),
                     |row| allowed.contains(row),
                     &mut scored,

@@ -152,7 +152,8 @@ impl CarFile {
                 end - start
             ));
         }
-        let mut bytes = vec![0; (self.file_len - offset) as usize];
+        let len = self.file_len - offset;
+        let mut bytes = crate::memory::zeroed(len as usize).ok_or(format!("cannot reserve {len} bytes for it"))?;
         self.source.read_at(offset, &mut bytes).map_err(|e| e.to_string())?;
         BlockIndex::decode(bytes).map_err(|e| format!("{e:#}"))
     }
