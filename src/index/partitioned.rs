@@ -328,6 +328,13 @@ unsafe fn dot_avx2(a: &[u8], b: &[i16]) -> i32 {
 mod tests {
     use super::*;
 
+    /// `n` rows of `dims` numbers in [-1, 1), spread without a pattern k-means would follow.
+    fn sample(n: usize, dims: usize) -> Vec<f32> {
+        (0..n * dims)
+            .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+            .collect()
+    }
+
     #[test]
     fn simd_and_plain_dots_agree() {
         let a: Vec<u8> = (0..100).map(|i| (i * 37 % 255) as u8).collect();
@@ -338,9 +345,7 @@ mod tests {
     #[test]
     fn a_row_finds_itself_first() {
         let dims = 8;
-        let vectors: Vec<f32> = (0..200 * dims)
-            .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
-            .collect();
+        let vectors = sample(200, dims);
         for metric in [Metric::Cos, Metric::L2, Metric::Ip] {
             let built = build(&vectors, dims, metric, 10);
             assert_eq!(built.sizes.iter().sum::<u64>(), 200);
@@ -363,9 +368,7 @@ mod tests {
     #[test]
     fn removed_rows_leave_their_partitions_and_the_others_are_renumbered() {
         let dims = 8;
-        let vectors: Vec<f32> = (0..200 * dims)
-            .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
-            .collect();
+        let vectors = sample(200, dims);
         let built = build(&vectors, dims, Metric::L2, 4);
         let bytes: Vec<u8> = built.centroids.iter().flat_map(|x| x.to_le_bytes()).collect();
         let centroids = Centroids::read(&bytes, 4, dims, Metric::L2).unwrap();

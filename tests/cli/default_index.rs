@@ -120,22 +120,7 @@ fn partitions_ask_for_a_partitioned_index_at_any_size_and_dtype_for_hnsw_below_t
     let run = vecar(&["build", s(&input), "-o", s(&out), "--partitions", "4", "--dtype", "f32"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("--dtype is for --index hnsw"), "{}", run.stderr);
-    let run = vecar(&[
-        "build",
-        s(&input),
-        "-o",
-        s(&out),
-        "--index",
-        "hnsw",
-        "--partitions",
-        "4",
-    ]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("--partitions is for a partitioned index"),
-        "{}",
-        run.stderr
-    );
+    // `--index hnsw --partitions` is refused too: partitioned.rs checks it.
     assert!(!out.exists());
 }
 
