@@ -1,7 +1,6 @@
 //! Reading an archive: the manifest, the chunk lists, and verified records, vectors and index.
 
 use std::collections::{BTreeSet, HashMap};
-use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -12,13 +11,15 @@ use rayon::prelude::*;
 
 use super::block::DAG_CBOR;
 use super::car::CarFile;
-use super::manifest::{Manifest, Partitions};
+use super::manifest::Manifest;
 use super::records;
 use super::source::{BlockSource, Blocks};
 use super::tree::{ChunkList, Wanted};
+
+mod partitions;
 use super::vectors;
 use crate::input::Record;
-use crate::params::{partition_row_bytes, partition_rows_per_chunk};
+use partitions::partition_starts;
 
 /// How many chunks a walk over every record or vector asks its source for at a time.
 pub(super) const PREFETCH_AHEAD: usize = 64;
@@ -121,45 +122,10 @@ impl Archive {
         })
     }
 
-    /// The verified bytes of each of the partitions `wanted` (its chunks one after another).
-    pub fn partition_bytes(&self, wanted: &[usize]) -> Result<Vec<Vec<u8>>> {
-        let (bytes, at) = self.partitions_together(wanted)?;
-        Ok(at.into_iter().map(|range| bytes[range].to_vec()).collect())
-    }
-
-    /// The verified bytes of the partitions `wanted`, one after another in one buffer, and where
-    /// each lies in it. Every chunk is asked of the source at once and read in place; the buffer
-    /// is in huge pages when large (a query's 32 partitions of a 1M-row archive: ~13 MB, 3,200
-    /// page faults at 4 KiB).
-    pub fn partitions_together(&self, wanted: &[usize]) -> Result<(Vec<u8>, Vec<Range<usize>>)> {
-        if let Some(&p) = wanted.iter().find(|&&p| p + 1 >= self.partition_starts.len()) {
-            bail!("{}: no partition {p}", self.name());
-        }
-        let chunks = |p: usize| &self.partitions.chunks[self.partition_starts[p]..self.partition_starts[p + 1]];
-        let width = partition_row_bytes(self.manifest.dimensions as usize) as u64;
-        // Each chunk holds at most a block's worth of rows (`partition_starts` checked the cut),
-        // and all of them no more than the archive's size.
-        let lengths: Vec<u64> = wanted
-            .iter()
-            .map(|&p| chunks(p).iter().map(|c| c.count * width).sum())
-            .collect();
-        let total = lengths.iter().sum::<u64>();
-        if total > self.blocks.size() {
-            bail!(
-                "{}: partitions of {total} bytes, more than the archive holds",
-                self.name()
-            );
-        }
-        let mut bytes = crate::memory::zeroed(total as usize)
-            .with_context(|| format!("{}: cannot reserve {total} bytes for partitions", self.name()))?;
-        let all = wanted.iter().flat_map(|&p| chunks(p));
-        self.read_into(all.map(|c| (&c.cid, (c.count * width) as usize)).collect(), &mut bytes)?;
-        let mut start = 0;
-        let at = lengths.iter().map(|&len| {
-            start += len as usize;
-            start - len as usize..start
-        });
-        Ok((bytes, at.collect()))
+    /// `len` zero bytes to read blocks into (in huge pages when large), or an error naming the
+    /// archive when the memory cannot be had.
+    fn reserve(&self, len: usize) -> Result<Vec<u8>> {
+        crate::memory::zeroed(len).with_context(|| format!("{}: cannot reserve {len} bytes", self.name()))
     }
 
     /// How many blocks the archive is made of: the manifest, and each collection's link nodes
@@ -255,21 +221,20 @@ impl Archive {
             .with_context(|| format!("{}: reserving memory for the index", self.name()))?;
         #[cfg(target_os = "linux")]
         let _ = bytes.advise(memmap2::Advice::HugePage);
-        let chunks = self.index.chunks.iter().map(|c| (&c.cid, c.count as usize));
-        self.read_into(chunks.collect(), &mut bytes)?;
+        let mut parts = Vec::with_capacity(self.index.chunks.len());
+        cut(
+            self.index.chunks.iter().map(|c| (&c.cid, c.count as usize)),
+            &mut bytes,
+            &mut parts,
+        );
+        self.read_parts(parts)?;
         Ok(bytes)
     }
 
-    /// Reads `chunks` (each a CID and its length in bytes) one after another into `buf`, which
-    /// they fill: all asked of the source at once, then read and verified in parallel.
-    fn read_into(&self, chunks: Vec<(&Cid, usize)>, mut buf: &mut [u8]) -> Result<()> {
-        self.blocks.prefetch(chunks.iter().map(|(cid, _)| *cid));
-        let mut parts = Vec::with_capacity(chunks.len());
-        for (cid, len) in chunks {
-            let (part, tail) = std::mem::take(&mut buf).split_at_mut(len);
-            parts.push((cid, part));
-            buf = tail;
-        }
+    /// Reads each block of `parts` into its buffer, which it must fill: all asked of the source
+    /// at once, then read and verified in parallel.
+    fn read_parts(&self, parts: Vec<(&Cid, &mut [u8])>) -> Result<()> {
+        self.blocks.prefetch(parts.iter().map(|(cid, _)| *cid));
         parts
             .into_par_iter()
             .try_for_each(|(cid, part)| self.blocks.get_into(cid, part))
@@ -356,22 +321,16 @@ impl Archive {
     }
 }
 
-/// Where each partition's chunks start in `list` (and where the last ends), checking that every
-/// partition is cut into chunks as the layout says.
-fn partition_starts(list: &ChunkList, partitions: &Partitions, dimensions: u64) -> Result<Vec<usize>> {
-    let per_chunk = partition_rows_per_chunk(dimensions as usize) as u64;
-    let mut starts = vec![0];
-    let mut chunks = list.chunks.iter();
-    for (p, &size) in partitions.sizes.iter().enumerate() {
-        let mut left = size;
-        while left > 0 {
-            let expected = left.min(per_chunk);
-            match chunks.next() {
-                Some(chunk) if chunk.count == expected => left -= expected,
-                _ => bail!("partition {p}'s chunks do not hold its {size} rows as the layout cuts them"),
-            }
-        }
-        starts.push(starts[p] + size.div_ceil(per_chunk) as usize);
+/// Cuts `buf` into one part for each of `chunks` (a CID and its length in bytes), in order, onto
+/// `parts`; the lengths add up to the buffer's (they come from counts the tree load checked).
+fn cut<'a>(
+    chunks: impl IntoIterator<Item = (&'a Cid, usize)>,
+    mut buf: &'a mut [u8],
+    parts: &mut Vec<(&'a Cid, &'a mut [u8])>,
+) {
+    for (cid, len) in chunks {
+        let (part, tail) = std::mem::take(&mut buf).split_at_mut(len);
+        parts.push((cid, part));
+        buf = tail;
     }
-    Ok(starts)
 }
