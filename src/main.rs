@@ -109,7 +109,7 @@ fn main() -> ExitCode {
             Command::Info(args) => cmd::info::run(args),
             Command::Verify(args) => cmd::verify::run(args),
             Command::Export(args) => cmd::export::run(args),
-            Command::Import(args) => cmd::import::run(args, threads),
+            Command::Import(args) => cmd::import::run(args),
             Command::Get(args) => cmd::get::run(args),
             Command::Ls(args) => cmd::ls::run(args),
             Command::Add(args) => cmd::add::run(args, threads),

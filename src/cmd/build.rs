@@ -13,7 +13,7 @@ use vecar::archive::tree::DEFAULT_MAX_LINKS;
 use vecar::embed::{self, LinesWithVectors};
 use vecar::index::hnsw;
 use vecar::input::{LineSource, Lines};
-use vecar::ops::build::{index_rows, partition_rows, read_docs, IndexChoice, AUTO_PARTITIONED_FROM};
+use vecar::ops::build::{read_docs, IndexChoice, AUTO_PARTITIONED_FROM};
 use vecar::output::plural;
 use vecar::params::{Dtype, EmbeddingInfo, IndexParams, Metric};
 use vecar::params::{
@@ -210,10 +210,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         fields,
         params: IndexParams {
             metric,
-            dtype: match choice {
-                IndexChoice::Partitioned { .. } => Dtype::I8,
-                IndexChoice::Hnsw { .. } => args.dtype.map_or(Dtype::default_for(metric), Dtype::from),
-            },
+            dtype: choice.dtype(args.dtype.map_or(Dtype::default_for(metric), Dtype::from)),
             connectivity: args.connectivity,
             expansion_add: args.expansion_add,
             expansion_search: args.expansion_search,
@@ -223,10 +220,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         embedding,
         engine_version: hnsw::version().into(),
     };
-    let index = match choice {
-        IndexChoice::Partitioned { partitions } => partition_rows(&rows, &options.params, partitions)?,
-        IndexChoice::Hnsw { threads } => index_rows(&rows, &options.params, threads)?,
-    };
+    let index = choice.build(&rows, &options.params)?;
     let archive = assemble(&rows, &index, &options)?;
     let summary = format!(
         "{} of {} dimensions",

@@ -14,6 +14,11 @@ use vecar::output::plural;
 
 /// Arguments of `vecar import`.
 #[derive(clap::Args)]
+#[command(after_help = "\
+The archive gets the index a default `vecar build` makes (--index auto): HNSW built on one thread
+below 20,000 records, partitioned from 20,000 on, so an import gives the same root CID at any
+--threads. For another index, rebuild the records:
+  vecar export docs.car | vecar build - -o hnsw.car --index hnsw")]
 pub struct Args {
     #[command(subcommand)]
     from: From,
@@ -63,34 +68,30 @@ struct FaissArgs {
 }
 
 /// Runs `vecar import`.
-pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
+pub fn run(args: Args) -> Result<ExitCode> {
     match args.from {
         From::Faiss(args) => {
             let mut inputs: Vec<&Path> = vec![&args.index];
             inputs.extend(args.records.as_deref());
             args.output.check(&inputs)?;
             let source = faiss::import(&args.index, args.records.as_deref(), args.metric.map(Into::into))?;
-            write(source, &args.output, threads)
+            write(source, &args.output)
         }
         From::Qdrant(args) => {
             args.output.check(&[])?;
-            write(args.source()?, &args.output, threads)
+            write(args.source()?, &args.output)
         }
         From::Elasticsearch(args) => {
             args.output.check(&[])?;
-            write(args.source()?, &args.output, threads)
+            write(args.source()?, &args.output)
         }
     }
 }
 
 /// Builds the archive of `source` and writes it where `output` says.
-fn write(
-    source: Source<impl Iterator<Item = Result<Doc>>>,
-    output: &super::Output,
-    threads: usize,
-) -> Result<ExitCode> {
+fn write(source: Source<impl Iterator<Item = Result<Doc>>>, output: &super::Output) -> Result<ExitCode> {
     let name = source.name.clone();
-    let built = bridge::build(source, threads)?;
+    let built = bridge::build(source)?;
     let archive = assemble(&built.rows, &built.index, &built.options)?;
     let summary = format!(
         "{} of {} dimensions from {name}",

@@ -13,7 +13,7 @@ use crate::archive::rows::{EncodedRow, Rows};
 use crate::index::hnsw::{self, Hnsw};
 use crate::index::partitioned::{self, Centroids};
 use crate::input::{parse_doc, Doc, LineSource};
-use crate::params::IndexParams;
+use crate::params::{Dtype, IndexParams};
 use crate::progress;
 
 /// The longest vector: one float32 row must fit a 1 MiB block.
@@ -137,6 +137,23 @@ impl IndexChoice {
         match rows < AUTO_PARTITIONED_FROM {
             true => IndexChoice::Hnsw { threads: 1 },
             false => IndexChoice::Partitioned { partitions: None },
+        }
+    }
+
+    /// The scalar kind the manifest records for this index: `hnsw`'s for an HNSW graph, i8 for
+    /// a partitioned index, whose partitions keep 8-bit rows.
+    pub fn dtype(self, hnsw: Dtype) -> Dtype {
+        match self {
+            IndexChoice::Hnsw { .. } => hnsw,
+            IndexChoice::Partitioned { .. } => Dtype::I8,
+        }
+    }
+
+    /// Builds this index over every row ([`index_rows`] or [`partition_rows`]).
+    pub fn build(self, rows: &Rows, params: &IndexParams) -> Result<IndexBytes> {
+        match self {
+            IndexChoice::Hnsw { threads } => index_rows(rows, params, threads),
+            IndexChoice::Partitioned { partitions } => partition_rows(rows, params, partitions),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `build --index auto`, the default: an HNSW index built on one thread below a number of records
 //! (the same root at any --threads), a partitioned index from there on; `--index hnsw` and
-//! `--index partitioned` as asked, and the flags that go with one kind.
+//! `--index partitioned` as asked, and the flags that go with one kind. `import` indexes by the
+//! same rule.
 
 use std::path::{Path, PathBuf};
 
@@ -147,4 +148,48 @@ fn default_updates_of_a_small_hnsw_archive_are_the_same_at_any_thread_count() {
         })
         .collect();
     assert_eq!(roots[0], roots[1]);
+}
+
+#[test]
+fn a_default_import_indexes_as_a_default_build_does_and_is_the_same_at_any_thread_count() {
+    let dir = tempdir();
+    let at = random_records(dir.path(), "at.jsonl", AUTO_FROM);
+    let small = build_fixture(dir.path(), "small.car", &[]);
+    // ip: FAISS keeps the vectors as they are (a cos archive's file holds them scaled).
+    let big = build(dir.path(), &at, "big.car", &["--metric", "ip"]);
+    for (car, kind) in [(&small, "hnsw"), (&big, "partitioned")] {
+        // A FAISS file (ids = row numbers) written by vecar itself, so no FAISS is needed.
+        let faiss = car.with_extension("faiss");
+        vecar(&[
+            "export",
+            s(car),
+            "--to",
+            "faiss",
+            "--faiss-index",
+            "flat",
+            "-o",
+            s(&faiss),
+        ])
+        .ok();
+        let imported: Vec<Vec<u8>> = ["1", "2"]
+            .iter()
+            .map(|threads| {
+                let out = dir.path().join(format!("{kind}-{threads}.car"));
+                vecar(&["import", "faiss", s(&faiss), "-o", s(&out), "--threads", threads]).ok();
+                assert_eq!(index_of(&out).0, kind, "{threads} threads");
+                std::fs::read(&out).unwrap()
+            })
+            .collect();
+        assert!(imported[0] == imported[1], "{kind}: another archive at 2 threads");
+    }
+    // With the records joined, the import is the default build of the same records.
+    let out = dir.path().join("joined.car");
+    let faiss = big.with_extension("faiss");
+    vecar(&["import", "faiss", s(&faiss), "--records", s(&at), "-o", s(&out)]).ok();
+    assert_eq!(root_of(&out), root_of(&big));
+    let help = vecar(&["import", "--help"]).ok().stdout;
+    assert!(
+        help.contains("HNSW built on one thread\nbelow 20,000 records"),
+        "{help}"
+    );
 }

@@ -12,7 +12,7 @@ use crate::archive::rows::Rows;
 use crate::archive::tree::DEFAULT_MAX_LINKS;
 use crate::index::hnsw;
 use crate::input::Doc;
-use crate::ops::build::{index_rows, read_records};
+use crate::ops::build::{read_records, IndexChoice};
 use crate::output::plural;
 use crate::params::{IndexParams, Metric};
 
@@ -50,7 +50,7 @@ pub struct Source<I> {
 pub struct Built {
     /// The records and vectors, in the source's order.
     pub rows: Rows,
-    /// The HNSW index built over them.
+    /// The index built over them.
     pub index: IndexBytes,
     /// How to assemble the archive.
     pub options: BuildOptions,
@@ -66,9 +66,12 @@ pub fn fields() -> Fields {
 }
 
 /// Reads every record of `source` into rows (with `vecar build`'s checks: ids unique, vectors of
-/// one length), checks that they are as many as the source holds, and indexes them with
-/// `vecar build`'s default settings for the source's metric.
-pub fn build(source: Source<impl Iterator<Item = Result<Doc>>>, threads: usize) -> Result<Built> {
+/// one length), checks that they are as many as the source holds, and indexes them as a default
+/// `vecar build` does ([`IndexChoice::auto`]: HNSW on one thread below
+/// [`AUTO_PARTITIONED_FROM`](crate::ops::build::AUTO_PARTITIONED_FROM) records, partitioned from
+/// there on, so the archive is the same at any thread count), with its default settings for the
+/// source's metric.
+pub fn build(source: Source<impl Iterator<Item = Result<Doc>>>) -> Result<Built> {
     let fields = fields();
     let rows = read_records(source.records, &source.name, &fields)?;
     let name = &source.name;
@@ -82,13 +85,16 @@ pub fn build(source: Source<impl Iterator<Item = Result<Doc>>>, threads: usize) 
     if rows.is_empty() {
         bail!("{name}: no records");
     }
+    let choice = IndexChoice::auto(rows.len());
+    let mut params = IndexParams::default_for(source.metric);
+    params.dtype = choice.dtype(params.dtype);
     let options = BuildOptions {
         fields,
-        params: IndexParams::default_for(source.metric),
+        params,
         max_links: DEFAULT_MAX_LINKS,
         embedding: None,
         engine_version: hnsw::version().into(),
     };
-    let index = index_rows(&rows, &options.params, threads)?;
+    let index = choice.build(&rows, &options.params)?;
     Ok(Built { rows, index, options })
 }
