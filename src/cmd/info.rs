@@ -9,6 +9,8 @@ use anyhow::Result;
 use serde_json::{json, Map, Value};
 
 use super::printer::escape_controls;
+use vecar::archive::manifest::Manifest;
+use vecar::index::search::DEFAULT_NPROBE;
 use vecar::ops::open::{open, Network};
 use vecar::output;
 
@@ -19,6 +21,10 @@ Examples:
   vecar info docs.car
   vecar info docs.car --json | jq .count
   vecar info *.car --json | jq -r '[.file, .count] | @tsv'
+
+An HNSW archive shows its graph's settings (connectivity, expansion_add, expansion_search); a
+partitioned one its partitions (count, and the rows of the smallest, median and largest) and
+nprobe, the partitions a query scans without --nprobe (32, or all when fewer).
 
 With several archives, each one's description starts with its `file` and ends with a blank line
 (--json: one line per archive).")]
@@ -71,17 +77,15 @@ fn describe(path: &Path, network: &Network) -> Result<Map<String, Value>> {
         "metric": p.metric.name(),
         "index": if m.index.partitions.is_some() { "partitioned" } else { "hnsw" },
         "dtype": p.dtype.name(),
-        "connectivity": p.connectivity,
-        "expansion_add": p.expansion_add,
-        "expansion_search": p.expansion_search,
-        "engine": format!("{} {}", m.index.engine, m.index.engine_version),
-        "fields": m.fields,
-        "embedding": m.embedding,
     });
     let extra = info.as_object_mut().expect("an object");
-    if let Some(partitions) = &m.index.partitions {
-        extra.insert("partitions".into(), balance(&partitions.sizes));
-    }
+    extra.extend(index_settings(m));
+    extra.insert(
+        "engine".into(),
+        json!(format!("{} {}", m.index.engine, m.index.engine_version)),
+    );
+    extra.insert("fields".into(), json!(m.fields));
+    extra.insert("embedding".into(), json!(m.embedding));
     if let Some(car) = &opened.car {
         extra.insert("car".into(), json!(car.kind()));
         extra.insert("file_bytes".into(), json!(car.file_len()));
@@ -107,6 +111,25 @@ fn describe(path: &Path, network: &Network) -> Result<Map<String, Value>> {
         }
     }
     Ok(serde_json::from_value(info)?)
+}
+
+/// What shapes a search of the archive's index: an HNSW graph's settings; a partitioned index's
+/// partitions (see [`balance`]) and how many of them a query scans without `--nprobe`. A
+/// partitioned archive's manifest also holds HNSW settings, which nothing reads.
+fn index_settings(m: &Manifest) -> Map<String, Value> {
+    let p = &m.index.params;
+    let settings = match &m.index.partitions {
+        None => json!({
+            "connectivity": p.connectivity,
+            "expansion_add": p.expansion_add,
+            "expansion_search": p.expansion_search,
+        }),
+        Some(partitions) => json!({
+            "partitions": balance(&partitions.sizes),
+            "nprobe": DEFAULT_NPROBE.min(partitions.sizes.len()),
+        }),
+    };
+    serde_json::from_value(settings).expect("an object")
 }
 
 /// How many partitions there are and how evenly they hold the rows: the smallest, median and

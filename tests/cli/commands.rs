@@ -140,6 +140,15 @@ fn info_reports_the_archive() {
     assert_eq!(info["metric"], "cos");
     assert_eq!(info["dtype"], "i8");
     assert_eq!(info["connectivity"], 8);
+    assert_eq!(
+        (&info["expansion_add"], &info["expansion_search"]),
+        (&128.into(), &64.into())
+    );
+    let keys: Vec<&str> = info.as_object().unwrap().keys().map(String::as_str).collect();
+    let expected = "root format count dimensions metric index dtype connectivity expansion_add \
+                    expansion_search engine fields embedding car file_bytes blocks block_bytes by_role";
+    let expected: Vec<&str> = expected.split_whitespace().collect();
+    assert_eq!(keys, expected, "an HNSW archive's keys, in their order");
     assert_eq!(info["file_bytes"], std::fs::metadata(&car).unwrap().len());
     assert_eq!(info["by_role"]["manifest"]["blocks"], 1);
     assert_eq!(info["by_role"]["vectors"]["bytes"], 300 * 384 * 4);

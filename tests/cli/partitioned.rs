@@ -43,6 +43,25 @@ fn info(car: &Path) -> serde_json::Value {
 }
 
 #[test]
+fn info_shows_a_partitioned_archives_partitions_and_nprobe_and_no_hnsw_settings() {
+    let dir = tempdir();
+    let car = build_fixture(dir.path(), "p.car", &["--partitions", "40"]);
+    let described = info(&car);
+    assert_eq!(described["partitions"]["count"], 40);
+    assert_eq!(described["nprobe"], 32, "query's default --nprobe");
+    for hnsw in ["connectivity", "expansion_add", "expansion_search"] {
+        assert!(described.get(hnsw).is_none(), "{hnsw}: {described}");
+    }
+    let text = vecar(&["info", s(&car)]).ok().stdout;
+    assert!(text.contains("\npartitions        count=40 rows_min="), "{text}");
+    assert!(text.contains("\nnprobe            32\n"), "{text}");
+    assert!(!text.contains("connectivity") && !text.contains("expansion"), "{text}");
+    // With fewer partitions than the default nprobe, a query scans every one.
+    let few = build_fixture(dir.path(), "few.car", &["--partitions", "4"]);
+    assert_eq!(info(&few)["nprobe"], 4);
+}
+
+#[test]
 fn a_partitioned_archive_answers_as_exact_search_does() {
     let dir = tempdir();
     let car = build_fixture(dir.path(), "p.car", &["--index", "partitioned"]);
