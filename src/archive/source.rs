@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use anyhow::{bail, Result};
+use bytes::Bytes;
 use cid::Cid;
 
 use super::block::hash_matches;
@@ -22,6 +23,12 @@ pub trait BlockSource: Send + Sync {
     /// The bytes stored under `cid`, not yet checked against it; `None` when the source does
     /// not hold the block.
     fn get(&self, cid: &Cid) -> Result<Option<Vec<u8>>>;
+
+    /// The bytes stored under `cid`, as [`BlockSource::get`], shared: a source that holds its
+    /// blocks in memory already (a mapped file) overrides this to give them without a copy.
+    fn get_shared(&self, cid: &Cid) -> Result<Option<Bytes>> {
+        Ok(self.get(cid)?.map(Bytes::from))
+    }
 
     /// Fills `buf` with the bytes stored under `cid`; `false` when the source does not hold
     /// the block, an error when it holds it with another length. A source that can read in
@@ -94,11 +101,13 @@ impl Blocks {
     }
 
     /// The bytes of block `cid`, verified against its hash; an error when the source lacks it.
-    pub fn get(&self, cid: &Cid) -> Result<Vec<u8>> {
-        if self.source.checks_hashes() {
-            return self.source.get(cid)?.ok_or_else(|| missing(self.name(), cid));
+    /// They are shared with the source where it can (a mapped file's), not copied.
+    pub fn get(&self, cid: &Cid) -> Result<Bytes> {
+        let data = self.source.get_shared(cid)?.ok_or_else(|| missing(self.name(), cid))?;
+        if !self.source.checks_hashes() {
+            check_hash(self.name(), cid, &data)?;
         }
-        verified(&*self.source, cid)
+        Ok(data)
     }
 
     /// Reads block `cid` into `buf`, which must be exactly as long as the block, and verifies
@@ -163,7 +172,7 @@ mod tests {
         let (good, bad, gone) = (cid_for(RAW, b"good"), cid_for(RAW, b"bad"), cid_for(RAW, b"gone"));
         let source = Memory(HashMap::from([(good, b"good".to_vec()), (bad, b"BAD".to_vec())]));
         let blocks = Blocks::new(Arc::new(source));
-        assert_eq!(blocks.get(&good).unwrap(), b"good");
+        assert_eq!(blocks.get(&good).unwrap(), &b"good"[..]);
         let mut buf = [0; 4];
         blocks.get_into(&good, &mut buf).unwrap();
         assert_eq!(&buf, b"good");

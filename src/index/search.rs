@@ -5,10 +5,10 @@
 //! rows when few do, so `k` hits come back whenever `k` rows pass.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::ops::Range;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 
 use anyhow::Result;
+use bytes::Bytes;
 use memmap2::MmapMut;
 use rayon::prelude::*;
 
@@ -33,9 +33,8 @@ pub trait Store: Sync {
     fn index_bytes(&self) -> Result<MmapMut>;
     /// Rows in each partition of a partitioned index; empty for an HNSW index.
     fn partition_sizes(&self) -> &[u64];
-    /// The verified bytes of the given partitions, read together into one buffer, and where
-    /// each lies in it.
-    fn partition_bytes(&self, partitions: &[usize]) -> Result<(Vec<u8>, Vec<Range<usize>>)>;
+    /// The verified chunks of each of the given partitions, in order, all read together.
+    fn partition_chunks(&self, partitions: &[usize]) -> Result<Vec<Vec<Bytes>>>;
     /// The rows no search through the index's graph returns (see `layout::unreachable`),
     /// ascending: every search takes them as candidates too.
     fn unreachable(&self) -> &[u64];
@@ -114,8 +113,8 @@ enum Method {
 /// vectors in 224 partitions (bench/partitioned-results.md).
 pub const DEFAULT_NPROBE: usize = 32;
 
-/// A partition's bytes: the buffer it was read into with others, and its place in it.
-type Loaded = (Arc<Vec<u8>>, Range<usize>);
+/// A partition's verified chunks.
+type Loaded = Vec<Bytes>;
 
 /// A partitioned index being searched: its centroids and the partitions read so far.
 struct Partitioned {
@@ -275,13 +274,8 @@ impl<'a, S: Store> Searcher<'a, S> {
             .filter(|w| !loaded.contains_key(w))
             .collect();
         if !missing.is_empty() {
-            let (bytes, at) = self.archive.partition_bytes(&missing)?;
-            let bytes = Arc::new(bytes);
-            loaded.extend(
-                missing
-                    .into_iter()
-                    .zip(at.into_iter().map(|range| (bytes.clone(), range))),
-            );
+            let chunks = self.archive.partition_chunks(&missing)?;
+            loaded.extend(missing.into_iter().zip(chunks));
         }
         Ok(loaded.clone())
     }
@@ -309,14 +303,16 @@ impl<'a, S: Store> Searcher<'a, S> {
             .map(|(p, asking)| {
                 let probes: Vec<&Probe> = asking.iter().map(|&q| &prepared[q]).collect();
                 let mut scored = vec![Vec::new(); asking.len()];
-                Probe::scan(
-                    &probes,
-                    &loaded[p].0[loaded[p].1.clone()],
-                    self.archive.count(),
-                    |row| allowed.contains(row),
-                    &mut scored,
-                )
-                .map_err(|e| e.context(format!("{}: partition {p}", self.archive.name())))?;
+                for chunk in &loaded[p] {
+                    Probe::scan(
+                        &probes,
+                        chunk,
+                        self.archive.count(),
+                        |row| allowed.contains(row),
+                        &mut scored,
+                    )
+                    .map_err(|e| e.context(format!("{}: partition {p}", self.archive.name())))?;
+                }
                 let best = |scored: Vec<(f32, u64)>| {
                     let hits = scored.into_iter().map(|(score, row)| Hit {
                         row,

@@ -2,9 +2,9 @@
 //! searched together, the record a query `--like` names, and the hits joined to their records.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::ops::Range;
 
 use anyhow::{bail, Result};
+use bytes::Bytes;
 use memmap2::MmapMut;
 
 use crate::archive::ids;
@@ -45,8 +45,8 @@ impl Store for Archive {
         self.manifest.index.partitions.as_ref().map_or(&[], |p| &p.sizes)
     }
 
-    fn partition_bytes(&self, partitions: &[usize]) -> Result<(Vec<u8>, Vec<Range<usize>>)> {
-        Archive::partitions_together(self, partitions)
+    fn partition_chunks(&self, partitions: &[usize]) -> Result<Vec<Vec<Bytes>>> {
+        Archive::partitions_shared(self, partitions)
     }
 
     fn unreachable(&self) -> &[u64] {
