@@ -12,7 +12,7 @@ use crate::json;
 
 mod lines;
 
-pub use lines::{LineSource, Lines, MAX_LINE_BYTES, PAUSE_MS};
+pub use lines::{LineSource, Lines, MAX_LINE_BYTES};
 
 /// A record: the input line's fields, less the vector.
 pub type Record = Map<String, Value>;

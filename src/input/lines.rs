@@ -17,17 +17,19 @@ pub const MAX_LINE_BYTES: u64 = 32 << 20;
 pub trait LineSource {
     /// The next line that is not blank, with its 1-based number in the input.
     fn next_line(&mut self) -> Result<Option<(u64, String)>>;
-    /// Whether the next line (or the end) can be read now or within [`PAUSE_MS`]: false only
-    /// when a pipe or terminal has gone quiet, so that a reader can hand on what it has read
-    /// (answers to queries typed one by one) before waiting for more.
+    /// Whether the next line (or the end) can be read now, without waiting: false only when a
+    /// pipe or terminal has nothing more yet, so that a reader can hand on what it has read
+    /// (answers to queries typed or sent one by one) before waiting for more.
     fn ready(&self) -> bool;
     /// The input's name for messages.
     fn name(&self) -> &str;
 }
 
-/// How long a pipe or terminal may stay quiet before [`LineSource::ready`] says so: long
-/// enough for a fast writer (`cat`) to refill a pipe, short beside a person's typing.
-pub const PAUSE_MS: i32 = 10;
+/// The pipe buffer asked for a pipe read from, in place of the usual 64 KiB: what a fast writer
+/// (`cat`) can put there while the queries read before are answered, so the next batch is big.
+/// Asking for more than the system allows (`/proc/sys/fs/pipe-max-size`, 1 MiB by default) fails
+/// and changes nothing.
+const PIPE_BYTES: libc::c_int = 1 << 20;
 
 /// A JSONL file (or standard input for `-`), read line by line.
 pub struct Lines {
@@ -51,6 +53,9 @@ impl Lines {
             let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
             (path.display().to_string(), file.as_raw_fd(), Box::new(file))
         };
+        // SAFETY: fcntl on a descriptor this process holds open; on anything but a pipe it fails
+        // and changes nothing.
+        unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_BYTES) };
         Ok(Lines {
             name,
             reader: BufReader::with_capacity(1 << 20, input),
@@ -87,7 +92,7 @@ impl LineSource for Lines {
             revents: 0,
         };
         // SAFETY: one valid pollfd. An error (-1) counts as ready: reading will report it.
-        unsafe { libc::poll(&mut poll, 1, PAUSE_MS) != 0 }
+        unsafe { libc::poll(&mut poll, 1, 0) != 0 }
     }
 }
 
