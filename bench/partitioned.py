@@ -2,7 +2,8 @@
 1 and 2 threads, recall@10 against exact search and speed along the nprobe curve, a batch of
 10,000 queries, one cold query locally and through a gateway with 20 ms added per request, and
 warm ones: a new vector once a query filled the cache, a query whose blocks are all cached (a new
-process), and the next query to a running `vecar query` whose blocks are cached.
+process), and the next query to a running `vecar query` whose blocks are cached (through the
+gateway's cache, and on the local file).
 
 Sets: `dev50k` (the 10,000 dev vectors and four nudged copies of each, 384 dimensions; queries:
 the dev set's 500) or, with --scale N, N synthetic clustered unit vectors (bench/perf.py's).
@@ -175,6 +176,9 @@ def main():
         subprocess.run(["sh", "-c", f"cat {car} > /dev/null"])
     local = {label: median(one_query(str(car), q[i].tolist(), [])["wall"] for i in range(args.runs)) for label, car in (("hnsw", hnsw), ("partitioned", part))}
     lines.append(f"| one query, local file (page cache warm) | {local['hnsw']:.3f} s | {local['partitioned']:.3f} s | |")
+    # A running `vecar query` on the file: each of 10 new vectors sent alone, after a first.
+    running = {label: median(streamed(str(car), [v.tolist() for v in q[300:311]], [])[1:]) for label, car in (("hnsw", hnsw), ("partitioned", part))}
+    lines.append(f"| a running `vecar query` on the local file, next new query (median of 10) | {running['hnsw']:.3f} s | {running['partitioned']:.3f} s | |")
     remote = {}
     for label, car in (("hnsw", hnsw), ("partitioned", part)):
         httpd = server(car, blocks_of(car), 0.020)

@@ -5,7 +5,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use bytes::Bytes;
 use cid::Cid;
 use memmap2::MmapMut;
 use rayon::prelude::*;
@@ -195,7 +194,7 @@ impl Archive {
     }
 
     /// The verified bytes of vector chunk `i`, checked to be as long as its rows need.
-    fn vector_bytes(&self, i: usize) -> Result<Bytes> {
+    fn vector_bytes(&self, i: usize) -> Result<Vec<u8>> {
         let chunk = &self.vectors.chunks[i];
         let bytes = self.blocks.get(&chunk.cid)?;
         vectors::check_size(&bytes, chunk.count, self.manifest.dimensions)

@@ -101,8 +101,18 @@ impl Blocks {
     }
 
     /// The bytes of block `cid`, verified against its hash; an error when the source lacks it.
-    /// They are shared with the source where it can (a mapped file's), not copied.
-    pub fn get(&self, cid: &Cid) -> Result<Bytes> {
+    pub fn get(&self, cid: &Cid) -> Result<Vec<u8>> {
+        if self.source.checks_hashes() {
+            return self.source.get(cid)?.ok_or_else(|| missing(self.name(), cid));
+        }
+        verified(&*self.source, cid)
+    }
+
+    /// [`Blocks::get`], shared with the source where it can be ([`BlockSource::get_shared`]: a
+    /// mapped file's block is hashed and used where it lies). For what a query reads and keeps
+    /// (link nodes, partitions); reads of every block (`verify`, `export`) copy, so that a
+    /// whole archive does not stay mapped into the process.
+    pub fn get_shared(&self, cid: &Cid) -> Result<Bytes> {
         let data = self.source.get_shared(cid)?.ok_or_else(|| missing(self.name(), cid))?;
         if !self.source.checks_hashes() {
             check_hash(self.name(), cid, &data)?;
@@ -172,12 +182,14 @@ mod tests {
         let (good, bad, gone) = (cid_for(RAW, b"good"), cid_for(RAW, b"bad"), cid_for(RAW, b"gone"));
         let source = Memory(HashMap::from([(good, b"good".to_vec()), (bad, b"BAD".to_vec())]));
         let blocks = Blocks::new(Arc::new(source));
-        assert_eq!(blocks.get(&good).unwrap(), &b"good"[..]);
+        assert_eq!(blocks.get(&good).unwrap(), b"good");
+        assert_eq!(blocks.get_shared(&good).unwrap(), &b"good"[..]);
         let mut buf = [0; 4];
         blocks.get_into(&good, &mut buf).unwrap();
         assert_eq!(&buf, b"good");
         let error = |result: Result<_>| format!("{:#}", result.err().expect("an error"));
         assert!(error(blocks.get(&bad).map(drop)).contains("is corrupt"));
+        assert!(error(blocks.get_shared(&bad).map(drop)).contains("is corrupt"));
         assert!(error(blocks.get_into(&bad, &mut [0; 3])).contains("is corrupt"));
         assert!(error(blocks.get_into(&good, &mut [0; 5])).contains("is 4 bytes; its link says 5"));
         assert_eq!(

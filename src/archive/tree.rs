@@ -225,7 +225,7 @@ impl Descent {
 
 /// The verified bytes of each node of `level`, read and hashed in parallel.
 fn read_level(blocks: &Blocks, level: &[Chunk]) -> Result<Vec<Bytes>> {
-    let data: Vec<Result<Bytes>> = level.par_iter().map(|node| blocks.get(&node.cid)).collect();
+    let data: Vec<Result<Bytes>> = level.par_iter().map(|node| blocks.get_shared(&node.cid)).collect();
     // The first failure in order, whichever thread met it first.
     data.into_iter().collect()
 }

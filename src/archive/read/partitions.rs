@@ -38,7 +38,7 @@ impl Archive {
         let chunks = self.partition_chunks(wanted)?;
         self.blocks.prefetch(chunks.iter().flatten().map(|c| c.0));
         let read = |&(cid, len): &(&Cid, usize)| {
-            let data = self.blocks.get(cid)?;
+            let data = self.blocks.get_shared(cid)?;
             if data.len() != len {
                 bail!(
                     "{}: block {cid} is {} bytes; its link says {len}",
