@@ -48,6 +48,17 @@ pub struct Archive {
     partition_starts: Vec<usize>,
 }
 
+/// What opening an archive asks its source for besides the manifest and the link nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ahead {
+    /// Nothing more: for work that reads no index (`ls`, `info`, `get`, `export`, `diff`).
+    Nothing,
+    /// A partitioned index's centroids, asked for with the other collections' link nodes: for
+    /// work that reads them (a query first of all, which then waits one round trip less; also
+    /// `verify` and the updates).
+    Centroids,
+}
+
 /// A record with the CID of the block that holds it.
 pub struct Located {
     /// The record.
@@ -78,11 +89,13 @@ impl Archive {
         if car.location(&root)?.is_none() {
             bail!("{name}: not a vecar archive (its root block {root} is not in the file)");
         }
-        Archive::from_source(car, root)
+        // A file's blocks are read when asked for: there is nothing to ask for ahead.
+        Archive::from_source(car, root, Ahead::Nothing)
     }
 
-    /// Reads the manifest `root` and the link nodes from `source`.
-    pub fn from_source(source: Arc<dyn BlockSource>, root: Cid) -> Result<Archive> {
+    /// Reads the manifest `root` and the link nodes from `source`, and asks for what `ahead`
+    /// says.
+    pub fn from_source(source: Arc<dyn BlockSource>, root: Cid, ahead: Ahead) -> Result<Archive> {
         let blocks = Blocks::new(source);
         let name = blocks.name().to_string();
         let manifest = Manifest::decode(&blocks.get(&root)?).with_context(|| name.clone())?;
@@ -98,7 +111,11 @@ impl Archive {
             // A partitioned index's chunks are its centroids (√n rows, ~0.1% of the archive),
             // which every query reads first: asked for with the other collections' link nodes,
             // they come over the network in the same round trip, not one later.
-            collection(&manifest.index.chunks, "index", manifest.index.partitions.is_some()),
+            collection(
+                &manifest.index.chunks,
+                "index",
+                ahead == Ahead::Centroids && manifest.index.partitions.is_some(),
+            ),
         ];
         if let Some(p) = &manifest.index.partitions {
             wanted.push(collection(&p.chunks, "partitions", false));

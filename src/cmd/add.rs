@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 
 use super::ProviderArgs;
+use vecar::archive::read::Ahead;
 use vecar::archive::rows::{OnConflict, Rows, Upserted};
 use vecar::embed::LinesWithVectors;
 use vecar::input::Lines;
@@ -49,7 +50,7 @@ pub struct Args {
 /// Runs `vecar add`.
 pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     args.output.check(&[&args.input])?;
-    let base = args.net.open(&args.base)?;
+    let base = args.net.open(&args.base, Ahead::Centroids)?;
     let mut rows = Rows::from_archive(&base)?;
     let fields = &base.manifest.fields;
     let open = || match &base.manifest.embedding {

@@ -9,6 +9,7 @@ use anyhow::Result;
 use super::printer::escape_controls;
 use vecar::archive::diff::diff;
 use vecar::archive::ids::id_text;
+use vecar::archive::read::Ahead;
 use vecar::ops::open::open;
 use vecar::output;
 
@@ -49,7 +50,8 @@ pub struct Args {
 pub fn run(args: Args) -> Result<ExitCode> {
     // A remote archive's records are read for their sizes, then for the rows.
     let (network, _temporary) = args.net.get()?.keeping_blocks(&[&args.a, &args.b]);
-    let (a, b) = (open(&args.a, &network)?, open(&args.b, &network)?);
+    let opened = |arg| open(arg, &network, Ahead::Nothing);
+    let (a, b) = (opened(&args.a)?, opened(&args.b)?);
     let diff = diff(&a.archive, &b.archive, [&a.listing()?, &b.listing()?])?;
     let (a, b) = (&a.archive, &b.archive);
     let code = if args.exit_code && a.root != b.root {

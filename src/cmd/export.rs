@@ -9,6 +9,7 @@ use anyhow::Result;
 
 use super::stores::{Store, StoreExport};
 use super::UsageError;
+use vecar::archive::read::Ahead;
 use vecar::ops::bridge::faiss::{self, FaissIndex};
 use vecar::output::{self, plural, WithVector};
 use vecar::progress;
@@ -104,7 +105,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     match (args.to, store) {
         (_, Some(store)) => {
-            args.store.run(&args.net.open(&args.archive)?, store)?;
+            args.store.run(&args.net.open(&args.archive, Ahead::Nothing)?, store)?;
             Ok(ExitCode::SUCCESS)
         }
         (Some(Target::Faiss), _) => to_faiss(&args),
@@ -114,7 +115,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
 /// Prints every record as a JSON line, its vector included.
 fn jsonl(args: &Args) -> Result<ExitCode> {
-    let archive = args.net.open(&args.archive)?;
+    let archive = args.net.open(&args.archive, Ahead::Nothing)?;
     let field = &archive.manifest.fields.vector;
     let mut out = output::stdout();
     archive.for_each_row(|_, record, vector| output::json_line(&mut out, &WithVector { record, field, vector }))?;
@@ -134,7 +135,7 @@ fn to_faiss(args: &Args) -> Result<ExitCode> {
         Some(FaissIndexArg::Flat) => FaissIndex::Flat,
         None | Some(FaissIndexArg::Hnsw) => FaissIndex::Hnsw,
     };
-    let archive = args.net.open(&args.archive)?;
+    let archive = args.net.open(&args.archive, Ahead::Nothing)?;
     let mut written = 0;
     output::write_to(path, |out| {
         written = faiss::export(&archive, kind, out)?;

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use vecar::archive::ids;
+use vecar::archive::read::Ahead;
 use vecar::output::{self, WithVector};
 
 /// Arguments of `vecar get`.
@@ -34,7 +35,7 @@ pub struct Args {
 /// Runs `vecar get`.
 pub fn run(args: Args) -> Result<ExitCode> {
     let ids = args.ids.read("to look up")?;
-    let archive = args.net.open(&args.archive)?;
+    let archive = args.net.open(&args.archive, Ahead::Nothing)?;
     let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
     let rows = ids::find(&archive, &wanted)?;
     let found: BTreeSet<u64> = rows.values().map(|(row, _)| *row).collect();

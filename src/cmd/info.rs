@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::printer::escape_controls;
 use vecar::archive::manifest::Manifest;
+use vecar::archive::read::Ahead;
 use vecar::index::search::DEFAULT_NPROBE;
 use vecar::ops::open::{open, Network};
 use vecar::output;
@@ -65,7 +66,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 /// What the archive at `path` (a file, `ipfs://CID`, a URL) holds. A remote archive's blocks are
 /// counted from its link nodes; their sizes are not known without fetching every one.
 fn describe(path: &Path, network: &Network) -> Result<Map<String, Value>> {
-    let opened = open(path, network)?;
+    let opened = open(path, network, Ahead::Nothing)?;
     let archive = &opened.archive;
     let m = &archive.manifest;
     let p = &m.index.params;

@@ -8,6 +8,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use vecar::archive::block::codec_name;
+use vecar::archive::read::Ahead;
 use vecar::ops::open::open;
 use vecar::output;
 
@@ -39,7 +40,7 @@ pub struct Args {
 
 /// Runs `vecar ls`.
 pub fn run(args: Args) -> Result<ExitCode> {
-    let opened = open(&args.archive, &args.net.get()?)?;
+    let opened = open(&args.archive, &args.net.get()?, Ahead::Nothing)?;
     let mut out = output::stdout();
     for block in opened.listing()? {
         let (cid, codec, size, role) = (block.cid, codec_name(block.cid.codec()), block.size, block.role.name());

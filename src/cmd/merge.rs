@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 
+use vecar::archive::read::Ahead;
 use vecar::archive::rows::{read_archive, OnConflict, Rows, Upserted};
 use vecar::ops::search::check_compatible;
 use vecar::ops::update::IndexPlan;
@@ -66,7 +67,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     let archives = args
         .archives
         .iter()
-        .map(|p| args.net.open(p))
+        .map(|p| args.net.open(p, Ahead::Centroids))
         .collect::<Result<Vec<_>>>()?;
     check_compatible(&archives, "merged")?;
     let first = &archives[0];

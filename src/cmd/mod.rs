@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use vecar::archive::build::{assemble, write_car, Assembled, CarVersion};
-use vecar::archive::read::Archive;
+use vecar::archive::read::{Ahead, Archive};
 use vecar::archive::rows::Rows;
 use vecar::embed::Provider;
 use vecar::input::Lines;
@@ -197,9 +197,10 @@ impl NetworkArgs {
         })
     }
 
-    /// Opens the archive at `arg` wherever it is.
-    pub fn open(&self, arg: &Path) -> Result<Archive> {
-        open_archive(arg, &self.get()?)
+    /// Opens the archive at `arg` wherever it is, asking for what `ahead` says with its link
+    /// nodes.
+    pub fn open(&self, arg: &Path, ahead: Ahead) -> Result<Archive> {
+        open_archive(arg, &self.get()?, ahead)
     }
 }
 

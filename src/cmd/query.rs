@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::printer::{Format, RowWriter};
 use super::ProviderArgs;
 use super::UsageError;
-use vecar::archive::read::Archive;
+use vecar::archive::read::{Ahead, Archive};
 use vecar::embed::LinesWithVectors;
 use vecar::index::field_path;
 use vecar::index::filter::Filter;
@@ -202,7 +202,7 @@ fn open_archives(args: &Args) -> Result<Vec<Archive>> {
     let archives = args
         .archives
         .iter()
-        .map(|path| args.net.open(path))
+        .map(|path| args.net.open(path, Ahead::Centroids))
         .collect::<Result<Vec<_>>>()?;
     check_compatible(&archives, "searched together")?;
     check_distinct(&archives)?;

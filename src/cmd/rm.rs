@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 
+use vecar::archive::read::Ahead;
 use vecar::archive::rows::Rows;
 use vecar::ops::update::IndexPlan;
 
@@ -45,7 +46,7 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
         args.output.check(&[path])?;
     }
     let typed = args.ids.read("to remove")?;
-    let base = args.net.open(&args.base)?;
+    let base = args.net.open(&args.base, Ahead::Centroids)?;
     let mut rows = Rows::from_archive(&base)?;
     let (mut keys, mut missing) = (HashSet::new(), Vec::new());
     for id in &typed {

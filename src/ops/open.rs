@@ -18,7 +18,7 @@ use crate::archive::block::DAG_CBOR;
 use crate::archive::cache::BlockCache;
 use crate::archive::car::CarFile;
 use crate::archive::listing::{self, Entry};
-use crate::archive::read::Archive;
+use crate::archive::read::{Ahead, Archive};
 use crate::archive::source::BlockSource;
 use crate::http::{Limit, Retry};
 
@@ -109,8 +109,9 @@ impl Opened {
     }
 }
 
-/// Opens the archive at `arg` (see [`Place::of`]), reading remote ones as `network` says.
-pub fn open(arg: &Path, network: &Network) -> Result<Opened> {
+/// Opens the archive at `arg` (see [`Place::of`]), reading remote ones as `network` says and
+/// asking for what `ahead` says with their link nodes.
+pub fn open(arg: &Path, network: &Network, ahead: Ahead) -> Result<Opened> {
     match Place::of(arg)? {
         Place::File(path) => {
             let (archive, car) = Archive::open_car(&path)?;
@@ -126,7 +127,7 @@ pub fn open(arg: &Path, network: &Network) -> Result<Opened> {
                 bail!("{name}: not a vecar archive (its root is not a DAG-CBOR block)");
             }
             let fetcher = Arc::new(network.fetcher(&name, network.ipfs_origins()?));
-            let archive = Archive::from_source(fetcher.clone(), root)?;
+            let archive = Archive::from_source(fetcher.clone(), root, ahead)?;
             Ok(Opened {
                 archive,
                 car: None,
@@ -137,7 +138,7 @@ pub fn open(arg: &Path, network: &Network) -> Result<Opened> {
             let car = remote_car(&url, network)?;
             let root = *car.root();
             let fetcher = Arc::new(network.fetcher(car.name(), vec![Origin::Car(car.clone())]));
-            let archive = Archive::from_source(fetcher.clone(), root)?;
+            let archive = Archive::from_source(fetcher.clone(), root, ahead)?;
             Ok(Opened {
                 archive,
                 car: Some(car),
@@ -162,13 +163,13 @@ pub fn root_of(arg: &Path, network: &Network) -> Result<Cid> {
     match Place::of(arg)? {
         Place::File(path) => Ok(*CarFile::open(&path)?.root()),
         Place::Url(url) => Ok(*remote_car(&url, network)?.root()),
-        Place::Ipfs(_) => Ok(open(arg, network)?.archive.root),
+        Place::Ipfs(_) => Ok(open(arg, network, Ahead::Nothing)?.archive.root),
     }
 }
 
-/// Opens the archive at `arg` and gives the archive alone.
-pub fn open_archive(arg: &Path, network: &Network) -> Result<Archive> {
-    Ok(open(arg, network)?.archive)
+/// Opens the archive at `arg` (see [`open`]) and gives the archive alone.
+pub fn open_archive(arg: &Path, network: &Network, ahead: Ahead) -> Result<Archive> {
+    Ok(open(arg, network, ahead)?.archive)
 }
 
 impl Network {

@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 
 use super::open::{open, Network, Place};
 use crate::archive::car::CarFile;
-use crate::archive::read::Archive;
+use crate::archive::read::{Ahead, Archive};
 use crate::archive::verify::{self, check_rows, Report};
 use crate::archive::walk::walk;
 use crate::index::hnsw::{self, Hnsw};
@@ -33,7 +33,7 @@ pub fn verify_at(arg: &Path, network: &Network) -> Result<Report> {
     }
     // Every block is fetched by the walk, then read again by the checks.
     let (network, _temporary) = network.keeping_blocks(&[arg]);
-    let opened = open(arg, &network)?;
+    let opened = open(arg, &network, Ahead::Centroids)?;
     let archive = &opened.archive;
     let (mut blocks, mut bytes) = (0, 0);
     walk(&archive.blocks, &archive.root, |_, data| {

@@ -509,3 +509,49 @@ fn a_partitioned_archive_over_ipfs_fetches_only_the_probed_partitions() {
     };
     assert_eq!(listed(&remote), listed(s(&car)));
 }
+
+#[test]
+fn ls_info_and_get_of_a_remote_partitioned_archive_leave_its_centroids_to_a_query() {
+    // 300 centroids of 1024 dimensions: 1.2 MB, two blocks (one alone is never asked ahead).
+    let dir = tempdir();
+    let mut state = 0x5eed_u64;
+    let lines: String = (0..300)
+        .map(|i| {
+            let vector: Vec<f32> = (0..1024)
+                .map(|_| (xorshift(&mut state) % 2000) as f32 / 1000.0 - 1.0)
+                .collect();
+            format!("{}\n", serde_json::json!({"id": format!("r{i}"), "vector": vector}))
+        })
+        .collect();
+    let (input, car) = (dir.path().join("p.jsonl"), dir.path().join("p.car"));
+    std::fs::write(&input, lines).unwrap();
+    vecar(&["build", s(&input), "-o", s(&car), "--partitions", "300"]).ok();
+    let centroids: Vec<String> = vecar(&["ls", "--json", s(&car)])
+        .ok()
+        .json_lines()
+        .into_iter()
+        .filter(|b| b["role"] == "index")
+        .map(|b| b["cid"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(centroids.len(), 2);
+    let honest = gateway(blocks_of(&car), Behaviour::Honest);
+    let (remote, base) = (format!("ipfs://{}", root_of(&car)), honest.base());
+    let net = ["--gateway", base.as_str(), "--no-cache"];
+    // How many centroid blocks the gateway was asked for from request `from` on; the run's own
+    // count of requests on stderr must be the gateway's.
+    let asked = |from: usize, run: &Run| {
+        let requests = &honest.requests()[from..];
+        let said = format!(" in {} requests, ", requests.len());
+        assert!(run.stderr.contains(&said), "{said}: {}", run.stderr);
+        let is_centroid = |path: &String| centroids.iter().any(|cid| path.contains(cid.as_str()));
+        requests.iter().filter(|r| is_centroid(&r.path)).count()
+    };
+    for command in [vec!["ls", &remote], vec!["info", &remote], vec!["get", &remote, "r7"]] {
+        let before = honest.requests().len();
+        let run = vecar(&[&command[..], &net].concat()).ok();
+        assert_eq!(asked(before, &run), 0, "{command:?} fetched centroids");
+    }
+    let before = honest.requests().len();
+    let run = vecar(&[&["query", &remote, "--like", "r7", "-k", "3"][..], &net].concat()).ok();
+    assert_eq!(asked(before, &run), 2, "a query reads the centroids");
+}
