@@ -2,15 +2,17 @@
 another one (--before: a build of main before a change, say).
 
 The set is bench/perf.py's dev50k (the dev set's 10,000 vectors and four nudged copies of each,
-384 dimensions), built once with `--index partitioned` (about √50,000 = 224 partitions). The
-removals: 1,000 ids spread over the archive (every 50th row), and the last 1,000, 100 and 10
-rows (rows near the end renumber no partition's other rows; a partition keeps its block only if
-it loses none of them, and 1,000 rows touch nearly all of 224 partitions). Each
+384 dimensions), built once by each binary with `--index partitioned` (about √50,000 = 224
+partitions; each binary updates its own build, so a layout change is compared whole). The
+removals: 1,000 ids spread over the archive (every 50th row), the last 1,000, 100 and 10 rows,
+and 10 spread (every 5,000th): rows are positions, so removing a row renumbers every later one;
+at ~220 rows a partition, 1,000 removed rows touch nearly all 224 partitions, 10 touch 10. Each
 binary runs each removal --runs times, the two alternated (the machine is shared and noisy); the
 table gives the median wall-clock seconds and CPU seconds (user+sys, of vecar alone), how the
-index was made, and the block reuse: the share of the new archive's bytes that are in blocks the
-base already had, in all and by role (the centroids are the `index` role; link nodes count in
-"all" only). Every archive written is checked with `vecar verify`.
+index was made, and the block reuse: the share of the new archive's bytes that are in blocks its
+base already had, in all and by role ("partitions" is every partition block: the codes and, in
+the row-list layout, the row lists, which are also given apart; the centroids are the `index`
+role; link nodes count in "all" only). Every archive written is checked with `vecar verify`.
 
 Usage: bench/update_partitioned.sh --before /ABSOLUTE/PATH/vecar [--runs 3] [--keep DIR] [--out FILE]
 """
@@ -29,7 +31,7 @@ from statistics import median
 from perf import dev50k_set
 from run import VECAR
 
-ROLES = ("partitions", "index", "records", "vectors")
+ROLES = ("partition blocks", "partitions", "row-lists", "index", "records", "vectors")
 
 
 def timed(vecar, args):
@@ -53,22 +55,26 @@ def reuse(base, new):
     old = {b["cid"] for b in blocks(base)}
     shared, total = Counter(), Counter()
     for b in blocks(new):
-        for role in (b["role"], "all"):
+        both = ("partition blocks",) if b["role"] in ("partitions", "row-lists") else ()
+        for role in (b["role"], "all", *both):
             total[role] += b["size"]
             shared[role] += b["size"] if b["cid"] in old else 0
     return {role: shared[role] / total[role] for role in total}
 
 
-def the_base(work):
-    """The dev50k JSONL's ids and its partitioned archive: made in `work`, or kept from an
-    earlier run (--keep)."""
-    jsonl, car = work / "dev50k.jsonl", work / "base.car"
+def the_set(work):
+    """The dev50k JSONL and its ids: made in `work`, or kept from an earlier run (--keep)."""
+    jsonl = work / "dev50k.jsonl"
     if not jsonl.exists():
         dev50k_set(work)
+    return jsonl, [json.loads(line)["id"] for line in open(jsonl)]
+
+
+def the_base(vecar, jsonl, car):
+    """`car`, the partitioned archive `vecar` builds of `jsonl` (kept from an earlier run)."""
     if not car.exists():
-        subprocess.run([str(VECAR), "-q", "build", str(jsonl), "-o", str(car), "--index", "partitioned"], check=True)
-    ids = [json.loads(line)["id"] for line in open(jsonl)]
-    return ids, car
+        subprocess.run([str(vecar), "-q", "build", str(jsonl), "-o", str(car), "--index", "partitioned"], check=True)
+    return car
 
 
 def main():
@@ -80,14 +86,16 @@ def main():
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="vecar-rm-"))
     work.mkdir(parents=True, exist_ok=True)
-    ids, base = the_base(work)
+    jsonl, ids = the_set(work)
     cases = {
         "1,000: every 50th row": ids[49::50],
         "1,000: the last rows": ids[-1000:],
         "100: the last rows": ids[-100:],
         "10: the last rows": ids[-10:],
+        "10: every 5,000th row": ids[4999::5000],
     }
     binaries = {"before": args.before, "after": VECAR}
+    bases = {name: the_base(vecar, jsonl, work / f"base-{name}.car") for name, vecar in binaries.items()}
     rows = []
     for case, removed in cases.items():
         (work / "ids.txt").write_text("".join(f"{i}\n" for i in removed))
@@ -95,21 +103,21 @@ def main():
         for _ in range(args.runs):
             for name, vecar in binaries.items():
                 out = work / f"{name}.car"
-                times[name].append(timed(vecar, ["rm", str(base), "--ids-from", str(work / "ids.txt"), "-o", str(out)]))
+                times[name].append(timed(vecar, ["rm", str(bases[name]), "--ids-from", str(work / "ids.txt"), "-o", str(out)]))
         for name in binaries:
             out = work / f"{name}.car"
             subprocess.run([str(VECAR), "-q", "verify", str(out)], check=True, capture_output=True)
-            shares = reuse(base, out)
+            shares = reuse(bases[name], out)
             # "wrote X: 1000 removed, 49000 records, index rebuilt; 6,278 blocks, ...": "rebuilt"
             made = times[name][-1][2].split(" records, index ")[-1].split(";")[0].split(",")[0]
             wall, cpu = median(t[0] for t in times[name]), median(t[1] for t in times[name])
-            cells = " | ".join(f"{shares.get(role, 0):.1%}" for role in ("all", *ROLES))
+            cells = " | ".join(f"{shares[role]:.1%}" if role in shares else "-" for role in ("all", *ROLES))
             rows.append(f"| {case} | {name} | {wall:.2f} | {cpu:.2f} | {made} | {cells} |")
     table = "\n".join([
         f"rm from {len(ids)} x 384 rows (dev50k, --index partitioned), "
         f"median of {args.runs} runs, before and after alternated\n",
-        "| removed | vecar | median s | CPU s (user+sys) | index | reuse: all bytes | partitions | centroids | records | vectors |",
-        "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| removed | vecar | median s | CPU s (user+sys) | index | reuse: all bytes | partitions | codes | row lists | centroids | records | vectors |",
+        "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         *rows,
     ])
     print(table)

@@ -99,20 +99,32 @@ pub struct EmbeddingInfo {
 
 /// The name a partitioned index has in the manifest's `index.engine`.
 pub const PARTITIONED_ENGINE: &str = "partitioned";
-/// Version of the partitioned layout (docs/FORMAT.md), the manifest's `index.engine_version`.
-pub const PARTITIONED_VERSION: &str = "1";
-/// Bytes before each row's quantized vector in a partition chunk: the row number (u64), the
-/// scale (f32) and the squared length of the quantized vector (f32), little-endian.
-pub const PARTITION_ROW_HEADER: usize = 16;
-/// Most bytes in one partition chunk: a block's limit.
+/// Version of the partitioned layout this vecar writes (docs/FORMAT.md), the manifest's
+/// `index.engine_version`: each partition's row numbers apart from its codes.
+pub const PARTITIONED_VERSION: &str = "2";
+/// The first partitioned layout, which vecar still reads: each row's number inside its codes.
+pub const PARTITIONED_VERSION_1: &str = "1";
+/// Bytes of a row number in a partition's row list (u64, little-endian).
+pub const PARTITION_ROW_NUMBER: usize = 8;
+/// Bytes before each row's quantized vector in a partition's codes: the scale (f32) and the
+/// squared length of the quantized vector (f32), little-endian.
+pub const PARTITION_CODE_HEADER: usize = 8;
+/// Most bytes of one partition's rows and codes chunks together: a block's limit.
 const PARTITION_CHUNK_BYTES: usize = 1 << 20;
 
-/// Bytes of one row of a partition chunk for vectors of `dimensions` numbers.
-pub fn partition_row_bytes(dimensions: usize) -> usize {
-    PARTITION_ROW_HEADER + dimensions
+/// Bytes of one row's codes in a partition for vectors of `dimensions` numbers.
+pub fn partition_code_bytes(dimensions: usize) -> usize {
+    PARTITION_CODE_HEADER + dimensions
 }
 
-/// Rows in every chunk of a partition but its last, for vectors of `dimensions` numbers.
+/// Bytes a row takes in a partition, its number and its codes (and in a version 1 chunk), for
+/// vectors of `dimensions` numbers.
+pub fn partition_row_bytes(dimensions: usize) -> usize {
+    PARTITION_ROW_NUMBER + partition_code_bytes(dimensions)
+}
+
+/// Rows in every chunk of a partition but its last, for vectors of `dimensions` numbers; the
+/// rows and codes of a partition are cut at the same rows.
 pub fn partition_rows_per_chunk(dimensions: usize) -> usize {
     (PARTITION_CHUNK_BYTES / partition_row_bytes(dimensions)).max(1)
 }

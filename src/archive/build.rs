@@ -21,7 +21,9 @@ use super::records;
 use super::rows::Rows;
 use super::tree;
 use super::vectors;
-use crate::params::{partition_row_bytes, EmbeddingInfo, IndexParams, PARTITIONED_ENGINE, PARTITIONED_VERSION};
+use crate::params::{
+    partition_code_bytes, EmbeddingInfo, IndexParams, PARTITIONED_ENGINE, PARTITIONED_VERSION, PARTITION_ROW_NUMBER,
+};
 use crate::progress;
 
 /// What `build` needs besides the input.
@@ -53,8 +55,10 @@ pub struct IndexBytes {
 pub struct PartitionBlocks {
     /// Rows in each partition.
     pub sizes: Vec<u64>,
-    /// The partition chunks, partition after partition.
-    pub chunks: Vec<Vec<u8>>,
+    /// The row lists' chunks, partition after partition.
+    pub rows: Vec<Vec<u8>>,
+    /// The codes' chunks, cut at the same rows as `rows`.
+    pub codes: Vec<Vec<u8>>,
 }
 
 /// Where a block's bytes come from when the archive is written.
@@ -67,8 +71,10 @@ enum Content {
     Vectors(Range<usize>),
     /// This range of the serialized index.
     Index(Range<u64>),
-    /// This partition chunk of a partitioned index.
-    Partition(usize),
+    /// This chunk of a partitioned index's row lists.
+    PartitionRows(usize),
+    /// This chunk of a partitioned index's codes.
+    PartitionCodes(usize),
 }
 
 /// A finished archive, ready to write: its root and its blocks in write order, manifest first,
@@ -93,7 +99,8 @@ impl Assembled<'_> {
         let dims = self.rows.dimensions;
         Ok(match content {
             Content::Whole(data) => Cow::Borrowed(data),
-            Content::Partition(i) => Cow::Borrowed(self.partition(*i)),
+            Content::PartitionRows(i) => Cow::Borrowed(&self.partitions().rows[*i]),
+            Content::PartitionCodes(i) => Cow::Borrowed(&self.partitions().codes[*i]),
             Content::Records(rows) => Cow::Owned(self.rows.records.pack(rows.clone())?),
             Content::Vectors(rows) => {
                 Cow::Owned(vectors::encode(&self.rows.vectors[rows.start * dims..rows.end * dims]))
@@ -109,13 +116,9 @@ impl Assembled<'_> {
         })
     }
 
-    fn partition(&self, i: usize) -> &[u8] {
-        &self
-            .index
-            .partitions
-            .as_ref()
-            .expect("a partition chunk comes from a partitioned index")
-            .chunks[i]
+    /// The partitions of a partitioned index, which a partition chunk comes from.
+    fn partitions(&self) -> &PartitionBlocks {
+        (self.index.partitions.as_ref()).expect("a partition chunk comes from a partitioned index")
     }
 }
 
@@ -188,10 +191,12 @@ impl Assembled<'_> {
         let (engine, engine_version, partitions) = match &self.index.partitions {
             None => ("usearch", options.engine_version.as_str(), None),
             Some(p) => {
-                let contents = (0..p.chunks.len()).map(Content::Partition).collect();
+                let rows = (0..p.rows.len()).map(Content::PartitionRows).collect();
+                let codes = (0..p.codes.len()).map(Content::PartitionCodes).collect();
                 let partitions = Partitions {
                     sizes: p.sizes.clone(),
-                    chunks: collection(self.hash_chunks(contents, RAW)?)?,
+                    rows: Some(collection(self.hash_chunks(rows, RAW)?)?),
+                    chunks: collection(self.hash_chunks(codes, RAW)?)?,
                 };
                 (PARTITIONED_ENGINE, PARTITIONED_VERSION, Some(partitions))
             }
@@ -209,14 +214,15 @@ impl Assembled<'_> {
     /// Makes and hashes each chunk of `contents` in parallel: its CID under `codec`, the number of
     /// items it holds (rows, or bytes of the index) and its content, in the order given.
     fn hash_chunks(&self, contents: Vec<Content>, codec: u64) -> Result<Vec<(Cid, u64, Content)>> {
-        let row_bytes = partition_row_bytes(self.rows.dimensions);
+        let code_bytes = partition_code_bytes(self.rows.dimensions);
         contents
             .into_par_iter()
             .map(|content| {
                 let data = self.data(&content)?;
                 let items = match &content {
                     Content::Records(r) | Content::Vectors(r) => r.len() as u64,
-                    Content::Partition(_) => (data.len() / row_bytes) as u64,
+                    Content::PartitionRows(_) => (data.len() / PARTITION_ROW_NUMBER) as u64,
+                    Content::PartitionCodes(_) => (data.len() / code_bytes) as u64,
                     _ => data.len() as u64,
                 };
                 Ok((cid_for(codec, &data), items, content))
@@ -250,7 +256,8 @@ impl Assembled<'_> {
             }
             Content::Vectors(r) => (r.len() * rows.dimensions * 4) as u64,
             Content::Index(r) => r.end - r.start,
-            Content::Partition(i) => self.partition(*i).len() as u64,
+            Content::PartitionRows(i) => self.partitions().rows[*i].len() as u64,
+            Content::PartitionCodes(i) => self.partitions().codes[*i].len() as u64,
         }
     }
 }

@@ -3,12 +3,13 @@
 //!
 //! A CAR file's blocks are its sections, in file order, those the manifest does not reach
 //! included. A remote archive has no sections here: its blocks are those the manifest reaches —
-//! the manifest, then the records, vectors, index and partitions, each as its link nodes (top
-//! level first) and then its chunks — which is the order `vecar build` writes them in, so a
-//! remote archive lists as its file does. A remote block's size is measured by fetching it
+//! the manifest, then the records, vectors, index and partitions (row lists, then codes), each
+//! as its link nodes (top level first) and then its chunks — which is the order `vecar build`
+//! writes them in, so a remote archive lists as its file does. A remote block's size is measured by fetching it
 //! (verified) when it is the manifest, a link node or a records chunk; a vectors, index or
 //! partitions chunk's is the one its link fixes (rows × dimensions × 4 bytes; its byte count;
-//! rows × a partition row's bytes), so the bulk of an archive is not fetched to list it.
+//! rows × 8 bytes of row numbers or rows × a row's codes), so the bulk of an archive is not
+//! fetched to list it.
 
 use std::collections::{HashMap, HashSet};
 
@@ -19,7 +20,7 @@ use super::car::CarFile;
 use super::read::{Archive, PREFETCH_AHEAD};
 use super::tree::ChunkList;
 use super::vectors;
-use crate::params::partition_row_bytes;
+use crate::params::PARTITION_ROW_NUMBER;
 
 /// One block of an archive.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,6 +64,7 @@ fn roles(archive: &Archive) -> HashMap<Cid, Role> {
         (&archive.vectors, Role::VectorsLinks, Role::Vectors),
         (&archive.index, Role::IndexLinks, Role::Index),
         (&archive.partitions, Role::PartitionsLinks, Role::Partitions),
+        (&archive.partition_rows, Role::RowListsLinks, Role::RowLists),
     ] {
         roles.extend(list.nodes.iter().map(|cid| (*cid, links)));
         roles.extend(list.chunks.iter().map(|c| (c.cid, chunks)));
@@ -85,15 +87,15 @@ fn reached(archive: &Archive, role: impl Fn(&Cid) -> Role) -> Result<Vec<Entry>>
     }));
     order.extend(nodes(&archive.index));
     order.extend(archive.index.chunks.iter().map(|chunk| (chunk.cid, Some(chunk.count))));
-    order.extend(nodes(&archive.partitions));
-    let row_bytes = partition_row_bytes(dimensions as usize) as u64;
-    order.extend(
-        archive
-            .partitions
-            .chunks
-            .iter()
-            .map(|chunk| (chunk.cid, Some(chunk.count.saturating_mul(row_bytes)))),
-    );
+    if let Some(p) = &archive.manifest.index.partitions {
+        let sized = |list: &ChunkList, row_bytes: u64| {
+            let chunks = list.chunks.iter();
+            let chunks = chunks.map(|chunk| (chunk.cid, Some(chunk.count.saturating_mul(row_bytes))));
+            nodes(list).into_iter().chain(chunks).collect::<Vec<_>>()
+        };
+        order.extend(sized(&archive.partition_rows, PARTITION_ROW_NUMBER as u64));
+        order.extend(sized(&archive.partitions, p.code_bytes(dimensions)));
+    }
     let mut seen = HashSet::new();
     order.retain(|(cid, _)| seen.insert(*cid));
     let unknown: Vec<Cid> = order
@@ -136,9 +138,13 @@ pub enum Role {
     IndexLinks,
     /// An index chunk.
     Index,
-    /// A link node of a partitioned index's partitions tree.
+    /// A link node of a partitioned index's row lists tree.
+    RowListsLinks,
+    /// A chunk of a partitioned index's row lists.
+    RowLists,
+    /// A link node of a partitioned index's codes tree.
     PartitionsLinks,
-    /// A partition chunk.
+    /// A chunk of a partitioned index's codes (and in version 1 the row numbers too).
     Partitions,
     /// A block the manifest does not reach.
     Unreferenced,
@@ -161,6 +167,8 @@ impl Role {
             Role::Vectors => "vectors",
             Role::IndexLinks => "index-links",
             Role::Index => "index",
+            Role::RowListsLinks => "row-lists-links",
+            Role::RowLists => "row-lists",
             Role::PartitionsLinks => "partitions-links",
             Role::Partitions => "partitions",
             Role::Unreferenced => "unreferenced",

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use super::block::decode_dag_cbor;
 use super::tree::Collection;
 use crate::params::{
-    partition_rows_per_chunk, EmbeddingInfo, IndexParams, Metric, PARTITIONED_ENGINE, PARTITIONED_VERSION,
+    partition_code_bytes, partition_row_bytes, partition_rows_per_chunk, EmbeddingInfo, IndexParams, Metric,
+    PARTITIONED_ENGINE, PARTITIONED_VERSION, PARTITIONED_VERSION_1,
 };
 
 /// Format name written in every manifest.
@@ -93,8 +94,12 @@ pub struct IndexInfo {
 pub struct Partitions {
     /// Rows in each partition, in the order of the centroids.
     pub sizes: Vec<u64>,
-    /// The partition chunks, partition after partition, each partition cut every
-    /// `partition_rows_per_chunk` rows; items are rows.
+    /// The partitions' row lists, partition after partition, each partition cut every
+    /// `partition_rows_per_chunk` rows; items are rows. Absent in version 1, whose `chunks`
+    /// hold the row numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<Collection>,
+    /// The partitions' codes, cut at the same rows as `rows`; items are rows.
     pub chunks: Collection,
 }
 
@@ -103,6 +108,14 @@ impl Partitions {
     pub fn chunk_counts(&self, dimensions: u64) -> impl Iterator<Item = u64> + '_ {
         let per_chunk = partition_rows_per_chunk(dimensions as usize) as u64;
         self.sizes.iter().map(move |size| size.div_ceil(per_chunk))
+    }
+
+    /// Bytes of one row in a `chunks` chunk: its codes, and in version 1 its number too.
+    pub fn code_bytes(&self, dimensions: u64) -> u64 {
+        match self.rows {
+            Some(_) => partition_code_bytes(dimensions as usize) as u64,
+            None => partition_row_bytes(dimensions as usize) as u64,
+        }
     }
 }
 
@@ -231,11 +244,14 @@ impl Manifest {
     /// row, every row in one of them, chunks cut as the layout says.
     fn check_partitions(&self, partitions: &Partitions) -> Result<()> {
         let index = &self.index;
-        if index.engine_version != PARTITIONED_VERSION {
-            bail!(
-                "manifest: partitioned index version {:?} is not supported (this vecar reads {PARTITIONED_VERSION:?})",
-                index.engine_version
-            );
+        match (index.engine_version.as_str(), &partitions.rows) {
+            (PARTITIONED_VERSION, Some(_)) | (PARTITIONED_VERSION_1, None) => {}
+            (PARTITIONED_VERSION | PARTITIONED_VERSION_1, _) => {
+                bail!("manifest: index.partitions.rows does not match partitioned index version {:?}", index.engine_version)
+            }
+            (version, _) => bail!(
+                "manifest: partitioned index version {version:?} is not supported (this vecar reads {PARTITIONED_VERSION_1:?} and {PARTITIONED_VERSION:?})"
+            ),
         }
         let count = partitions.sizes.len() as u64;
         let total = partitions
@@ -248,15 +264,19 @@ impl Manifest {
                 index.chunks.items
             );
         }
-        if total != Some(self.count) || partitions.chunks.items != self.count {
+        if total != Some(self.count) {
             bail!("manifest: the partitions must hold the {} rows", self.count);
         }
         let chunks: u64 = partitions.chunk_counts(self.dimensions).sum();
-        if partitions.chunks.chunks != chunks {
-            bail!(
-                "manifest: partitions of these sizes take {chunks} chunks, not {}",
-                partitions.chunks.chunks
-            );
+        for list in partitions.rows.iter().chain([&partitions.chunks]) {
+            if list.chunks != chunks || list.items != self.count {
+                bail!(
+                    "manifest: partitions of these sizes take {chunks} chunks of {} rows, not {} of {}",
+                    self.count,
+                    list.chunks,
+                    list.items
+                );
+            }
         }
         if !index.unreachable.is_empty() {
             bail!("manifest: a partitioned index has no unreachable rows");

@@ -42,8 +42,11 @@ pub struct Archive {
     pub vectors: ChunkList,
     /// Index chunks, items are bytes.
     pub index: ChunkList,
-    /// A partitioned index's partition chunks, items are rows (none for an HNSW index).
+    /// A partitioned index's codes chunks, items are rows (none for an HNSW index).
     pub partitions: ChunkList,
+    /// A partitioned index's row list chunks, items are rows (none for an HNSW index or a
+    /// version 1 partitioned index).
+    pub partition_rows: ChunkList,
     /// For each partition, the number of its first chunk, and one past the last partition's.
     partition_starts: Vec<usize>,
 }
@@ -119,13 +122,16 @@ impl Archive {
         ];
         if let Some(p) = &manifest.index.partitions {
             wanted.push(collection(&p.chunks, "partitions", false));
+            wanted.extend(p.rows.iter().map(|rows| collection(rows, "partition rows", false)));
         }
         let mut lists = ChunkList::load_all(&blocks, &wanted)?.into_iter();
         let mut next = || lists.next().unwrap_or_default();
-        let (records, vectors, index, partitions) = (next(), next(), next(), next());
+        let (records, vectors, index, partitions, partition_rows) = (next(), next(), next(), next(), next());
         let partition_starts = match &manifest.index.partitions {
             None => Vec::new(),
-            Some(p) => partition_starts(&partitions, p, manifest.dimensions).with_context(|| name.clone())?,
+            Some(p) => {
+                partition_starts(&partitions, &partition_rows, p, manifest.dimensions).with_context(|| name.clone())?
+            }
         };
         Ok(Archive {
             blocks,
@@ -135,6 +141,7 @@ impl Archive {
             vectors,
             index,
             partitions,
+            partition_rows,
             partition_starts,
         })
     }
@@ -149,7 +156,13 @@ impl Archive {
     /// and chunks.
     pub fn block_count(&self) -> u64 {
         let mut cids = std::collections::HashSet::from([self.root]);
-        for list in [&self.records, &self.vectors, &self.index, &self.partitions] {
+        for list in [
+            &self.records,
+            &self.vectors,
+            &self.index,
+            &self.partitions,
+            &self.partition_rows,
+        ] {
             cids.extend(list.nodes.iter().chain(list.chunks.iter().map(|c| &c.cid)));
         }
         cids.len() as u64

@@ -16,8 +16,9 @@ use vecar::output;
 #[derive(clap::Args)]
 #[command(after_help = "\
 Prints, in file order, one line per block: CID, codec, size in bytes and role (manifest, records,
-vectors, index, records-links / vectors-links / index-links for link nodes, or unreferenced),
-tab-separated. With --json, each line also has the `offset` of the block's section in the file.
+vectors, index, and a partitioned index's row-lists and partitions (its codes); records-links /
+vectors-links / index-links / row-lists-links / partitions-links for link nodes; or
+unreferenced), tab-separated. With --json, each line also has the `offset` of the block's section in the file.
 
 A remote archive (ipfs://CID, a bare CID, the http(s) URL of a CARv2) lists the blocks its
 manifest reaches, in the order `vecar build` writes them (its file's order), and its `offset` is

@@ -18,7 +18,8 @@ records keep their order, and chunks without a removed record keep their CIDs. A
 record whose id has exactly that text, as in `get`. --ids-from takes each line exactly as an id,
 only its line ending (\\n or \\r\\n) removed, spaces kept; empty lines are skipped. An HNSW
 index is rebuilt over the remaining rows; a partitioned one keeps its centroids, the removed rows
-leave their partitions, and partitions they left, or whose rows are renumbered, get new blocks.
+leave their partitions, partitions they left get new blocks, and partitions whose rows are
+renumbered only new (small) row lists.
 The root CID is printed on stdout.
 
 Examples:

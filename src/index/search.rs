@@ -33,7 +33,8 @@ pub trait Store: Sync {
     fn index_bytes(&self) -> Result<MmapMut>;
     /// Rows in each partition of a partitioned index; empty for an HNSW index.
     fn partition_sizes(&self) -> &[u64];
-    /// The verified chunks of each of the given partitions, in order, all read together.
+    /// The verified chunks of each of the given partitions, in order, all read together: its
+    /// row lists' chunks, then as many codes chunks.
     fn partition_chunks(&self, partitions: &[usize]) -> Result<Vec<Vec<Bytes>>>;
     /// The rows no search through the index's graph returns (see `layout::unreachable`),
     /// ascending: every search takes them as candidates too.
@@ -303,10 +304,13 @@ impl<'a, S: Store> Searcher<'a, S> {
             .map(|(p, asking)| {
                 let probes: Vec<&Probe> = asking.iter().map(|&q| &prepared[q]).collect();
                 let mut scored = vec![Vec::new(); asking.len()];
-                for chunk in &loaded[p] {
+                // The same rows in row list chunk i and codes chunk i.
+                let (rows, codes) = loaded[p].split_at(loaded[p].len() / 2);
+                for (rows, codes) in rows.iter().zip(codes) {
                     Probe::scan(
                         &probes,
-                        chunk,
+                        rows,
+                        codes,
                         self.archive.count(),
                         |row| allowed.contains(row),
                         &mut scored,

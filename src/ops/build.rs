@@ -210,7 +210,8 @@ fn partitioned_bytes(built: partitioned::Built) -> IndexBytes {
         unreachable: Vec::new(),
         partitions: Some(PartitionBlocks {
             sizes: built.sizes,
-            chunks: built.chunks,
+            rows: built.rows,
+            codes: built.codes,
         }),
     }
 }

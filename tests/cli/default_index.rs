@@ -80,7 +80,7 @@ fn a_default_build_from_the_threshold_on_is_partitioned_and_the_same_at_any_thre
     assert_eq!(index_of(&build(dir.path(), &below, "below.car", &[])).0, "hnsw");
     let one = build(dir.path(), &at, "one.car", &["--threads", "1"]);
     let two = build(dir.path(), &at, "two.car", &["--threads", "2"]);
-    assert_eq!(index_of(&two), ("partitioned".into(), "partitioned 1".into()));
+    assert_eq!(index_of(&two), ("partitioned".into(), "partitioned 2".into()));
     assert_eq!(std::fs::read(&one).unwrap(), std::fs::read(&two).unwrap());
     let described = vecar(&["info", "--json", s(&two)]).ok().json_lines().remove(0);
     assert_eq!(described["partitions"]["count"], 141, "about √20,000 partitions");

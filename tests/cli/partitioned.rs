@@ -66,7 +66,7 @@ fn a_partitioned_archive_answers_as_exact_search_does() {
     let dir = tempdir();
     let car = build_fixture(dir.path(), "p.car", &["--index", "partitioned"]);
     let described = info(&car);
-    assert_eq!(described["engine"], "partitioned 1");
+    assert_eq!(described["engine"], "partitioned 2");
     let partitions = &described["partitions"];
     assert_eq!(partitions["count"], 17, "about √300 partitions: {described}");
     assert!(partitions["rows_min"].as_u64().unwrap() <= partitions["rows_max"].as_u64().unwrap());
@@ -236,12 +236,12 @@ fn ids_file(dir: &Path, name: &str, lines: &[&str]) -> (std::path::PathBuf, Vec<
     (path, ids)
 }
 
-/// The row numbers a partition chunk of `car` lists (rows of 16 + 384 bytes: the number first).
+/// The row numbers a row list chunk of `car` holds (u64 each).
 fn rows_in_block(car: &Path, cid: &str) -> Vec<usize> {
     let file = vecar::archive::car::CarFile::open(car).unwrap();
     let bytes = file.block(&cid::Cid::try_from(cid).unwrap()).unwrap();
-    let rows = bytes.chunks_exact(16 + 384);
-    rows.map(|row| u64::from_le_bytes(row[..8].try_into().unwrap()) as usize)
+    let rows = bytes.chunks_exact(8);
+    rows.map(|row| u64::from_le_bytes(row.try_into().unwrap()) as usize)
         .collect()
 }
 
@@ -254,7 +254,7 @@ fn rm_keeps_the_centroids_and_takes_the_rows_out_of_their_partitions() {
     vecar_with_stdin(&["build", "-", "-o", s(&car), "--index", "partitioned"], &docs).ok();
     // Every 50th row, and every row of one partition, which is left empty.
     let ls = vecar(&["ls", "--json", s(&car)]).ok().json_lines();
-    let smallest = (ls.iter().filter(|b| b["role"] == "partitions"))
+    let smallest = (ls.iter().filter(|b| b["role"] == "row-lists"))
         .min_by_key(|b| b["size"].as_u64())
         .unwrap();
     let mut gone: HashSet<usize> = rows_in_block(&car, smallest["cid"].as_str().unwrap())
@@ -406,4 +406,49 @@ fn partitioned_flags_are_checked() {
     assert_eq!(info(&car)["partitions"]["count"], 5);
     let faiss = dir.path().join("x.faiss");
     vecar(&["export", s(&car), "--to", "faiss", "-o", s(&faiss)]).fails_with("partitioned");
+}
+
+#[test]
+fn a_version_1_partitioned_archive_is_read_and_updated_to_version_2() {
+    // fixtures/partitioned-v1.car: the first 24 records of docs.jsonl, built with
+    // `--index partitioned --partitions 3` by vecar 970ba4f (row numbers inside the codes).
+    let dir = tempdir();
+    let v1 = fixture("partitioned-v1.car");
+    let text = std::fs::read_to_string(fixture("docs.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let first = head(dir.path(), "first.jsonl", &lines[..24]);
+    let v2 = dir.path().join("v2.car");
+    vecar(&[
+        "build",
+        s(&first),
+        "-o",
+        s(&v2),
+        "--index",
+        "partitioned",
+        "--partitions",
+        "3",
+    ])
+    .ok();
+    assert_eq!(info(&v1)["engine"], "partitioned 1");
+    assert!(vecar(&["verify", s(&v1)]).ok().stdout.contains("ok"));
+    assert!(blocks_with_role(&v1, "row-lists").is_empty());
+    // The same centroids and partitions, so the same answers, from one probed partition too.
+    assert_eq!(blocks_with_role(&v1, "index"), blocks_with_role(&v2, "index"));
+    for flags in [&[][..], &["--nprobe", "1"]] {
+        assert_eq!(query(&v1, flags).stdout, query(&v2, flags).stdout);
+    }
+    // An update writes version 2: the archive the same update of the version 2 build gives.
+    let (ids, _) = ids_file(dir.path(), "ids.txt", &[lines[2], lines[17]]);
+    let more = head(dir.path(), "more.jsonl", &lines[24..30]);
+    for car in [&v1, &v2] {
+        let removed = dir.path().join("removed.car");
+        vecar(&["rm", s(car), "--ids-from", s(&ids), "-o", s(&removed)]).ok();
+        let added = dir.path().join("added.car");
+        vecar(&["add", s(&removed), s(&more), "-o", s(&added)]).ok();
+        let name = car.file_name().unwrap().to_str().unwrap();
+        std::fs::rename(&added, dir.path().join(format!("updated-{name}"))).unwrap();
+    }
+    let updated = dir.path().join("updated-partitioned-v1.car");
+    assert_eq!(root_of(&updated), root_of(&dir.path().join("updated-v2.car")));
+    assert_eq!(info(&updated)["engine"], "partitioned 2");
 }

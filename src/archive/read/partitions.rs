@@ -1,5 +1,7 @@
 //! Reading a partitioned index's partitions: each into its own buffer (for updates and
-//! `verify`), or as its verified chunks, shared where the source can (for a query).
+//! `verify`), or as its verified chunks, shared where the source can (for a query). Read, a
+//! partition is its row list's chunks, then its codes' chunks; a version 1 partition (each row's
+//! number inside its codes) is split so as it is read.
 
 use anyhow::{bail, Result};
 use bytes::Bytes;
@@ -9,10 +11,10 @@ use rayon::prelude::*;
 use super::{cut, Archive};
 use crate::archive::manifest::Partitions;
 use crate::archive::tree::ChunkList;
-use crate::params::{partition_row_bytes, partition_rows_per_chunk};
+use crate::params::{partition_row_bytes, partition_rows_per_chunk, PARTITION_ROW_NUMBER};
 
 impl Archive {
-    /// The verified bytes of each of the partitions `wanted` (its chunks one after another),
+    /// The verified bytes of each of the partitions `wanted` (its row numbers, then its codes),
     /// every chunk asked of the source at once and read in place.
     pub fn partition_bytes(&self, wanted: &[usize]) -> Result<Vec<Vec<u8>>> {
         let chunks = self.partition_chunks(wanted)?;
@@ -26,14 +28,22 @@ impl Archive {
             cut(partition, buf, &mut parts);
         }
         self.read_parts(parts)?;
+        if self.version_1() {
+            let dims = self.manifest.dimensions as usize;
+            for part in &mut bytes {
+                let (rows, codes) = split_v1(part, dims);
+                *part = [rows, codes].concat();
+            }
+        }
         Ok(bytes)
     }
 
-    /// The verified chunks of each of the partitions `wanted`, in order, for a query: every
-    /// chunk asked of the source at once, then read and verified in parallel. A file's chunks
-    /// are shared from its map, not copied: a query's 32 partitions of a 1M-row archive are
-    /// ~13 MB, which copied into fresh memory cost more in the kernel's zeroing of it than in
-    /// hashing, and a running `vecar query` keeps what it read for the next queries.
+    /// The verified chunks of each of the partitions `wanted`, in order (its row list's, then
+    /// its codes'), for a query: every chunk asked of the source at once, then read and verified
+    /// in parallel. A file's chunks are shared from its map, not copied: a query's 32 partitions
+    /// of a 1M-row archive are ~13 MB, which copied into fresh memory cost more in the kernel's
+    /// zeroing of it than in hashing, and a running `vecar query` keeps what it read for the
+    /// next queries. A version 1 chunk is split, copied, into its row numbers and its codes.
     pub fn partitions_shared(&self, wanted: &[usize]) -> Result<Vec<Vec<Bytes>>> {
         let chunks = self.partition_chunks(wanted)?;
         self.blocks.prefetch(chunks.iter().flatten().map(|c| c.0));
@@ -48,36 +58,83 @@ impl Archive {
             }
             Ok(data)
         };
-        chunks
-            .par_iter()
+        let read: Vec<Vec<Bytes>> = (chunks.par_iter())
             .map(|partition| partition.par_iter().map(read).collect())
-            .collect()
+            .collect::<Result<_>>()?;
+        if !self.version_1() {
+            return Ok(read);
+        }
+        let dims = self.manifest.dimensions as usize;
+        let split = |chunks: Vec<Bytes>| {
+            let (rows, codes): (Vec<Bytes>, Vec<Bytes>) = (chunks.iter())
+                .map(|chunk| split_v1(chunk, dims))
+                .map(|(rows, codes)| (rows.into(), codes.into()))
+                .unzip();
+            rows.into_iter().chain(codes).collect()
+        };
+        Ok(read.into_iter().map(split).collect())
     }
 
-    /// The chunks of each of the partitions `wanted`, each with its length in bytes. Each chunk
-    /// holds at most a block's worth of rows (`partition_starts` checked the cut); all of them
-    /// together may claim no more than the archive's size.
+    /// The chunks of each of the partitions `wanted`, its row list's then its codes', each with
+    /// its length in bytes. Each chunk holds at most a block's worth of rows
+    /// (`partition_starts` checked the cut); all of them together may claim no more than the
+    /// archive's size.
     fn partition_chunks(&self, wanted: &[usize]) -> Result<Vec<Vec<(&Cid, usize)>>> {
         if let Some(&p) = wanted.iter().find(|&&p| p + 1 >= self.partition_starts.len()) {
             bail!("{}: no partition {p}", self.name());
         }
-        let width = partition_row_bytes(self.manifest.dimensions as usize) as u64;
-        let chunks = |p: usize| &self.partitions.chunks[self.partition_starts[p]..self.partition_starts[p + 1]];
-        let total: u64 = wanted.iter().flat_map(|&p| chunks(p)).map(|c| c.count * width).sum();
+        let dims = self.manifest.dimensions;
+        let code_bytes = (self.manifest.index.partitions.as_ref()).map_or(0, |p| p.code_bytes(dims));
+        let at = |p: usize| self.partition_starts[p]..self.partition_starts[p + 1];
+        let codes = |p: usize| self.partitions.chunks[at(p)].iter().map(|c| (c, c.count * code_bytes));
+        // None in version 1.
+        let rows = |p: usize| self.partition_rows.chunks.get(at(p)).unwrap_or_default();
+        let rows = |p: usize| rows(p).iter().map(|c| (c, c.count * PARTITION_ROW_NUMBER as u64));
+        let total: u64 = wanted.iter().flat_map(|&p| rows(p).chain(codes(p))).map(|c| c.1).sum();
         if total > self.blocks.size() {
             bail!(
                 "{}: partitions of {total} bytes, more than the archive holds",
                 self.name()
             );
         }
-        let with_len = |p: usize| chunks(p).iter().map(|c| (&c.cid, (c.count * width) as usize)).collect();
+        let with_len = |p: usize| rows(p).chain(codes(p)).map(|(c, len)| (&c.cid, len as usize)).collect();
         Ok(wanted.iter().map(|&p| with_len(p)).collect())
+    }
+
+    /// Whether the partitions are version 1's: each row's number inside its codes.
+    fn version_1(&self) -> bool {
+        (self.manifest.index.partitions.as_ref()).is_some_and(|p| p.rows.is_none())
     }
 }
 
+/// The bytes of a version 1 partition, or of one of its chunks (each row's number, then its
+/// codes), as version 2 holds them: the row numbers, and the codes.
+fn split_v1(bytes: &[u8], dims: usize) -> (Vec<u8>, Vec<u8>) {
+    let rows = bytes.chunks_exact(partition_row_bytes(dims));
+    let numbers = rows.clone().flat_map(|row| &row[..PARTITION_ROW_NUMBER]);
+    let codes = rows.flat_map(|row| &row[PARTITION_ROW_NUMBER..]);
+    (numbers.copied().collect(), codes.copied().collect())
+}
+
+/// Where each partition's chunks start in `codes` and, unless it is a version 1 index, in
+/// `rows` (and where the last ends), checking that every partition is cut into chunks as the
+/// layout says.
+pub(super) fn partition_starts(
+    codes: &ChunkList,
+    rows: &ChunkList,
+    partitions: &Partitions,
+    dimensions: u64,
+) -> Result<Vec<usize>> {
+    let starts = cut_starts(codes, partitions, dimensions, "codes")?;
+    if partitions.rows.is_some() {
+        cut_starts(rows, partitions, dimensions, "row list")?;
+    }
+    Ok(starts)
+}
+
 /// Where each partition's chunks start in `list` (and where the last ends), checking that every
-/// partition is cut into chunks as the layout says.
-pub(super) fn partition_starts(list: &ChunkList, partitions: &Partitions, dimensions: u64) -> Result<Vec<usize>> {
+/// partition's chunks there (its `what`) are cut as the layout says.
+fn cut_starts(list: &ChunkList, partitions: &Partitions, dimensions: u64, what: &str) -> Result<Vec<usize>> {
     let per_chunk = partition_rows_per_chunk(dimensions as usize) as u64;
     let mut starts = vec![0];
     let mut chunks = list.chunks.iter();
@@ -87,7 +144,7 @@ pub(super) fn partition_starts(list: &ChunkList, partitions: &Partitions, dimens
             let expected = left.min(per_chunk);
             match chunks.next() {
                 Some(chunk) if chunk.count == expected => left -= expected,
-                _ => bail!("partition {p}'s chunks do not hold its {size} rows as the layout cuts them"),
+                _ => bail!("partition {p}'s {what} chunks do not hold its {size} rows as the layout cuts them"),
             }
         }
         starts.push(starts[p] + size.div_ceil(per_chunk) as usize);
