@@ -1,18 +1,22 @@
-"""`vecar rm` on a partitioned archive: time, CPU and block reuse, this checkout's vecar against
-another one (--before: a build of main before a change, say).
+"""`vecar rm`, and `vecar add` of rows that replace others, on a partitioned archive: time, CPU
+and block reuse, this checkout's vecar against another one (--before: a build of main before a
+change, say).
 
 The set is bench/perf.py's dev50k (the dev set's 10,000 vectors and four nudged copies of each,
 384 dimensions), built once by each binary with `--index partitioned` (about √50,000 = 224
 partitions; each binary updates its own build, so a layout change is compared whole). The
 removals: 1,000 ids spread over the archive (every 50th row), the last 1,000, 100 and 10 rows,
 and 10 spread (every 5,000th): rows are positions, so removing a row renumbers every later one;
-at ~220 rows a partition, 1,000 removed rows touch nearly all 224 partitions, 10 touch 10. Each
-binary runs each removal --runs times, the two alternated (the machine is shared and noisy); the
+at ~220 rows a partition, 1,000 removed rows touch nearly all 224 partitions, 10 touch 10. The
+replacements: `add` of 1,000 (every 50th) and 10 (every 5,000th) of the rows again, each with
+the vector of the row 7 after it (same id and record), so most move to another partition. Each
+binary runs each update --runs times, the two alternated (the machine is shared and noisy); the
 table gives the median wall-clock seconds and CPU seconds (user+sys, of vecar alone), how the
 index was made, and the block reuse: the share of the new archive's bytes that are in blocks its
 base already had, in all and by role ("partitions" is every partition block: the codes and, in
 the row-list layout, the row lists, which are also given apart; the centroids are the `index`
 role; link nodes count in "all" only). Every archive written is checked with `vecar verify`.
+--cases WORD runs only the updates whose name has WORD ("rm", "replace").
 
 Usage: bench/update_partitioned.sh --before /ABSOLUTE/PATH/vecar [--runs 3] [--keep DIR] [--out FILE]
 """
@@ -77,33 +81,53 @@ def the_base(vecar, jsonl, car):
     return car
 
 
+def updated(work, kind, chosen, ids, lines):
+    """The arguments after `vecar` (less the base and -o) of an update: `rm` of the ids of the
+    rows `chosen`, or `add` of those rows again with the vectors of the rows 7 after them."""
+    if kind == "rm":
+        (work / "ids.txt").write_text("".join(f"{ids[row]}\n" for row in chosen))
+        return ["rm", "--ids-from", str(work / "ids.txt")]
+    with open(work / "replace.jsonl", "w") as f:
+        for row in chosen:
+            doc = json.loads(lines[row])
+            doc["vector"] = json.loads(lines[(row + 7) % len(lines)])["vector"]
+            f.write(json.dumps(doc) + "\n")
+    return ["add", str(work / "replace.jsonl")]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", type=Path, required=True, help="the vecar binary to compare with")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="keep the set and the base archive here, and reuse them")
     parser.add_argument("--out", type=Path, help="also write the table to this file")
+    parser.add_argument("--cases", default="", help="only the updates whose name has this")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="vecar-rm-"))
     work.mkdir(parents=True, exist_ok=True)
     jsonl, ids = the_set(work)
+    rows = range(len(ids))
     cases = {
-        "1,000: every 50th row": ids[49::50],
-        "1,000: the last rows": ids[-1000:],
-        "100: the last rows": ids[-100:],
-        "10: the last rows": ids[-10:],
-        "10: every 5,000th row": ids[4999::5000],
+        "rm 1,000: every 50th row": ("rm", rows[49::50]),
+        "rm 1,000: the last rows": ("rm", rows[-1000:]),
+        "rm 100: the last rows": ("rm", rows[-100:]),
+        "rm 10: the last rows": ("rm", rows[-10:]),
+        "rm 10: every 5,000th row": ("rm", rows[4999::5000]),
+        "replace 1,000: every 50th row": ("replace", rows[49::50]),
+        "replace 10: every 5,000th row": ("replace", rows[4999::5000]),
     }
+    cases = {name: case for name, case in cases.items() if args.cases in name}
     binaries = {"before": args.before, "after": VECAR}
     bases = {name: the_base(vecar, jsonl, work / f"base-{name}.car") for name, vecar in binaries.items()}
     rows = []
-    for case, removed in cases.items():
-        (work / "ids.txt").write_text("".join(f"{i}\n" for i in removed))
+    lines = open(jsonl).read().splitlines() if any(kind == "replace" for kind, _ in cases.values()) else []
+    for case, (kind, chosen) in cases.items():
+        command = updated(work, kind, chosen, ids, lines)
         times = {name: [] for name in binaries}
         for _ in range(args.runs):
             for name, vecar in binaries.items():
                 out = work / f"{name}.car"
-                times[name].append(timed(vecar, ["rm", str(bases[name]), "--ids-from", str(work / "ids.txt"), "-o", str(out)]))
+                times[name].append(timed(vecar, [command[0], str(bases[name]), *command[1:], "-o", str(out)]))
         for name in binaries:
             out = work / f"{name}.car"
             subprocess.run([str(VECAR), "-q", "verify", str(out)], check=True, capture_output=True)
@@ -114,9 +138,9 @@ def main():
             cells = " | ".join(f"{shares[role]:.1%}" if role in shares else "-" for role in ("all", *ROLES))
             rows.append(f"| {case} | {name} | {wall:.2f} | {cpu:.2f} | {made} | {cells} |")
     table = "\n".join([
-        f"rm from {len(ids)} x 384 rows (dev50k, --index partitioned), "
+        f"updates of {len(ids)} x 384 rows (dev50k, --index partitioned), "
         f"median of {args.runs} runs, before and after alternated\n",
-        "| removed | vecar | median s | CPU s (user+sys) | index | reuse: all bytes | partitions | codes | row lists | centroids | records | vectors |",
+        "| update | vecar | median s | CPU s (user+sys) | index | reuse: all bytes | partitions | codes | row lists | centroids | records | vectors |",
         "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         *rows,
     ])

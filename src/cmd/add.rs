@@ -11,7 +11,7 @@ use vecar::archive::rows::{OnConflict, Rows, Upserted};
 use vecar::embed::LinesWithVectors;
 use vecar::input::Lines;
 use vecar::ops::build::read_docs;
-use vecar::ops::update::IndexPlan;
+use vecar::ops::update;
 
 /// Arguments of `vecar add`.
 #[derive(clap::Args)]
@@ -22,8 +22,9 @@ changes nothing. The input uses the base's field names, and its vectors must hav
 dimensions; a line with a text and no vector is embedded with the model the base records (a local
 model's directory from --model or VECAR_MODEL; a command with --embed-cmd). Unchanged chunks
 keep their CIDs, so the new archive shares most blocks with the base. The base's index is
-extended in place when only new ids are added, and rebuilt when records are replaced (or with
---reindex). The root CID is printed on stdout.
+extended in place when only new ids are added; when records are replaced an HNSW index is
+rebuilt, and a partitioned one keeps its centroids and moves each replaced row to the partition
+nearest its new vector (--reindex rebuilds either). The root CID is printed on stdout.
 
 Examples:
   vecar add docs.car new.jsonl -o docs-v2.car
@@ -59,20 +60,17 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     };
     let mut lines = LinesWithVectors::lazy(Lines::open(&args.input)?, Box::new(open), &fields.text, &fields.vector);
     let new = read_docs(&mut lines, fields, Some(rows.dimensions))?;
-    let (mut added, mut replaced, mut kept) = (0, 0, 0);
+    let base_rows = rows.len();
+    let (mut added, mut replaced, mut kept) = (0, Vec::new(), 0);
     for row in new.into_rows() {
         match rows.upsert(row?, OnConflict::Last)? {
             Upserted::Added => added += 1,
-            Upserted::Replaced(_) => replaced += 1,
+            Upserted::Replaced(at) => replaced.push(at),
             Upserted::Kept => kept += 1,
         }
     }
-    let summary = format!("{added} added, {replaced} replaced, {kept} unchanged");
-    let plan = if replaced == 0 && !args.reindex {
-        IndexPlan::Extend
-    } else {
-        IndexPlan::Rebuild
-    };
+    let summary = format!("{added} added, {} replaced, {kept} unchanged", replaced.len());
+    let plan = update::plan_for_upserts(replaced, base_rows, args.reindex);
     super::write_update(&base, &rows, plan, threads, &args.output, &summary)?;
     Ok(ExitCode::SUCCESS)
 }

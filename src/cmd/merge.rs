@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use vecar::archive::read::Ahead;
 use vecar::archive::rows::{read_archive, OnConflict, Rows, Upserted};
 use vecar::ops::search::check_compatible;
-use vecar::ops::update::IndexPlan;
+use vecar::ops::update;
 
 /// Arguments of `vecar merge`.
 #[derive(clap::Args)]
@@ -19,7 +19,8 @@ content, --on-conflict decides: `error` stops, `first` keeps the earlier record,
 later one at the earlier one's position (so `merge a.car b.car --on-conflict last` holds what
 `add a.car b.jsonl` gives). The archives must have the same dimensions, metric and field names;
 the new archive takes the first one's index settings, and extends its index in place unless one
-of its records was replaced. The root CID is printed on stdout.
+of its records was replaced (then an HNSW index is rebuilt; a partitioned one keeps its centroids
+and moves the replaced rows, as `add` does). The root CID is printed on stdout.
 
 Examples:
   vecar merge part-1.car part-2.car part-3.car -o all.car
@@ -84,22 +85,20 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     }
     let mut rows = Rows::from_archive(first)?;
     let base_rows = rows.len();
-    let mut first_intact = true;
+    let mut replaced = Vec::new();
     for other in &archives[1..] {
         read_archive(other, |row| {
             let upserted = rows
                 .upsert(row, args.on_conflict.into())
                 .with_context(|| other.name().to_string())?;
-            first_intact &= !matches!(upserted, Upserted::Replaced(at) if at < base_rows);
+            if let Upserted::Replaced(at) = upserted {
+                replaced.push(at);
+            }
             Ok(())
         })?;
     }
     let summary = format!("{} archives merged", archives.len());
-    let plan = if first_intact && !args.reindex {
-        IndexPlan::Extend
-    } else {
-        IndexPlan::Rebuild
-    };
+    let plan = update::plan_for_upserts(replaced, base_rows, args.reindex);
     super::write_update(first, &rows, plan, threads, &args.output, &summary)?;
     Ok(ExitCode::SUCCESS)
 }

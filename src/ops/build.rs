@@ -185,20 +185,24 @@ pub fn partition_rows(rows: &Rows, params: &IndexParams, partitions: Option<usiz
 }
 
 /// Updates the partitioned index of `base` for `rows`: the base's rows but those in `removed`
-/// (ascending row numbers), unchanged and in order, then new rows. The removed rows leave their
-/// partitions, the others are renumbered, and each new row joins the partition of its nearest
-/// centroid; the centroids, and every partition chunk whose bytes stay the same, keep their
-/// blocks.
-pub fn extend_partitions(base: &Archive, rows: &Rows, removed: &[u64]) -> Result<IndexBytes> {
+/// (ascending row numbers), in order, those in `replaced` (ascending) with new vectors in place
+/// and the others unchanged, then new rows. The removed and replaced rows leave their
+/// partitions, the others are renumbered, and each replaced or new row joins the partition of
+/// its nearest centroid; the centroids, and every partition chunk whose bytes stay the same,
+/// keep their blocks.
+pub fn extend_partitions(base: &Archive, rows: &Rows, removed: &[u64], replaced: &[u64]) -> Result<IndexBytes> {
     let (m, name) = (&base.manifest, base.name());
     let count = m.index.partitions.as_ref().map_or(0, |p| p.sizes.len());
     let bytes = base.index_bytes()?;
     let centroids = Centroids::read(&bytes, count, rows.dimensions, m.index.params.metric)
         .map_err(|e| e.context(name.to_string()))?;
     let parts = base.partition_bytes(&(0..count).collect::<Vec<_>>())?;
-    let first = m.count as usize - removed.len();
-    let added = &rows.vectors[first * rows.dimensions..];
-    let built = partitioned::extend(&centroids, parts, m.count, removed, added).with_context(|| name.to_string())?;
+    let change = partitioned::Change {
+        removed,
+        replaced,
+        vectors: &rows.vectors,
+    };
+    let built = partitioned::extend(&centroids, parts, m.count, &change).with_context(|| name.to_string())?;
     Ok(partitioned_bytes(built))
 }
 

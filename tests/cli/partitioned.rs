@@ -452,3 +452,57 @@ fn a_version_1_partitioned_archive_is_read_and_updated_to_version_2() {
     assert_eq!(root_of(&updated), root_of(&dir.path().join("updated-v2.car")));
     assert_eq!(info(&updated)["engine"], "partitioned 2");
 }
+
+/// Line `to` of `lines` with the vector of line `from`: the same id and record, another vector.
+fn with_vector_of(lines: &[&str], to: usize, from: usize) -> String {
+    let mut doc: serde_json::Value = serde_json::from_str(lines[to]).unwrap();
+    doc["vector"] = serde_json::from_str::<serde_json::Value>(lines[from]).unwrap()["vector"].take();
+    doc.to_string()
+}
+
+#[test]
+fn replacing_rows_moves_them_to_their_nearest_partitions_and_keeps_the_centroids() {
+    let dir = tempdir();
+    let text = std::fs::read_to_string(fixture("docs.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let base = build_fixture(dir.path(), "base.car", &["--index", "partitioned"]);
+    let new = [with_vector_of(&lines, 5, 100), with_vector_of(&lines, 200, 7)];
+    let new = head(dir.path(), "new.jsonl", &[&new[0], &new[1]]);
+    let add = |threads: &str| {
+        let out = dir.path().join(format!("replaced-{threads}.car"));
+        let run = vecar(&["add", s(&base), s(&new), "-o", s(&out), "--threads", threads]).ok();
+        assert!(run.stderr.contains("index kept, replaced rows moved"), "{}", run.stderr);
+        out
+    };
+    let replaced = add("2");
+    assert_eq!(std::fs::read(&replaced).unwrap(), std::fs::read(add("1")).unwrap());
+    vecar(&["verify", s(&replaced)]).ok();
+    assert_eq!(blocks_with_role(&replaced, "index"), blocks_with_role(&base, "index"));
+    // Two rows leave and two join: at most four partitions change, codes and row lists alike.
+    for role in ["partitions", "row-lists"] {
+        let (before, after) = (blocks_with_role(&base, role), blocks_with_role(&replaced, role));
+        assert!(before.difference(&after).count() <= 4, "{role}");
+        assert!(before.intersection(&after).count() >= 13, "{role}");
+    }
+    // Row 5 now has row 100's vector: one probed partition finds both.
+    let vector = serde_json::from_str::<serde_json::Value>(lines[100]).unwrap()["vector"].to_string();
+    let hits = vecar(&["query", s(&replaced), "--vector", &vector, "-k", "2", "--nprobe", "1"])
+        .ok()
+        .json_lines();
+    let ids: HashSet<&str> = hits.iter().map(|h| h["id"].as_str().unwrap()).collect();
+    let id = |line: &str| serde_json::from_str::<serde_json::Value>(line).unwrap()["id"].clone();
+    assert!(ids.contains(id(lines[5]).as_str().unwrap()) && ids.contains(id(lines[100]).as_str().unwrap()));
+
+    // The old vectors back give the base back, root CID included.
+    let back = head(dir.path(), "back.jsonl", &[lines[5], lines[200]]);
+    let restored = dir.path().join("restored.car");
+    vecar(&["add", s(&replaced), s(&back), "-o", s(&restored)]).ok();
+    assert_eq!(root_of(&restored), root_of(&base));
+    // merge moves the rows another archive replaces the same way.
+    let other = dir.path().join("other.car");
+    vecar(&["build", s(&new), "-o", s(&other)]).ok();
+    let merged = dir.path().join("merged.car");
+    let run = vecar(&["merge", s(&base), s(&other), "--on-conflict", "last", "-o", s(&merged)]).ok();
+    assert!(run.stderr.contains("index kept, replaced rows moved"), "{}", run.stderr);
+    assert_eq!(root_of(&merged), root_of(&replaced));
+}

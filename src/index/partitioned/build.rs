@@ -5,7 +5,9 @@ use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 
 use super::{kmeans, numbers, prepared, quantize, space, split, Centroids};
-use crate::params::{partition_code_bytes, partition_rows_per_chunk, Metric, PARTITION_ROW_NUMBER};
+use crate::params::{
+    partition_code_bytes, partition_rows_per_chunk, Metric, PARTITION_CODE_HEADER, PARTITION_ROW_NUMBER,
+};
 
 /// A built partitioned index.
 pub struct Built {
@@ -34,19 +36,24 @@ impl Part {
         Ok(Part { rows, codes: bytes })
     }
 
-    /// Appends `row` and its vector (as the index holds it), quantized.
-    fn push(&mut self, row: u64, vector: &[f32]) {
+    /// Adds `row` and its vector (as the index holds it), quantized, in row order: at the end
+    /// when it is past every row here (a build, appended rows), else in its place.
+    fn insert(&mut self, row: u64, vector: &[f32]) {
         let (codes, scale) = quantize(vector);
         let norm2: f64 = codes.iter().map(|&c| (c as f64 * scale as f64).powi(2)).sum();
-        self.rows.push(row);
-        self.codes.extend(scale.to_le_bytes());
-        self.codes.extend((norm2 as f32).to_le_bytes());
-        self.codes.extend(codes.iter().map(|&c| c as u8));
+        let at = self.rows.partition_point(|&r| r < row);
+        let width = PARTITION_CODE_HEADER + codes.len();
+        let encoded = (scale.to_le_bytes().into_iter())
+            .chain((norm2 as f32).to_le_bytes())
+            .chain(codes.iter().map(|&c| c as u8));
+        self.rows.insert(at, row);
+        self.codes.splice(at * width..at * width, encoded);
     }
 
-    /// Takes the rows in `removed` (ascending) out and renumbers the others, each less one for
-    /// every removed row before it. Fails on a row at or past `count`.
-    fn drop_rows(&mut self, dims: usize, count: u64, removed: &[u64]) -> Result<()> {
+    /// Takes out the rows that leave: those in `removed` (ascending), and the others
+    /// renumbered, each less one for every removed row before it; and those in `replaced`
+    /// (ascending), which rejoin with their new vectors. Fails on a row at or past `count`.
+    fn drop_rows(&mut self, dims: usize, count: u64, change: &Change) -> Result<()> {
         let width = partition_code_bytes(dims);
         let mut kept = 0;
         for i in 0..self.rows.len() {
@@ -54,17 +61,35 @@ impl Part {
             if row >= count {
                 bail!("names row {row}; the archive has {count}");
             }
-            let before = removed.partition_point(|&r| r < row);
-            if removed.get(before) == Some(&row) {
+            if change.replaced.binary_search(&row).is_ok() || change.removed.binary_search(&row).is_ok() {
                 continue;
             }
             self.codes.copy_within(i * width..(i + 1) * width, kept * width);
-            self.rows[kept] = row - before as u64;
+            self.rows[kept] = change.renumbered(row);
             kept += 1;
         }
         self.rows.truncate(kept);
         self.codes.truncate(kept * width);
         Ok(())
+    }
+}
+
+/// What an update does to the rows of a partitioned index.
+pub struct Change<'a> {
+    /// Rows of the base gone from the update, ascending: every later row is renumbered, less one
+    /// for each removed row before it.
+    pub removed: &'a [u64],
+    /// Rows of the base whose vector the update replaces (in place), ascending.
+    pub replaced: &'a [u64],
+    /// Every row's vector in the update, row after row: the replaced rows' and those after the
+    /// base's rows join the partitions of their nearest centroids.
+    pub vectors: &'a [f32],
+}
+
+impl Change<'_> {
+    /// The number base row `row` has in the update.
+    fn renumbered(&self, row: u64) -> u64 {
+        row - self.removed.partition_point(|&r| r < row) as u64
     }
 }
 
@@ -88,7 +113,7 @@ pub fn build(vectors: &[f32], dims: usize, metric: Metric, partitions: usize) ->
                 codes: Vec::with_capacity(rows.len() * partition_code_bytes(dims)),
             };
             for &row in rows {
-                part.push(row, &prepared(&vectors[row as usize * dims..][..dims], metric));
+                part.insert(row, &prepared(&vectors[row as usize * dims..][..dims], metric));
             }
             part
         })
@@ -97,20 +122,14 @@ pub fn build(vectors: &[f32], dims: usize, metric: Metric, partitions: usize) ->
 }
 
 /// Updates the partitions `parts` (each its bytes as read) of an index with `centroids` over
-/// `count` rows: the rows in `removed` (ascending) leave their partitions and the others are
-/// renumbered in order (less one for each removed row before them); then the rows of
-/// `vectors`, numbered on from the last kept row, each join the partition of its nearest
-/// centroid. The centroids stay, and so does every chunk whose bytes are unchanged: a
-/// partition's codes when no row leaves or joins it, its row list when no row leaves or joins
-/// it and none before its rows is removed, and the full chunks of either before its first
-/// change.
-pub fn extend(
-    centroids: &Centroids,
-    parts: Vec<Vec<u8>>,
-    count: u64,
-    removed: &[u64],
-    vectors: &[f32],
-) -> Result<Built> {
+/// `count` rows as `change` says: the removed and replaced rows leave their partitions and the
+/// others are renumbered in order (less one for each removed row before them); then the
+/// replaced rows, with their new vectors, and the rows after the base's each join the partition
+/// of their nearest centroid, in row order. The centroids stay, and so does every chunk whose
+/// bytes are unchanged: a partition's codes when no row leaves or joins it, its row list when
+/// no row leaves or joins it and none before its rows is removed, and the full chunks of
+/// either before its first change.
+pub fn extend(centroids: &Centroids, parts: Vec<Vec<u8>>, count: u64, change: &Change) -> Result<Built> {
     let dims = centroids.dims;
     if parts.len() != centroids.data.len() / dims {
         bail!(
@@ -121,7 +140,7 @@ pub fn extend(
     }
     let trimmed = |bytes| -> Result<Part> {
         let mut part = Part::read(bytes, dims)?;
-        part.drop_rows(dims, count, removed)?;
+        part.drop_rows(dims, count, change)?;
         Ok(part)
     };
     let mut parts: Vec<Part> = parts
@@ -129,11 +148,18 @@ pub fn extend(
         .enumerate()
         .map(|(p, bytes)| trimmed(bytes).with_context(|| format!("partition {p}")))
         .collect::<Result<_>>()?;
-    let first_row = count - removed.len() as u64;
+    let first_new = count - change.removed.len() as u64;
+    let rows = (change.vectors.len() / dims) as u64;
+    let replaced = change.replaced.iter().map(|&row| change.renumbered(row));
+    let joining: Vec<u64> = replaced.chain(first_new..rows).collect();
+    let vectors: Vec<f32> = (joining.iter())
+        .flat_map(|&row| &change.vectors[row as usize * dims..][..dims])
+        .copied()
+        .collect();
     let cos = centroids.metric == Metric::Cos;
-    let assigned = kmeans::assign(vectors, dims, &centroids.data, space(centroids.metric), cos);
-    for (i, (vector, &p)) in vectors.chunks_exact(dims).zip(&assigned).enumerate() {
-        parts[p as usize].push(first_row + i as u64, &prepared(vector, centroids.metric));
+    let assigned = kmeans::assign(&vectors, dims, &centroids.data, space(centroids.metric), cos);
+    for ((&row, vector), &p) in joining.iter().zip(vectors.chunks_exact(dims)).zip(&assigned) {
+        parts[p as usize].insert(row, &prepared(vector, centroids.metric));
     }
     Ok(cut(centroids.data.clone(), parts, dims))
 }

@@ -19,7 +19,7 @@ use crate::params::{partition_row_bytes, Metric, PARTITION_ROW_NUMBER};
 mod build;
 mod scan;
 
-pub use build::{build, extend, Built};
+pub use build::{build, extend, Built, Change};
 pub use scan::Probe;
 
 /// Partitions when none is given: about √n.
@@ -168,7 +168,12 @@ mod tests {
         let centroids = Centroids::read(&bytes, 4, dims, Metric::L2).unwrap();
         assert_eq!(built.rows.len(), 4, "each partition one chunk");
         let gone = [3, 199];
-        let trimmed = extend(&centroids, as_read(&built), 200, &gone, &[]).unwrap();
+        let change = |removed, replaced, vectors| Change {
+            removed,
+            replaced,
+            vectors,
+        };
+        let trimmed = extend(&centroids, as_read(&built), 200, &change(&gone, &[], &[])).unwrap();
         let mut rows: Vec<u64> = as_read(&trimmed)
             .iter()
             .flat_map(|p| rows_of(p, dims).unwrap())
@@ -188,7 +193,16 @@ mod tests {
             );
         }
         // Taking the last row out and adding its vector back gives the same index.
-        let again = extend(&centroids, as_read(&built), 200, &[199], &vectors[199 * dims..]).unwrap();
-        assert_eq!((again.rows, again.codes), (built.rows, built.codes));
+        let again = extend(&centroids, as_read(&built), 200, &change(&[199], &[], &vectors)).unwrap();
+        assert_eq!((&again.rows, &again.codes), (&built.rows, &built.codes));
+        // Replacing rows with their own vectors gives it too; with others, they move.
+        let same = extend(&centroids, as_read(&built), 200, &change(&[], &[0, 57, 199], &vectors)).unwrap();
+        assert_eq!((&same.rows, &same.codes), (&built.rows, &built.codes));
+        let mut moved = vectors.clone();
+        moved.copy_within(..dims, 57 * dims);
+        let other = extend(&centroids, as_read(&built), 200, &change(&[], &[57], &moved)).unwrap();
+        let at = |b: &Built, row| as_read(b).iter().position(|p| rows_of(p, dims).unwrap().contains(&row));
+        assert_eq!(at(&other, 57), at(&built, 0));
+        assert_eq!(other.sizes.iter().sum::<u64>(), 200);
     }
 }
