@@ -170,7 +170,8 @@ fn cut(centroids: Vec<f32>, parts: Vec<Part>, dims: usize) -> Built {
     let per_chunk = partition_rows_per_chunk(dims);
     let sizes = parts.iter().map(|part| part.rows.len() as u64).collect();
     let (mut rows, mut codes) = (Vec::new(), Vec::new());
-    for part in &parts {
+    // Each partition is dropped once cut, so its bytes are held twice only one at a time.
+    for part in parts {
         let numbers = |chunk: &[u64]| chunk.iter().flat_map(|row| row.to_le_bytes()).collect();
         rows.extend(part.rows.chunks(per_chunk).map(numbers));
         let code_chunks = part.codes.chunks(per_chunk * partition_code_bytes(dims));
