@@ -145,7 +145,7 @@ def main():
 
     hnsw, part = work / "h.car", work / "p.car"
     build_runs = 1 if args.scale else args.runs
-    h_build, h_rss = build(numbered, hnsw, [], build_runs)
+    h_build, h_rss = build(numbered, hnsw, ["--index", "hnsw"], build_runs)
     p_build, p_rss = build(numbered, part, ["--index", "partitioned"], build_runs)
     one = work / "p1.car"
     one.unlink(missing_ok=True)

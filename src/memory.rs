@@ -1,8 +1,6 @@
 //! Big buffers in transparent huge pages where the system allows. A cold query on a 1M-row
-//! archive once read some 40 MB into fresh memory; at 4 KiB a page that was ~10,000 page faults,
-//! a third of its time (bench/partitioned-results.md). In 2 MiB pages it is a few dozen. (Its
-//! partitions are now shared from the mapped file instead; the chunk lists and the CARv2 index
-//! are still built here, and so are the partitions an update edits.)
+//! archive reads some 40 MB into fresh memory; at 4 KiB a page that was ~10,000 page faults,
+//! a third of its time (bench/partitioned-results.md). In 2 MiB pages it is a few dozen.
 
 /// Buffers smaller than this are left to the allocator as they are.
 const HUGE_FROM: usize = 4 << 20;

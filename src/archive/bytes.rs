@@ -5,7 +5,6 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 
 use anyhow::Result;
-use bytes::Bytes;
 
 /// Bytes read by position (as a [`BlockSource`](super::source::BlockSource) gives blocks by CID):
 /// a file read in place, or bytes read whole (stdin, an index in memory).
@@ -35,23 +34,6 @@ impl ByteSource {
             ByteSource::Memory(v) => v.len() as u64,
             ByteSource::Remote(r) => r.size(),
         })
-    }
-
-    /// The whole of a file, mapped into memory and shared, so a block can be read without a copy
-    /// into fresh memory (which the kernel must first zero: a third of a cold query's time);
-    /// `None` for bytes that are not a file here, or a file that cannot be mapped.
-    ///
-    /// A file cut short while mapped makes a read of its lost part fail with SIGBUS, as with any
-    /// mapped file (ripgrep's choice too): vecar never cuts a file it reads, writing each output
-    /// to a temporary file renamed into place, which leaves the old file whole to readers.
-    pub fn map(&self) -> Option<Bytes> {
-        let ByteSource::File(file) = self else {
-            return None;
-        };
-        // SAFETY: the map is only read, as `&[u8]`, and every block read from it is checked
-        // against its hash before use; see above for a file changed under the map.
-        let map = unsafe { memmap2::Mmap::map(file) }.ok()?;
-        Some(Bytes::from_owner(map))
     }
 
     /// Fills `buf` with the bytes from `offset` on; an error if they run out first.

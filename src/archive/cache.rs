@@ -23,31 +23,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use anyhow::{Context, Result};
-use bytes::Bytes;
 use cid::Cid;
 
 use super::block::{hash_matches, MAX_BLOCK_SIZE};
-
-/// Block files from this size on are mapped rather than read.
-const MAP_FROM: u64 = 64 << 10;
-
-/// The bytes of a block file, mapped if big; `None` if it cannot be read or is bigger than a
-/// block can be.
-fn read_block(file: &File) -> Option<Bytes> {
-    let len = file.metadata().ok()?.len();
-    if len > MAX_BLOCK_SIZE as u64 {
-        return None;
-    }
-    if len >= MAP_FROM {
-        // SAFETY: only read; block files are never changed in place (see `BlockCache::get`).
-        if let Ok(map) = unsafe { memmap2::Mmap::map(file) } {
-            return Some(Bytes::from_owner(map));
-        }
-    }
-    let mut data = Vec::new();
-    file.take(MAX_BLOCK_SIZE as u64 + 1).read_to_end(&mut data).ok()?;
-    Some(Bytes::from(data))
-}
 
 /// The ledger's file name in the cache directory.
 const LEDGER: &str = "bytes";
@@ -104,13 +82,12 @@ impl BlockCache {
     }
 
     /// The bytes of block `cid`, verified against it, and its file marked as just used; `None`
-    /// when the cache does not hold it, or held it corrupt (the file is then removed). A big
-    /// block is mapped, not copied into fresh memory: a block file is only ever replaced whole
-    /// (renamed into place) or removed, never changed in place, so the map stays as verified.
-    pub fn get(&self, cid: &Cid) -> Option<Bytes> {
+    /// when the cache does not hold it, or held it corrupt (the file is then removed).
+    pub fn get(&self, cid: &Cid) -> Option<Vec<u8>> {
         let path = self.path(cid);
         let file = File::open(&path).ok()?;
-        let data = read_block(&file)?;
+        let mut data = Vec::new();
+        (&file).take(MAX_BLOCK_SIZE as u64 + 1).read_to_end(&mut data).ok()?;
         if hash_matches(cid, &data) {
             // Failing to mark the use only makes the block look older when the cache is trimmed.
             let _ = file.set_modified(SystemTime::now());

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use anyhow::{bail, Result};
-use bytes::Bytes;
 use cid::Cid;
 
 use super::block::hash_matches;
@@ -23,12 +22,6 @@ pub trait BlockSource: Send + Sync {
     /// The bytes stored under `cid`, not yet checked against it; `None` when the source does
     /// not hold the block.
     fn get(&self, cid: &Cid) -> Result<Option<Vec<u8>>>;
-
-    /// The bytes stored under `cid`, as [`BlockSource::get`], shared: a source that holds its
-    /// blocks in memory already (a mapped file) overrides this to give them without a copy.
-    fn get_shared(&self, cid: &Cid) -> Result<Option<Bytes>> {
-        Ok(self.get(cid)?.map(Bytes::from))
-    }
 
     /// Fills `buf` with the bytes stored under `cid`; `false` when the source does not hold
     /// the block, an error when it holds it with another length. A source that can read in
@@ -108,18 +101,6 @@ impl Blocks {
         verified(&*self.source, cid)
     }
 
-    /// [`Blocks::get`], shared with the source where it can be ([`BlockSource::get_shared`]: a
-    /// mapped file's block is hashed and used where it lies). For what a query reads and keeps
-    /// (link nodes, partitions); reads of every block (`verify`, `export`) copy, so that a
-    /// whole archive does not stay mapped into the process.
-    pub fn get_shared(&self, cid: &Cid) -> Result<Bytes> {
-        let data = self.source.get_shared(cid)?.ok_or_else(|| missing(self.name(), cid))?;
-        if !self.source.checks_hashes() {
-            check_hash(self.name(), cid, &data)?;
-        }
-        Ok(data)
-    }
-
     /// Reads block `cid` into `buf`, which must be exactly as long as the block, and verifies
     /// it against its hash.
     pub fn get_into(&self, cid: &Cid, buf: &mut [u8]) -> Result<()> {
@@ -183,13 +164,11 @@ mod tests {
         let source = Memory(HashMap::from([(good, b"good".to_vec()), (bad, b"BAD".to_vec())]));
         let blocks = Blocks::new(Arc::new(source));
         assert_eq!(blocks.get(&good).unwrap(), b"good");
-        assert_eq!(blocks.get_shared(&good).unwrap(), &b"good"[..]);
         let mut buf = [0; 4];
         blocks.get_into(&good, &mut buf).unwrap();
         assert_eq!(&buf, b"good");
         let error = |result: Result<_>| format!("{:#}", result.err().expect("an error"));
         assert!(error(blocks.get(&bad).map(drop)).contains("is corrupt"));
-        assert!(error(blocks.get_shared(&bad).map(drop)).contains("is corrupt"));
         assert!(error(blocks.get_into(&bad, &mut [0; 3])).contains("is corrupt"));
         assert!(error(blocks.get_into(&good, &mut [0; 5])).contains("is 4 bytes; its link says 5"));
         assert_eq!(

@@ -5,7 +5,6 @@
 //! further levels of link nodes, so no node passes the block size limit.
 
 use anyhow::{bail, ensure, Context, Result};
-use bytes::Bytes;
 use cid::Cid;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -224,8 +223,8 @@ impl Descent {
 }
 
 /// The verified bytes of each node of `level`, read and hashed in parallel.
-fn read_level(blocks: &Blocks, level: &[Chunk]) -> Result<Vec<Bytes>> {
-    let data: Vec<Result<Bytes>> = level.par_iter().map(|node| blocks.get_shared(&node.cid)).collect();
+fn read_level(blocks: &Blocks, level: &[Chunk]) -> Result<Vec<Vec<u8>>> {
+    let data: Vec<Result<Vec<u8>>> = level.par_iter().map(|node| blocks.get(&node.cid)).collect();
     // The first failure in order, whichever thread met it first.
     data.into_iter().collect()
 }

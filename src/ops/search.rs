@@ -46,7 +46,7 @@ impl Store for Archive {
     }
 
     fn partition_chunks(&self, partitions: &[usize]) -> Result<Vec<Vec<Bytes>>> {
-        Archive::partitions_shared(self, partitions)
+        Archive::partitions_together(self, partitions)
     }
 
     fn unreachable(&self) -> &[u64] {

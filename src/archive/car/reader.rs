@@ -10,7 +10,6 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use anyhow::{bail, Context, Result};
-use bytes::Bytes;
 use cid::Cid;
 
 use super::header::{decode_varint, MAX_SECTION_LEN};
@@ -51,8 +50,6 @@ pub struct CarFile {
     remote: bool,
     /// The index's section offsets, sorted: where each section ends (a remote file only).
     starts: OnceLock<Vec<u64>>,
-    /// The file mapped into memory, on first need ([`ByteSource::map`]); `None` if it cannot be.
-    map: OnceLock<Option<Bytes>>,
 }
 
 /// A CARv2's header fields beyond the payload's place, and its index.
@@ -158,7 +155,6 @@ impl CarFile {
             walked: OnceLock::new(),
             remote: false,
             starts: OnceLock::new(),
-            map: OnceLock::new(),
         };
         if file_len == 0 {
             bail!("{}: empty file, not a CAR", car.name);
@@ -319,23 +315,6 @@ impl BlockSource for CarFile {
         let mut data = vec![0; location.len as usize];
         self.read_exact(location.offset, &mut data)?;
         Ok(Some(data))
-    }
-
-    fn get_shared(&self, cid: &Cid) -> Result<Option<Bytes>> {
-        let Some(map) = self.map.get_or_init(|| self.source.map()) else {
-            return Ok(self.get(cid)?.map(Bytes::from));
-        };
-        let Some(location) = self.location(cid)? else {
-            return Ok(None);
-        };
-        let (start, len) = (location.offset as usize, location.len as usize);
-        if start.saturating_add(len) > map.len() {
-            bail!(
-                "{}: byte {start}: the file ends early (it shrank after vecar opened it)",
-                self.name
-            );
-        }
-        Ok(Some(map.slice(start..start + len)))
     }
 
     fn get_into(&self, cid: &Cid, buf: &mut [u8]) -> Result<bool> {

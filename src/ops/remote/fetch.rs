@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, bail, Result};
-use bytes::Bytes;
 use cid::Cid;
 use indicatif::ProgressBar;
 use ureq::http::{header, StatusCode};
@@ -244,12 +243,8 @@ impl BlockSource for Fetcher {
     }
 
     fn get(&self, cid: &Cid) -> Result<Option<Vec<u8>>> {
-        Ok(self.get_shared(cid)?.map(Vec::from))
-    }
-
-    fn get_shared(&self, cid: &Cid) -> Result<Option<Bytes>> {
         if let Some(data) = self.held.lock().expect("not poisoned").remove(cid) {
-            return Ok(Some(data.into()));
+            return Ok(Some(data));
         }
         if let Some(why) = self.failed.lock().expect("not poisoned").remove(cid) {
             return Err(anyhow!(why));
@@ -258,9 +253,7 @@ impl BlockSource for Fetcher {
             self.traffic.cached.fetch_add(1, Ordering::Relaxed);
             return Ok(Some(data));
         }
-        self.traffic
-            .round(|| self.fetch_and_keep(cid))
-            .map(|data| Some(data.into()))
+        self.traffic.round(|| self.fetch_and_keep(cid)).map(Some)
     }
 
     fn prefetch(&self, cids: &[Cid]) {
