@@ -199,10 +199,12 @@ fn open_archives(args: &Args) -> Result<Vec<Archive>> {
         let msg = "archives are read in place: give a file, not `-` (queries come from stdin)";
         return Err(UsageError(msg.into()).into());
     }
+    // An exact search reads every vector, and no centroid.
+    let ahead = if args.exact { Ahead::Nothing } else { Ahead::Centroids };
     let archives = args
         .archives
         .iter()
-        .map(|path| args.net.open(path, Ahead::Centroids))
+        .map(|path| args.net.open(path, ahead))
         .collect::<Result<Vec<_>>>()?;
     check_compatible(&archives, "searched together")?;
     check_distinct(&archives)?;

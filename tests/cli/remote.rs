@@ -511,7 +511,7 @@ fn a_partitioned_archive_over_ipfs_fetches_only_the_probed_partitions() {
 }
 
 #[test]
-fn ls_info_and_get_of_a_remote_partitioned_archive_leave_its_centroids_to_a_query() {
+fn ls_info_get_and_exact_queries_of_a_remote_partitioned_archive_leave_its_centroids_to_a_query() {
     // 300 centroids of 1024 dimensions: 1.2 MB, two blocks (one alone is never asked ahead).
     let dir = tempdir();
     let mut state = 0x5eed_u64;
@@ -546,7 +546,13 @@ fn ls_info_and_get_of_a_remote_partitioned_archive_leave_its_centroids_to_a_quer
         let is_centroid = |path: &String| centroids.iter().any(|cid| path.contains(cid.as_str()));
         requests.iter().filter(|r| is_centroid(&r.path)).count()
     };
-    for command in [vec!["ls", &remote], vec!["info", &remote], vec!["get", &remote, "r7"]] {
+    let exact = vec!["query", &remote, "--like", "r7", "-k", "3", "--exact"];
+    for command in [
+        vec!["ls", &remote],
+        vec!["info", &remote],
+        vec!["get", &remote, "r7"],
+        exact,
+    ] {
         let before = honest.requests().len();
         let run = vecar(&[&command[..], &net].concat()).ok();
         assert_eq!(asked(before, &run), 0, "{command:?} fetched centroids");
