@@ -54,7 +54,7 @@ def index_bytes(car):
     """Bytes of the index's blocks (the HNSW graph, or centroids and partitions)."""
     info = json.loads(subprocess.run([VECAR, "info", "--json", str(car)], check=True, capture_output=True).stdout)
     roles = info["by_role"]
-    return sum(roles.get(r, {}).get("bytes", 0) for r in ("index", "index-links", "partitions", "partitions-links"))
+    return sum(roles.get(r, {}).get("bytes", 0) for r in ("index", "index-links", "partitions", "partitions-links", "row-lists", "row-lists-links"))
 
 
 def search(car, queries_file, flags, runs):
