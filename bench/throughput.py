@@ -94,16 +94,17 @@ def hits_recall(out, ids, truth):
     return recall(vecar_ids(out.read_text(), ids), truth)
 
 
-# Where a profile sample's CPU went, from its stack (leaf first): SHA-256 when the leaf is sha2's,
-# else the first part whose names appear in the stack.
+# Where a profile sample's CPU went, from its stack (leaf first, inlined frames included): SHA-256
+# when the leaf is sha2's, else the first part whose names appear in the stack.
 PARTS = [
     ("parsing the JSON queries", ("vecar::input::",)),
     ("reading vector chunks for re-scoring (pread, copy; hashing apart)", ("vector_bytes",)),
-    ("re-scoring candidates with the float32 vectors", ("Searcher<S>::rescore", "Metric>::score", "vectors::decode")),
-    ("index search (HNSW walk or partition scan, top-k selection)", ("unum::", "nk_", "search_<", "Hnsw::search", "index::partitioned", "search::top_k", "index::multi")),
+    ("re-scoring candidates with the float32 vectors", ("rescore", "Metric>::score", "vectors::decode")),
+    ("index search (HNSW walk or partition scan, top-k selection)",
+     ("unum::", "nk_", "search_<", "Hnsw::search", "index::partitioned", "scan_partitions", "dot_i8", "top_k", "index::multi")),
     ("reading records, writing JSON hits", ("records_of", "records::", "cmd::printer", "serde_json::ser", "cbor4ii", "cid::", "zmij", "Answers::record", "indexmap")),
 ]
-# What SHA-256 was verifying, from the inlined frames of its samples.
+# What SHA-256 was verifying.
 VERIFIED = [
     ("vector chunks, for re-scoring", ("vector_bytes", "with_vectors")),
     ("record chunks, for output", ("records_of",)),
@@ -112,9 +113,10 @@ VERIFIED = [
 ]
 
 
-def samples(data, *flags):
-    """The stacks of `perf script`'s samples, leaf first, as lists of symbol names."""
-    script = subprocess.run(["perf", "script", "-i", str(data), "-F", "ip,sym", *flags], capture_output=True, text=True).stdout
+def samples(data):
+    """The stacks of `perf script`'s samples, leaf first, inlined frames included (addr2line: some
+    seconds), as lists of symbol names."""
+    script = subprocess.run(["perf", "script", "-i", str(data), "-F", "ip,sym"], capture_output=True, text=True).stdout
     stacks = [[line.strip().split(None, 1)[-1] for line in sample.strip().splitlines()] for sample in script.split("\n\n")]
     return [s for s in stacks if s]
 
@@ -134,16 +136,12 @@ def profile(car, queries, work):
     except (OSError, subprocess.CalledProcessError) as e:
         print(f"no profile: perf record failed ({e})", file=sys.stderr)
         return None
-    counts, sha = {}, set()
-    stacks = samples(data, "--no-inline")  # fast; inlined frames are resolved below for SHA-256 only
-    for frames in stacks:
+    counts = {}
+    for frames in samples(data):
         if "sha2::" in frames[0]:
-            sha.add(frames[0])
-            continue
-        part = first(frames, PARTS, "other (start, reading input, allocation, kernel)")
-        counts[part] = counts.get(part, 0) + 1
-    for frames in samples(data, "-S", ",".join(sha)) if sha else []:
-        part = "SHA-256 verification: " + first(frames, VERIFIED, "other blocks")
+            part = "SHA-256 verification: " + first(frames, VERIFIED, "other blocks")
+        else:
+            part = first(frames, PARTS, "other (start, reading input, allocation, kernel)")
         counts[part] = counts.get(part, 0) + 1
     data.unlink()
     total = sum(counts.values())
