@@ -194,6 +194,16 @@ pub fn find_id(archives: &[Archive], id: &str) -> Result<Like> {
     Ok(Like { rows, vector })
 }
 
+/// Queries best searched together in archives with HNSW indexes: each batch re-scores its
+/// candidates from the vector chunks, read and hashed once a batch, and 1,024 queries with 20
+/// candidates each touch most chunks of a 50k-row archive, so bigger batches read each chunk
+/// fewer times (10,000 queries on dev50k: 1.13 -> 0.77 s, CPU -34%, peak RSS 58 -> 84 MB).
+const HNSW_BATCH: usize = 4096;
+/// Queries best searched together when a partitioned index is among the archives: a batch holds
+/// the scores of every row of the partitions it probes until each query's best are kept, so a
+/// bigger batch takes more memory (dev50k at 4,096: peak RSS 82 -> 215 MB) for no gain in time.
+const PARTITIONED_BATCH: usize = 1024;
+
 /// Archives searched as one: each with its searcher and the rows it may return.
 pub struct Search<'a> {
     targets: Vec<Target<'a, Archive>>,
@@ -243,6 +253,16 @@ impl<'a> Search<'a> {
             min_score,
             hint,
         })
+    }
+
+    /// How many queries to search together, at most ([`HNSW_BATCH`], [`PARTITIONED_BATCH`]).
+    pub fn batch(&self) -> usize {
+        let partitioned = |t: &Target<Archive>| t.archive.manifest.index.partitions.is_some();
+        if self.targets.iter().any(partitioned) {
+            PARTITIONED_BATCH
+        } else {
+            HNSW_BATCH
+        }
     }
 
     /// When the filter lets no record through, why ([`FilterHint`]), if the records tell.
