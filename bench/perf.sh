@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/venv.sh
-cd bench && exec .venv/bin/python perf.py "$@"
+exec bench/.venv/bin/python bench/perf.py "$@"  # from the repository's root, so --out and --keep paths are the caller's

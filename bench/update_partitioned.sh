@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/venv.sh
-cd bench && exec .venv/bin/python update_partitioned.py "$@"
+exec bench/.venv/bin/python bench/update_partitioned.py "$@"  # from the repository's root, so --out and --keep paths are the caller's
