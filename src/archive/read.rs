@@ -15,11 +15,11 @@ use super::manifest::Manifest;
 use super::records;
 use super::source::{BlockSource, Blocks};
 use super::tree::{ChunkList, Wanted};
-
-mod partitions;
 use super::vectors;
 use crate::input::Record;
 use partitions::partition_starts;
+
+mod partitions;
 
 /// How many chunks a walk over every record or vector asks its source for at a time.
 pub(super) const PREFETCH_AHEAD: usize = 64;

@@ -266,19 +266,17 @@ impl<'a, S: Store> Searcher<'a, S> {
         self.rescore(queries, candidates, k)
     }
 
-    /// The partitions `wanted`, read once for the searcher's life.
+    /// The partitions `wanted`, read once for the searcher's life; only those are handed out,
+    /// not every partition read so far.
     fn partitions(&self, p: &Partitioned, wanted: impl Iterator<Item = usize>) -> Result<HashMap<usize, Loaded>> {
+        let wanted: BTreeSet<usize> = wanted.collect();
         let mut loaded = p.loaded.lock().unwrap_or_else(|e| e.into_inner());
-        let missing: Vec<usize> = wanted
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .filter(|w| !loaded.contains_key(w))
-            .collect();
+        let missing: Vec<usize> = wanted.iter().copied().filter(|w| !loaded.contains_key(w)).collect();
         if !missing.is_empty() {
             let chunks = self.archive.partition_chunks(&missing)?;
             loaded.extend(missing.into_iter().zip(chunks));
         }
-        Ok(loaded.clone())
+        Ok(wanted.into_iter().map(|w| (w, loaded[&w].clone())).collect())
     }
 
     /// For each query, the `n` best allowed rows of the partitions `probes` names for it, by

@@ -197,7 +197,8 @@ pub fn find_id(archives: &[Archive], id: &str) -> Result<Like> {
 /// Queries best searched together in archives with HNSW indexes: each batch re-scores its
 /// candidates from the vector chunks, read and hashed once a batch, and 1,024 queries with 20
 /// candidates each touch most chunks of a 50k-row archive, so bigger batches read each chunk
-/// fewer times (10,000 queries on dev50k: 1.13 -> 0.77 s, CPU -34%, peak RSS 58 -> 84 MB).
+/// fewer times (10,000 queries on dev50k: 1.22-1.29 -> 0.81-0.86 s, CPU -33%, peak RSS 58 -> 84-88
+/// MB).
 const HNSW_BATCH: usize = 4096;
 /// Queries best searched together when a partitioned index is among the archives: a batch holds
 /// the scores of every row of the partitions it probes until each query's best are kept, so a
