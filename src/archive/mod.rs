@@ -17,6 +17,7 @@ pub mod rows;
 pub mod source;
 pub mod spool;
 pub mod tree;
+pub mod vector_spool;
 pub mod vectors;
 pub mod verify;
 pub mod walk;

@@ -11,6 +11,7 @@ use super::ids::key_text;
 use super::read::Archive;
 use super::records;
 use super::spool::Spool;
+use super::vector_spool::VectorSpool;
 use crate::input::Record;
 
 /// One row outside a [`Rows`]: its id, its record encoded as DAG-CBOR and its vector, ready to add.
@@ -80,8 +81,8 @@ pub struct Rows {
     pub ends: Vec<bool>,
     /// Each row's encoded record, kept in a temporary file.
     pub records: Spool,
-    /// All vectors, row after row.
-    pub vectors: Vec<f32>,
+    /// All vectors, row after row, kept in a temporary file.
+    pub vectors: VectorSpool,
     /// The row of each id, by its text.
     positions: HashMap<String, usize>,
 }
@@ -94,7 +95,7 @@ impl Rows {
             keys: Vec::new(),
             ends: Vec::new(),
             records: Spool::new()?,
-            vectors: Vec::new(),
+            vectors: VectorSpool::new()?,
             positions: HashMap::new(),
         })
     }
@@ -140,7 +141,7 @@ impl Rows {
         self.positions.insert(text, self.keys.len());
         self.keys.push(row.key);
         self.ends.push(row.ends_chunk);
-        self.vectors.extend_from_slice(&row.vector);
+        self.vectors.extend_from_slice(&row.vector)?;
         Ok(None)
     }
 
@@ -181,12 +182,7 @@ impl Rows {
     /// numbers the removed rows had, ascending.
     pub fn remove(&mut self, keys: &HashSet<String>) -> Vec<u64> {
         let gone: Vec<bool> = self.keys.iter().map(|key| keys.contains(key)).collect();
-        let dims = self.dimensions;
-        let mut row = 0;
-        self.vectors.retain(|_| {
-            row += 1;
-            !gone[(row - 1) / dims]
-        });
+        self.vectors.retain_rows(self.dimensions, |row| !gone[row]);
         self.records.retain(|row| !gone[row]);
         let mut row = 0;
         self.ends.retain(|_| {
@@ -203,8 +199,7 @@ impl Rows {
     /// The rows, in order.
     pub fn into_rows(self) -> impl Iterator<Item = Result<EncodedRow>> {
         let dims = self.dimensions;
-        let records = self.records;
-        let mut vectors = self.vectors.into_iter();
+        let (records, vectors) = (self.records, self.vectors);
         self.keys
             .into_iter()
             .zip(self.ends)
@@ -214,7 +209,7 @@ impl Rows {
                     key,
                     ends_chunk,
                     record: records.get(i)?,
-                    vector: vectors.by_ref().take(dims).collect(),
+                    vector: vectors[i * dims..(i + 1) * dims].to_vec(),
                 })
             })
     }
