@@ -9,3 +9,4 @@ pub mod multi;
 pub mod params;
 pub mod partitioned;
 pub mod search;
+mod top;

@@ -15,6 +15,7 @@ use rayon::prelude::*;
 use super::filter::Filter;
 use super::hnsw::Hnsw;
 use super::partitioned::{Centroids, Probe};
+use super::top::{top_k, Best};
 use crate::input::Record;
 use crate::params::{IndexParams, Metric};
 
@@ -113,6 +114,11 @@ enum Method {
 /// Partitions probed per query when none is given: recall@10 0.96 on 50,000 real MiniLM
 /// vectors in 224 partitions (bench/partitioned-results.md).
 pub const DEFAULT_NPROBE: usize = 32;
+
+/// Most parts a batch's partitions are split into to be scanned: each part keeps every query's
+/// best rows, found again from nothing, so fewer parts keep fewer rows; enough for the threads
+/// to share the work.
+const FOLDS: usize = 16;
 
 /// A partition's verified chunks.
 type Loaded = Vec<Bytes>;
@@ -297,42 +303,41 @@ impl<'a, S: Store> Searcher<'a, S> {
             }
         }
         let prepared: Vec<Probe> = queries.par_iter().map(|q| Probe::new(q, self.metric)).collect();
-        let found: Vec<Vec<(usize, Vec<Hit>)>> = by_partition
+        // Each thread keeps every query's best rows of the partitions it scans; then the
+        // threads' are merged.
+        let fresh = || vec![Best::new(n); queries.len()];
+        let by_partition: Vec<(usize, Vec<usize>)> = by_partition.into_iter().collect();
+        let best = by_partition
             .par_iter()
-            .map(|(p, asking)| {
+            .with_min_len(by_partition.len().div_ceil(FOLDS))
+            .try_fold(fresh, |mut best, (p, asking)| {
                 let probes: Vec<&Probe> = asking.iter().map(|&q| &prepared[q]).collect();
-                let mut scored = vec![Vec::new(); asking.len()];
                 // The same rows in row list chunk i and codes chunk i.
                 let (rows, codes) = loaded[p].split_at(loaded[p].len() / 2);
                 for (rows, codes) in rows.iter().zip(codes) {
+                    let count = self.archive.count();
                     Probe::scan(
                         &probes,
                         rows,
                         codes,
-                        self.archive.count(),
+                        count,
                         |row| allowed.contains(row),
-                        &mut scored,
+                        |i, score, row| {
+                            best[asking[i]].offer(Hit {
+                                row,
+                                score: score as f64,
+                            })
+                        },
                     )
                     .map_err(|e| e.context(format!("{}: partition {p}", self.archive.name())))?;
                 }
-                let best = |scored: Vec<(f32, u64)>| {
-                    let hits = scored.into_iter().map(|(score, row)| Hit {
-                        row,
-                        score: score as f64,
-                    });
-                    top_k(hits.collect(), n)
-                };
-                Ok(asking.iter().copied().zip(scored.into_iter().map(best)).collect())
+                Ok::<_, anyhow::Error>(best)
             })
-            .collect::<Result<_>>()?;
-        let mut hits = vec![Vec::new(); queries.len()];
-        for (q, best) in found.into_iter().flatten() {
-            hits[q].extend(best);
-        }
-        Ok(hits
-            .into_iter()
-            .map(|hits| top_k(hits, n).into_iter().map(|h| h.row).collect())
-            .collect())
+            .try_reduce(fresh, |mut best, other| {
+                best.iter_mut().zip(other).for_each(|(best, other)| best.merge(other));
+                Ok(best)
+            })?;
+        Ok(best.into_iter().map(Best::rows).collect())
     }
 
     /// The `n` best candidates among the allowed rows by the index's own copy of the vectors
@@ -379,19 +384,4 @@ impl<'a, S: Store> Searcher<'a, S> {
             score: self.metric.score(query, vector),
         }
     }
-}
-
-/// The `k` best hits, sorted by score (best first) then row.
-fn top_k(mut hits: Vec<Hit>, k: usize) -> Vec<Hit> {
-    let order = |a: &Hit, b: &Hit| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row));
-    if k == 0 {
-        return Vec::new();
-    }
-    if hits.len() > k {
-        hits.select_nth_unstable_by(k - 1, order);
-        hits.truncate(k);
-        hits.shrink_to_fit();
-    }
-    hits.sort_by(order);
-    hits
 }

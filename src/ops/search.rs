@@ -194,16 +194,13 @@ pub fn find_id(archives: &[Archive], id: &str) -> Result<Like> {
     Ok(Like { rows, vector })
 }
 
-/// Queries best searched together in archives with HNSW indexes: each batch re-scores its
-/// candidates from the vector chunks, read and hashed once a batch, and 1,024 queries with 20
-/// candidates each touch most chunks of a 50k-row archive, so bigger batches read each chunk
-/// fewer times (10,000 queries on dev50k: 1.22-1.29 -> 0.81-0.86 s, CPU -33%, peak RSS 58 -> 84-88
-/// MB).
-const HNSW_BATCH: usize = 4096;
-/// Queries best searched together when a partitioned index is among the archives: a batch holds
-/// the scores of every row of the partitions it probes until each query's best are kept, so a
-/// bigger batch takes more memory (dev50k at 4,096: peak RSS 82 -> 215 MB) for no gain in time.
-const PARTITIONED_BATCH: usize = 1024;
+/// Queries best searched together: each batch re-scores its candidates from the vector chunks,
+/// read and hashed once a batch, and 1,024 queries with 20 candidates each touch most chunks of a
+/// 50k-row archive, so bigger batches read each chunk fewer times (10,000 queries on dev50k, HNSW:
+/// 1.22-1.29 -> 0.81-0.86 s, CPU -33%, peak RSS 58 -> 84-88 MB; partitioned, 1,024 -> 4,096:
+/// CPU 2.27 -> 1.67 s, peak RSS 54 -> 94 MB). A partitioned scan keeps only each query's best
+/// rows, so its memory does not grow with the rows a batch probes.
+const BATCH: usize = 4096;
 
 /// Archives searched as one: each with its searcher and the rows it may return.
 pub struct Search<'a> {
@@ -256,14 +253,9 @@ impl<'a> Search<'a> {
         })
     }
 
-    /// How many queries to search together, at most ([`HNSW_BATCH`], [`PARTITIONED_BATCH`]).
+    /// How many queries to search together, at most ([`BATCH`]).
     pub fn batch(&self) -> usize {
-        let partitioned = |t: &Target<Archive>| t.archive.manifest.index.partitions.is_some();
-        if self.targets.iter().any(partitioned) {
-            PARTITIONED_BATCH
-        } else {
-            HNSW_BATCH
-        }
+        BATCH
     }
 
     /// When the filter lets no record through, why ([`FilterHint`]), if the records tell.

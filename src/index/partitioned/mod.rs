@@ -147,11 +147,10 @@ mod tests {
             let centroids = Centroids::read(&bytes, 10, dims, metric).unwrap();
             let query = &vectors[37 * dims..][..dims];
             let probe = Probe::new(query, metric);
-            let mut hits = [Vec::new()];
+            let mut hits = Vec::new();
             for (rows, codes) in built.rows.iter().zip(&built.codes) {
-                Probe::scan(&[&probe], rows, codes, 200, |_| true, &mut hits).unwrap();
+                Probe::scan(&[&probe], rows, codes, 200, |_| true, |_, s, r| hits.push((s, r))).unwrap();
             }
-            let [mut hits] = hits;
             hits.sort_by(|a, b| b.0.total_cmp(&a.0));
             let top: Vec<u64> = hits.iter().take(3).map(|h| h.1).collect();
             assert!(metric == Metric::Ip || top[0] == 37, "{metric:?}: {top:?}");

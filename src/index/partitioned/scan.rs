@@ -30,16 +30,16 @@ impl Probe {
 
     /// Scores every row of a partition chunk, its row numbers `rows` and their codes `codes`,
     /// that `allowed` lets through against each of `probes`, higher is nearer (an estimate
-    /// from the 8-bit copies): probe i's (score, row) pairs go to `out[i]`. Each row is read
-    /// once for all the probes, so a batch of queries reads a partition from memory once.
-    /// Refuses chunks that are not the same whole rows or name a row at or past `count`.
+    /// from the 8-bit copies), and hands each score to `keep(i, score, row)` for probe i. Each
+    /// row is read once for all the probes, so a batch of queries reads a partition from memory
+    /// once. Refuses chunks that are not the same whole rows or name a row at or past `count`.
     pub fn scan(
         probes: &[&Probe],
         rows: &[u8],
         codes: &[u8],
         count: u64,
         allowed: impl Fn(u64) -> bool,
-        out: &mut [Vec<(f32, u64)>],
+        mut keep: impl FnMut(usize, f32, u64),
     ) -> Result<()> {
         let Some(first) = probes.first() else {
             return Ok(());
@@ -53,7 +53,6 @@ impl Probe {
                 codes.len()
             );
         }
-        out.iter_mut().for_each(|out| out.reserve(n));
         for (row, entry) in numbers(rows).zip(codes.chunks_exact(width)) {
             if row >= count {
                 bail!("partition names row {row}; the archive has {count}");
@@ -63,13 +62,13 @@ impl Probe {
             }
             let scale = f32::from_le_bytes(entry[..4].try_into().expect("4 bytes"));
             let norm2 = f32::from_le_bytes(entry[4..8].try_into().expect("4 bytes"));
-            for (probe, out) in probes.iter().zip(out.iter_mut()) {
+            for (i, probe) in probes.iter().enumerate() {
                 let dot = dot_i8(&entry[PARTITION_CODE_HEADER..], &probe.codes) as f32 * scale * probe.scale;
                 let score = match probe.metric {
                     Metric::Cos | Metric::Ip => dot,
                     Metric::L2 => 2.0 * dot - norm2 - probe.norm2,
                 };
-                out.push((if score.is_nan() { f32::NEG_INFINITY } else { score }, row));
+                keep(i, if score.is_nan() { f32::NEG_INFINITY } else { score }, row);
             }
         }
         Ok(())
