@@ -277,3 +277,27 @@ fn add_rm_and_merge_may_replace_their_base_archive_in_place() {
     vecar(&["get", s(&car), "doc-00033"]).ok();
     vecar(&["verify", s(&car)]).ok();
 }
+
+/// A build whose temporary files cannot grow (a file size limit here, with its signal ignored,
+/// stands for a full disk: the same failed system call) says what it could not store and leaves
+/// no output, where writing the vectors through a map of a file with no room would have died of
+/// SIGBUS.
+#[test]
+fn a_build_without_room_for_its_temporary_files_says_so_and_leaves_no_output() {
+    let dir = tempdir();
+    let out = dir.path().join("docs.car");
+    let script = "trap '' XFSZ; ulimit -f 2048; exec \"$0\" build \"$1\" -o \"$2\"";
+    let input = fixture("docs.jsonl");
+    let run = Command::new("bash")
+        .args(["-c", script, env!("CARGO_BIN_EXE_vecar"), s(&input), s(&out)])
+        .output()
+        .expect("bash runs");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no room for") && stderr.contains("vectors in a temporary file"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(!out.exists());
+}
