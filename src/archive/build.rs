@@ -32,7 +32,8 @@ pub struct BuildOptions {
     pub fields: Fields,
     /// Index settings.
     pub params: IndexParams,
-    /// Links per link node.
+    /// Links per link node (and at most [`tree::ROW_LEAF_LINKS`] per leaf of the records and
+    /// vectors trees).
     pub max_links: usize,
     /// The provider that embedded the texts, if vecar did.
     pub embedding: Option<EmbeddingInfo>,
@@ -142,19 +143,20 @@ pub fn assemble<'a>(rows: &'a Rows, built: &'a IndexBytes, options: &BuildOption
     let index_chunks = archive.hash_chunks(index_ranges.into_iter().map(Content::Index).collect(), RAW)?;
 
     let mut blocks = Vec::new();
-    let mut collection = |chunks: Vec<(Cid, u64, Content)>| -> Result<tree::Collection> {
+    let mut collection = |chunks: Vec<(Cid, u64, Content)>, leaf_links: usize| -> Result<tree::Collection> {
         let links: Vec<(Cid, u64)> = chunks.iter().map(|(cid, n, _)| (*cid, *n)).collect();
-        let (nodes, collection) = tree::build(&links, options.max_links)?;
+        let (nodes, collection) = tree::build(&links, leaf_links, options.max_links)?;
         blocks.extend(nodes.into_iter().map(|b| (b.cid, Content::Whole(b.data))));
         blocks.extend(chunks.into_iter().map(|(cid, _, content)| (cid, content)));
         Ok(collection)
     };
-    let records = collection(record_chunks)?;
+    let row_leaves = options.max_links.min(tree::ROW_LEAF_LINKS);
+    let records = collection(record_chunks, row_leaves)?;
     let vectors = Vectors {
         rows_per_chunk: None,
-        chunks: collection(vector_chunks)?,
+        chunks: collection(vector_chunks, row_leaves)?,
     };
-    let index_collection = collection(index_chunks)?;
+    let index_collection = collection(index_chunks, options.max_links)?;
     let index = archive.index_info(index_collection, options, &mut collection)?;
     let manifest = Block::dag_cbor(&Manifest {
         format: FORMAT_NAME.into(),
@@ -186,7 +188,7 @@ impl Assembled<'_> {
         &self,
         chunks: tree::Collection,
         options: &BuildOptions,
-        collection: &mut impl FnMut(Vec<(Cid, u64, Content)>) -> Result<tree::Collection>,
+        collection: &mut impl FnMut(Vec<(Cid, u64, Content)>, usize) -> Result<tree::Collection>,
     ) -> Result<IndexInfo> {
         let (engine, engine_version, partitions) = match &self.index.partitions {
             None => ("usearch", options.engine_version.as_str(), None),
@@ -195,8 +197,8 @@ impl Assembled<'_> {
                 let codes = (0..p.codes.len()).map(Content::PartitionCodes).collect();
                 let partitions = Partitions {
                     sizes: p.sizes.clone(),
-                    rows: Some(collection(self.hash_chunks(rows, RAW)?)?),
-                    chunks: collection(self.hash_chunks(codes, RAW)?)?,
+                    rows: Some(collection(self.hash_chunks(rows, RAW)?, options.max_links)?),
+                    chunks: collection(self.hash_chunks(codes, RAW)?, options.max_links)?,
                 };
                 (PARTITIONED_ENGINE, PARTITIONED_VERSION, Some(partitions))
             }

@@ -40,7 +40,7 @@ pub struct Entry {
 /// without a file (a remote archive), the blocks its manifest reaches, in the order a build
 /// writes them, without repeats.
 pub fn list(archive: &Archive, car: Option<&CarFile>) -> Result<Vec<Entry>> {
-    let roles = roles(archive);
+    let roles = roles(archive)?;
     let role = |cid: &Cid| roles.get(cid).copied().unwrap_or(Role::Unreferenced);
     let Some(car) = car else {
         return reached(archive, role);
@@ -56,12 +56,13 @@ pub fn list(archive: &Archive, car: Option<&CarFile>) -> Result<Vec<Entry>> {
         .collect())
 }
 
-/// The role of every block the manifest reaches.
-fn roles(archive: &Archive) -> HashMap<Cid, Role> {
+/// The role of every block the manifest reaches (every leaf read).
+fn roles(archive: &Archive) -> Result<HashMap<Cid, Role>> {
+    archive.read_row_lists()?;
     let mut roles = HashMap::from([(archive.root, Role::Manifest)]);
     for (list, links, chunks) in [
-        (&archive.records, Role::RecordsLinks, Role::Records),
-        (&archive.vectors, Role::VectorsLinks, Role::Vectors),
+        (archive.records_list()?, Role::RecordsLinks, Role::Records),
+        (archive.vectors_list()?, Role::VectorsLinks, Role::Vectors),
         (&archive.index, Role::IndexLinks, Role::Index),
         (&archive.partitions, Role::PartitionsLinks, Role::Partitions),
         (&archive.partition_rows, Role::RowListsLinks, Role::RowLists),
@@ -69,7 +70,7 @@ fn roles(archive: &Archive) -> HashMap<Cid, Role> {
         roles.extend(list.nodes.iter().map(|cid| (*cid, links)));
         roles.extend(list.chunks.iter().map(|c| (c.cid, chunks)));
     }
-    roles
+    Ok(roles)
 }
 
 /// The blocks the manifest reaches, in build order; the sizes links do not fix are measured
@@ -77,11 +78,12 @@ fn roles(archive: &Archive) -> HashMap<Cid, Role> {
 fn reached(archive: &Archive, role: impl Fn(&Cid) -> Role) -> Result<Vec<Entry>> {
     let dimensions = archive.manifest.dimensions;
     let nodes = |list: &ChunkList| list.nodes.iter().map(|cid| (*cid, None)).collect::<Vec<_>>();
+    let (records, vectors) = (archive.records_list()?, archive.vectors_list()?);
     let mut order: Vec<(Cid, Option<u64>)> = vec![(archive.root, None)];
-    order.extend(nodes(&archive.records));
-    order.extend(archive.records.chunks.iter().map(|chunk| (chunk.cid, None)));
-    order.extend(nodes(&archive.vectors));
-    order.extend(archive.vectors.chunks.iter().map(|chunk| {
+    order.extend(nodes(records));
+    order.extend(records.chunks.iter().map(|chunk| (chunk.cid, None)));
+    order.extend(nodes(vectors));
+    order.extend(vectors.chunks.iter().map(|chunk| {
         let size = vectors::chunk_len(chunk.count, dimensions);
         (chunk.cid, Some(size))
     }));

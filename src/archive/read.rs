@@ -1,6 +1,5 @@
 //! Reading an archive: the manifest, the chunk lists, and verified records, vectors and index.
 
-use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -12,13 +11,12 @@ use rayon::prelude::*;
 use super::block::DAG_CBOR;
 use super::car::CarFile;
 use super::manifest::Manifest;
-use super::records;
 use super::source::{BlockSource, Blocks};
-use super::tree::{ChunkList, Wanted};
-use super::vectors;
+use super::tree::{ChunkList, LazyList, Reach, Wanted};
 use crate::input::Record;
 use partitions::partition_starts;
 
+mod by_row;
 mod partitions;
 
 /// How many chunks a walk over every record or vector asks its source for at a time.
@@ -36,10 +34,10 @@ pub struct Archive {
     pub root: Cid,
     /// The decoded, checked manifest.
     pub manifest: Manifest,
-    /// Record chunks, items are rows.
-    pub records: ChunkList,
-    /// Vector chunks, items are rows.
-    pub vectors: ChunkList,
+    /// Record chunks, items are rows: listed at open, or leaf by leaf ([`EAGER_LEAVES`]).
+    pub records: LazyList,
+    /// Vector chunks, items are rows: listed at open, or leaf by leaf ([`EAGER_LEAVES`]).
+    pub vectors: LazyList,
     /// Index chunks, items are bytes.
     pub index: ChunkList,
     /// A partitioned index's codes chunks, items are rows (none for an HNSW index).
@@ -49,6 +47,70 @@ pub struct Archive {
     pub partition_rows: ChunkList,
     /// For each partition, the number of its first chunk, and one past the last partition's.
     partition_starts: Vec<usize>,
+}
+
+/// The most bytes of records and vectors leaves (the link nodes that link chunks:
+/// [`LEAF_LINK_BYTES`] a chunk of about 16 rows) an archive's opening reads; above it, they are
+/// read as rows are asked for ([`LazyList`]), so a query reads only those its rows are under.
+/// Read at open, a cold query over the network waits for them with the other link nodes; read
+/// lazily, it waits one round trip more (the candidates' leaves, before their chunks), and
+/// every walk over all rows reads them all then. Lazily, a query saves the leaves' bytes less
+/// its own (5.4 MB less ~1 MB at 1M rows) for one round trip: on a link of round trip r and
+/// bandwidth b that pays once the leaves pass r·b (2.5 MB at 20 ms and 1 Gbit/s), and through a
+/// gateway adding 20 ms a request (no bandwidth limit) the 1M archive's cold query took 0.249 s
+/// lazily against 0.229 s read at open (median of 15, bench/leaves.py). So the line is drawn just
+/// above the 1M archive's leaves, which keeps its cold query at five round trips: lazily from
+/// about 1.17M rows.
+pub const EAGER_LEAVES: u64 = 6 << 20;
+/// Bytes a link takes in a leaf as vecar writes it: a CID of 36 bytes, 6 of CBOR heads, a count
+/// below 24.
+const LEAF_LINK_BYTES: u64 = 43;
+/// Sets [`EAGER_LEAVES`] otherwise, in bytes (hidden: for tests and measurements; 0 reads
+/// every archive's leaves lazily).
+const EAGER_LEAVES_VAR: &str = "VECAR_EAGER_LEAVES";
+
+/// How far opening reads the records and vectors trees: to their chunks when their leaves
+/// come to at most [`EAGER_LEAVES`] bytes (by the manifest's count of chunks), else to their
+/// leaves.
+fn rows_reach(manifest: &Manifest) -> Reach {
+    let var = std::env::var(EAGER_LEAVES_VAR).ok();
+    let most = var.and_then(|v| v.parse().ok()).unwrap_or(EAGER_LEAVES);
+    let links = manifest.records.chunks.saturating_add(manifest.vectors.chunks.chunks);
+    if links.saturating_mul(LEAF_LINK_BYTES) > most {
+        Reach::Leaves
+    } else {
+        Reach::Chunks
+    }
+}
+
+/// The collections opening reads, in order (records, vectors, index, and a partitioned index's
+/// codes and row lists), the records and vectors to `rows`.
+fn collections(manifest: &Manifest, ahead: Ahead, rows: Reach) -> Vec<Wanted<'_>> {
+    let collection = |collection, what, chunks_too, reach| Wanted {
+        collection,
+        what,
+        chunks_too,
+        reach,
+    };
+    let mut wanted = vec![
+        collection(&manifest.records, "records", false, rows),
+        collection(&manifest.vectors.chunks, "vectors", false, rows),
+        // A partitioned index's chunks are its centroids (√n rows, ~0.1% of the archive),
+        // which every query reads first: asked for with the other collections' link nodes,
+        // they come over the network in the same round trip, not one later.
+        collection(
+            &manifest.index.chunks,
+            "index",
+            ahead == Ahead::Centroids && manifest.index.partitions.is_some(),
+            Reach::Chunks,
+        ),
+    ];
+    if let Some(p) = &manifest.index.partitions {
+        wanted.push(collection(&p.chunks, "partitions", false, Reach::Chunks));
+        let rows = p.rows.iter();
+        wanted.extend(rows.map(|rows| collection(rows, "partition rows", false, Reach::Chunks)));
+    }
+    wanted
 }
 
 /// What opening an archive asks its source for besides the manifest and the link nodes.
@@ -103,30 +165,19 @@ impl Archive {
         let name = blocks.name().to_string();
         let manifest = Manifest::decode(&blocks.get(&root)?).with_context(|| name.clone())?;
         manifest.check(blocks.size()).with_context(|| name.clone())?;
-        let collection = |collection, what, chunks_too| Wanted {
-            collection,
-            what,
-            chunks_too,
+        let rows = rows_reach(&manifest);
+        let wanted = collections(&manifest, ahead, rows);
+        let mut lists = ChunkList::load_all(&blocks, &wanted)?.into_iter().zip(&wanted);
+        let mut row_list = || {
+            let (list, wanted) = lists.next().expect("records and vectors are wanted");
+            match rows {
+                Reach::Chunks => LazyList::whole(list, wanted),
+                Reach::Leaves => LazyList::leaves(list, wanted),
+            }
         };
-        let mut wanted = vec![
-            collection(&manifest.records, "records", false),
-            collection(&manifest.vectors.chunks, "vectors", false),
-            // A partitioned index's chunks are its centroids (√n rows, ~0.1% of the archive),
-            // which every query reads first: asked for with the other collections' link nodes,
-            // they come over the network in the same round trip, not one later.
-            collection(
-                &manifest.index.chunks,
-                "index",
-                ahead == Ahead::Centroids && manifest.index.partitions.is_some(),
-            ),
-        ];
-        if let Some(p) = &manifest.index.partitions {
-            wanted.push(collection(&p.chunks, "partitions", false));
-            wanted.extend(p.rows.iter().map(|rows| collection(rows, "partition rows", false)));
-        }
-        let mut lists = ChunkList::load_all(&blocks, &wanted)?.into_iter();
-        let mut next = || lists.next().unwrap_or_default();
-        let (records, vectors, index, partitions, partition_rows) = (next(), next(), next(), next(), next());
+        let (records, vectors) = (row_list(), row_list());
+        let mut next = || lists.next().map(|(list, _)| list).unwrap_or_default();
+        let (index, partitions, partition_rows) = (next(), next(), next());
         let partition_starts = match &manifest.index.partitions {
             None => Vec::new(),
             Some(p) => {
@@ -153,94 +204,25 @@ impl Archive {
     }
 
     /// How many blocks the archive is made of: the manifest, and each collection's link nodes
-    /// and chunks.
-    pub fn block_count(&self) -> u64 {
+    /// and chunks (every leaf read).
+    pub fn block_count(&self) -> Result<u64> {
+        self.read_row_lists()?;
         let mut cids = std::collections::HashSet::from([self.root]);
         for list in [
-            &self.records,
-            &self.vectors,
+            self.records_list()?,
+            self.vectors_list()?,
             &self.index,
             &self.partitions,
             &self.partition_rows,
         ] {
             cids.extend(list.nodes.iter().chain(list.chunks.iter().map(|c| &c.cid)));
         }
-        cids.len() as u64
+        Ok(cids.len() as u64)
     }
 
     /// The archive's name for messages: its source's.
     pub fn name(&self) -> &str {
         self.blocks.name()
-    }
-
-    /// The records of chunk `i`, decoded.
-    pub fn record_chunk(&self, i: usize) -> Result<Vec<Record>> {
-        let chunk = &self.records.chunks[i];
-        records::decode(&self.blocks.get(&chunk.cid)?, chunk.count)
-            .with_context(|| format!("{}: records block {}", self.name(), chunk.cid))
-    }
-
-    /// Calls `f` with every record and its row number, in row order.
-    pub fn for_each_record(&self, mut f: impl FnMut(u64, &Record) -> Result<()>) -> Result<()> {
-        for (i, chunk) in self.records.chunks.iter().enumerate() {
-            self.prefetch_window(&self.records, i);
-            for (offset, record) in self.record_chunk(i)?.iter().enumerate() {
-                f(chunk.start + offset as u64, record)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Calls `f` with every row's number, record and vector, in row order.
-    pub fn for_each_row(&self, mut f: impl FnMut(u64, &Record, &[f32]) -> Result<()>) -> Result<()> {
-        let dims = self.manifest.dimensions as usize;
-        let mut loaded: Option<(usize, Vec<f32>)> = None;
-        self.for_each_record(|row, record| {
-            let i = self.vectors.find(row).context("vectors end before the records")?;
-            if loaded.as_ref().map(|l| l.0) != Some(i) {
-                self.prefetch_window(&self.vectors, i);
-                loaded = Some((i, self.vector_chunk(i)?));
-            }
-            let (_, chunk) = loaded.as_ref().expect("loaded above");
-            let at = (row - self.vectors.chunks[i].start) as usize * dims;
-            f(row, record, &chunk[at..at + dims])
-        })
-    }
-
-    /// At every [`PREFETCH_AHEAD`]th chunk of a walk through `list`, asks the source for the
-    /// chunks from `i` on.
-    fn prefetch_window(&self, list: &ChunkList, i: usize) {
-        if i % PREFETCH_AHEAD == 0 {
-            self.blocks
-                .prefetch(list.chunks[i..].iter().take(PREFETCH_AHEAD).map(|c| &c.cid));
-        }
-    }
-
-    /// The vectors of chunk `i`, as one flat array of rows.
-    pub fn vector_chunk(&self, i: usize) -> Result<Vec<f32>> {
-        let chunk = &self.vectors.chunks[i];
-        vectors::decode(&self.blocks.get(&chunk.cid)?, chunk.count, self.manifest.dimensions)
-            .with_context(|| format!("{}: vectors block {}", self.name(), chunk.cid))
-    }
-
-    /// The verified bytes of vector chunk `i`, checked to be as long as its rows need.
-    fn vector_bytes(&self, i: usize) -> Result<Vec<u8>> {
-        let chunk = &self.vectors.chunks[i];
-        let bytes = self.blocks.get(&chunk.cid)?;
-        vectors::check_size(&bytes, chunk.count, self.manifest.dimensions)
-            .with_context(|| format!("{}: vectors block {}", self.name(), chunk.cid))?;
-        Ok(bytes)
-    }
-
-    /// Every vector, in row order.
-    pub fn all_vectors(&self) -> Result<Vec<f32>> {
-        let claimed = self.manifest.count * self.manifest.dimensions;
-        let mut all = Vec::with_capacity(claimed.min(self.blocks.size() / 4).min(MAX_RESERVED) as usize);
-        for i in 0..self.vectors.chunks.len() {
-            self.prefetch_window(&self.vectors, i);
-            all.extend(self.vector_chunk(i)?);
-        }
-        Ok(all)
     }
 
     /// The serialized index, every chunk verified (chunks are read and hashed in parallel),
@@ -268,86 +250,6 @@ impl Archive {
         parts
             .into_par_iter()
             .try_for_each(|(cid, part)| self.blocks.get_into(cid, part))
-    }
-
-    /// The vectors of the given rows, reading each chunk once.
-    pub fn vectors_of(&self, rows: &BTreeSet<u64>) -> Result<HashMap<u64, Vec<f32>>> {
-        self.with_vectors(rows, |_, vector| vector.to_vec())
-    }
-
-    /// `f(row, vector)` for each of the given rows, reading each chunk once (in parallel) and
-    /// dropping it after use, so memory holds results, not vectors. Only the given rows are
-    /// decoded (and checked to be finite).
-    pub fn with_vectors<T: Send>(
-        &self,
-        rows: &BTreeSet<u64>,
-        f: impl Fn(u64, &[f32]) -> T + Sync,
-    ) -> Result<HashMap<u64, T>> {
-        let dims = self.manifest.dimensions;
-        let width = dims as usize * 4;
-        self.gather(&self.vectors, rows, |i, offsets| {
-            let bytes = self.vector_bytes(i)?;
-            let start = self.vectors.chunks[i].start;
-            let vector = |offset: &usize| {
-                let row = start + *offset as u64;
-                vectors::decode(&bytes[offset * width..(offset + 1) * width], 1, dims)
-                    .map(|vector| f(row, &vector))
-                    .with_context(|| format!("{}: vector of row {row}", self.name()))
-            };
-            offsets.iter().map(vector).collect()
-        })
-    }
-
-    /// Says that the vectors and records of `rows` will be read soon: a source over the network
-    /// fetches their chunks together.
-    pub fn prefetch_rows(&self, rows: &BTreeSet<u64>) {
-        let chunks =
-            |list: &'_ ChunkList| -> BTreeSet<usize> { rows.iter().filter_map(|&row| list.find(row)).collect() };
-        let (vectors, records) = (chunks(&self.vectors), chunks(&self.records));
-        let cids = vectors.into_iter().map(|i| &self.vectors.chunks[i].cid);
-        self.blocks
-            .prefetch(cids.chain(records.into_iter().map(|i| &self.records.chunks[i].cid)));
-    }
-
-    /// The records of the given rows, reading each chunk once and decoding only those rows.
-    pub fn records_of(&self, rows: &BTreeSet<u64>) -> Result<HashMap<u64, Located>> {
-        self.gather(&self.records, rows, |i, offsets| {
-            let chunk = &self.records.chunks[i];
-            let records = records::decode_some(&self.blocks.get(&chunk.cid)?, chunk.count, offsets)
-                .with_context(|| format!("{}: records block {}", self.name(), chunk.cid))?;
-            let located = |record| Located { record, cid: chunk.cid };
-            Ok(records.into_iter().map(located).collect())
-        })
-    }
-
-    /// For each of `rows`, its result from `read(chunk index, offsets in that chunk)`, which
-    /// returns one result per offset, in order. Chunks are read once each, in parallel.
-    fn gather<T: Send>(
-        &self,
-        list: &ChunkList,
-        rows: &BTreeSet<u64>,
-        read: impl Fn(usize, &[usize]) -> Result<Vec<T>> + Sync,
-    ) -> Result<HashMap<u64, T>> {
-        let mut by_chunk: Vec<(usize, Vec<u64>)> = Vec::new();
-        for &row in rows {
-            let Some(i) = list.find(row) else {
-                bail!("{}: row {row} is past the end of the archive", self.name());
-            };
-            match by_chunk.last_mut() {
-                Some((last, rows)) if *last == i => rows.push(row),
-                _ => by_chunk.push((i, vec![row])),
-            }
-        }
-        self.blocks.prefetch(by_chunk.iter().map(|(i, _)| &list.chunks[*i].cid));
-        let found: Vec<Vec<(u64, T)>> = by_chunk
-            .into_par_iter()
-            .map(|(i, rows)| {
-                let start = list.chunks[i].start;
-                let offsets: Vec<usize> = rows.iter().map(|row| (row - start) as usize).collect();
-                Ok(rows.into_iter().zip(read(i, &offsets)?).collect())
-            })
-            .collect::<Result<_>>()?;
-        Ok(found.into_iter().flatten().collect())
     }
 }
 

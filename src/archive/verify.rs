@@ -91,8 +91,8 @@ pub fn check_rows(archive: &Archive) -> Result<()> {
         }
         _ => bail!("{name}: record {row} has no valid {:?} field", m.fields.id),
     })?;
-    for i in 0..archive.vectors.chunks.len() {
-        archive.vector_chunk(i)?;
+    for chunk in &archive.vectors_list()?.chunks {
+        archive.vectors_in(chunk)?;
     }
     Ok(())
 }

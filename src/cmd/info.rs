@@ -108,7 +108,7 @@ fn describe(path: &Path, network: &Network) -> Result<Map<String, Value>> {
         }
         None => {
             extra.insert("source".into(), json!(archive.name()));
-            extra.insert("blocks".into(), json!(archive.block_count()));
+            extra.insert("blocks".into(), json!(archive.block_count()?));
         }
     }
     Ok(serde_json::from_value(info)?)

@@ -71,7 +71,7 @@ impl Store for Archive {
         // for with the vectors', one round trip over the network instead of two; the chunks of
         // the candidates that lose stay fetched and unread, so a big batch does not do this.
         if rows.len() <= PREFETCH_RECORDS_ROWS {
-            self.prefetch_rows(rows);
+            self.prefetch_rows(rows)?;
         }
         Archive::with_vectors(self, rows, f)
     }
@@ -84,11 +84,14 @@ pub fn missing_fields(archives: &[Archive], wanted: &[&str]) -> Result<(Vec<Stri
     let mut missing: Vec<String> = wanted.iter().map(|name| name.to_string()).collect();
     let mut seen = BTreeSet::new();
     for archive in archives {
-        for i in 0..archive.records.chunks.len() {
+        if missing.is_empty() {
+            break;
+        }
+        for chunk in &archive.records_list()?.chunks {
             if missing.is_empty() {
                 return Ok((missing, seen));
             }
-            for record in archive.record_chunk(i)? {
+            for record in archive.records_in(chunk)? {
                 seen.extend(record.into_iter().map(|(name, _)| name));
             }
             missing.retain(|name| !seen.contains(name));

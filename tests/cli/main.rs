@@ -21,6 +21,7 @@ mod input_errors;
 mod interop;
 mod jsipfs;
 mod kubo;
+mod leaves;
 mod outputs;
 mod partitioned;
 mod pty;

@@ -28,8 +28,8 @@ pub fn flat(archive: &Archive, out: &mut dyn Write) -> Result<u64> {
     let mut written = 0u64;
     let mut bytes = Vec::new();
     let bar = progress::bar(m.count, "export", "vectors");
-    for i in 0..archive.vectors.chunks.len() {
-        let vectors = archive.vector_chunk(i)?;
+    for chunk in &archive.vectors_list()?.chunks {
+        let vectors = archive.vectors_in(chunk)?;
         bytes.clear();
         for vector in vectors.chunks_exact(m.dimensions as usize) {
             let unit_length;
