@@ -12,7 +12,7 @@ use super::block::DAG_CBOR;
 use super::car::CarFile;
 use super::manifest::Manifest;
 use super::source::{BlockSource, Blocks};
-use super::tree::{ChunkList, LazyList, Reach, Wanted};
+use super::tree::{ChunkList, Collection, LazyList, Reach, Wanted};
 use crate::input::Record;
 use partitions::partition_starts;
 
@@ -50,31 +50,31 @@ pub struct Archive {
 }
 
 /// The most bytes of records and vectors leaves (the link nodes that link chunks:
-/// [`LEAF_LINK_BYTES`] a chunk of about 16 rows) an archive's opening reads; above it, they are
-/// read as rows are asked for ([`LazyList`]), so a query reads only those its rows are under.
-/// Read at open, a cold query over the network waits for them with the other link nodes; read
-/// lazily, it waits one round trip more (the candidates' leaves, before their chunks), and
-/// every walk over all rows reads them all then. Lazily, a query saves the leaves' bytes less
-/// its own (5.4 MB less ~1 MB at 1M rows) for one round trip: on a link of round trip r and
-/// bandwidth b that pays once the leaves pass r·b (2.5 MB at 20 ms and 1 Gbit/s), and through a
-/// gateway adding 20 ms a request (no bandwidth limit) the 1M archive's cold query took 0.249 s
-/// lazily against 0.229 s read at open (median of 15, bench/leaves.py). So the line is drawn just
-/// above the 1M archive's leaves, which keeps its cold query at five round trips: lazily from
-/// about 1.17M rows.
+/// [`LEAF_LINK_BYTES`] a chunk of about 16 rows) a remote archive's opening reads (a file's
+/// reads none: [`Archive::from_car`]); above it, they are read as rows are asked for
+/// ([`LazyList`]), so a query reads only those its rows are under. Read at open, a cold query
+/// over the network waits for them with the other link nodes; read lazily, it waits one round
+/// trip more (the candidates' leaves, before their chunks), and every walk over all rows reads
+/// them all then. Lazily, a query saves the leaves' bytes less its own (5.4 MB less 2.5 MB at 1M
+/// rows) for one round trip: on a link of round trip r and bandwidth b that pays once the saving
+/// passes r·b (2.5 MB at 20 ms and 1 Gbit/s), and through a gateway adding 20 ms a request (no
+/// bandwidth limit) the 1M archive's cold query took 0.249 s lazily against 0.229 s read at open
+/// (median of 15, bench/leaves.py). So the line is drawn just above the 1M archive's leaves,
+/// which keeps its cold query at five round trips: lazily from about 1.17M rows.
 pub const EAGER_LEAVES: u64 = 6 << 20;
 /// Bytes a link takes in a leaf as vecar writes it: a CID of 36 bytes, 6 of CBOR heads, a count
 /// below 24.
 const LEAF_LINK_BYTES: u64 = 43;
-/// Sets [`EAGER_LEAVES`] otherwise, in bytes (hidden: for tests and measurements; 0 reads
-/// every archive's leaves lazily).
+/// Sets the line otherwise, in bytes, for every source (hidden: for tests and measurements; 0
+/// reads every archive's leaves lazily, 18446744073709551615 every one's at open).
 const EAGER_LEAVES_VAR: &str = "VECAR_EAGER_LEAVES";
 
 /// How far opening reads the records and vectors trees: to their chunks when their leaves
-/// come to at most [`EAGER_LEAVES`] bytes (by the manifest's count of chunks), else to their
-/// leaves.
-fn rows_reach(manifest: &Manifest) -> Reach {
+/// come to at most `most` bytes (by the manifest's count of chunks; [`EAGER_LEAVES_VAR`] says
+/// otherwise), else to their leaves.
+fn rows_reach(manifest: &Manifest, most: u64) -> Reach {
     let var = std::env::var(EAGER_LEAVES_VAR).ok();
-    let most = var.and_then(|v| v.parse().ok()).unwrap_or(EAGER_LEAVES);
+    let most = var.and_then(|v| v.parse().ok()).unwrap_or(most);
     let links = manifest.records.chunks.saturating_add(manifest.vectors.chunks.chunks);
     if links.saturating_mul(LEAF_LINK_BYTES) > most {
         Reach::Leaves
@@ -92,9 +92,12 @@ fn collections(manifest: &Manifest, ahead: Ahead, rows: Reach) -> Vec<Wanted<'_>
         chunks_too,
         reach,
     };
+    // A root is read at open whatever `rows` says: a tree of one level is read whole.
+    let rows_of = |c: &Collection| if c.height > 1 { rows } else { Reach::Chunks };
+    let (records, vectors) = (&manifest.records, &manifest.vectors.chunks);
     let mut wanted = vec![
-        collection(&manifest.records, "records", false, rows),
-        collection(&manifest.vectors.chunks, "vectors", false, rows),
+        collection(records, "records", false, rows_of(records)),
+        collection(vectors, "vectors", false, rows_of(vectors)),
         // A partitioned index's chunks are its centroids (√n rows, ~0.1% of the archive),
         // which every query reads first: asked for with the other collections' link nodes,
         // they come over the network in the same round trip, not one later.
@@ -154,23 +157,32 @@ impl Archive {
         if car.location(&root)?.is_none() {
             bail!("{name}: not a vecar archive (its root block {root} is not in the file)");
         }
-        // A file's blocks are read when asked for: there is nothing to ask for ahead.
-        Archive::from_source(car, root, Ahead::Nothing)
+        // A file's blocks are read when asked for: there is nothing to ask for ahead, and no
+        // round trip to save by reading every leaf at open. Read as needed, a cold query on
+        // the 1M-row archive took 7.3-7.8 ms of CPU instead of 16.1-17.4, 1,700 page faults
+        // instead of 3,570 (perf stat task-clock, 2 sets of 21 alternated, load 9-10).
+        Archive::open_source(car, root, Ahead::Nothing, 0)
     }
 
-    /// Reads the manifest `root` and the link nodes from `source`, and asks for what `ahead`
-    /// says.
+    /// Reads the manifest `root` and the link nodes from `source` (the records and vectors
+    /// leaves only up to [`EAGER_LEAVES`]), and asks for what `ahead` says.
     pub fn from_source(source: Arc<dyn BlockSource>, root: Cid, ahead: Ahead) -> Result<Archive> {
+        Archive::open_source(source, root, ahead, EAGER_LEAVES)
+    }
+
+    /// [`Archive::from_source`], reading the records and vectors leaves at open when they come
+    /// to at most `eager_leaves` bytes.
+    fn open_source(source: Arc<dyn BlockSource>, root: Cid, ahead: Ahead, eager_leaves: u64) -> Result<Archive> {
         let blocks = Blocks::new(source);
         let name = blocks.name().to_string();
         let manifest = Manifest::decode(&blocks.get(&root)?).with_context(|| name.clone())?;
         manifest.check(blocks.size()).with_context(|| name.clone())?;
-        let rows = rows_reach(&manifest);
+        let rows = rows_reach(&manifest, eager_leaves);
         let wanted = collections(&manifest, ahead, rows);
         let mut lists = ChunkList::load_all(&blocks, &wanted)?.into_iter().zip(&wanted);
         let mut row_list = || {
             let (list, wanted) = lists.next().expect("records and vectors are wanted");
-            match rows {
+            match wanted.reach {
                 Reach::Chunks => LazyList::whole(list, wanted),
                 Reach::Leaves => LazyList::leaves(list, wanted),
             }

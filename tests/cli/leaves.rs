@@ -1,8 +1,9 @@
 //! Leaves read lazily: an archive whose records and vectors leaves (the link nodes that link
 //! chunks) are read as rows are asked for answers every command exactly as one whose leaves are
 //! all read at open, fetches only the leaves its rows are under, and refuses a corrupt leaf.
-//! `VECAR_EAGER_LEAVES=0` (hidden) reads every archive's leaves lazily, and the hidden
-//! `--max-links` gives small archives many leaves.
+//! A file's leaves are read lazily; a remote archive's past 6 MiB of them. The hidden
+//! `VECAR_EAGER_LEAVES` moves that line for every source, and the hidden `--max-links` gives
+//! small archives many leaves.
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +12,8 @@ use crate::remote::{block_requests, blocks_of, gateway, Behaviour};
 
 /// Every archive read lazily.
 const LAZY: (&str, &str) = ("VECAR_EAGER_LEAVES", "0");
+/// Every archive's leaves read at open.
+const AT_OPEN: (&str, &str) = ("VECAR_EAGER_LEAVES", "18446744073709551615");
 
 /// An archive of `n` rows of 3 dimensions with ids `r0`, `r1`, ... and a number field, built
 /// with `flags` into `dir/name`.
@@ -88,8 +91,8 @@ fn a_lazily_read_archive_answers_every_command_as_one_read_whole() {
             } else {
                 Vec::new()
             };
-            let whole = vecar_with_stdin(&command, &stdin).ok();
-            let lazy = vecar_with_env(&command, &stdin, &[LAZY]).ok();
+            let whole = vecar_with_env(&command, &stdin, &[AT_OPEN]).ok();
+            let lazy = vecar_with_stdin(&command, &stdin).ok();
             assert_eq!(lazy.stdout, whole.stdout, "{command:?}");
             assert!(!whole.stdout.is_empty(), "{command:?}");
         }
@@ -165,7 +168,7 @@ fn a_corrupt_leaf_is_refused_naming_the_archive_and_the_block() {
     }
     let bad = dir.path().join("bad.car");
     std::fs::write(&bad, &bytes).unwrap();
-    for env in [&[LAZY][..], &[]] {
+    for env in [&[AT_OPEN][..], &[]] {
         let run = vecar_with_env(&["query", s(&bad), "-k", "3"], &queries(1), env);
         run.fails_with("bad.car: block ");
         run.fails_with(" is corrupt (its sha2-256 does not match its CID)");
