@@ -58,7 +58,7 @@ pub struct Archive {
 /// them all then. Lazily, a query saves the leaves' bytes less its own (5.4 MB less 2.5 MB at 1M
 /// rows) for one round trip: on a link of round trip r and bandwidth b that pays once the saving
 /// passes r·b (2.5 MB at 20 ms and 1 Gbit/s), and through a gateway adding 20 ms a request (no
-/// bandwidth limit) the 1M archive's cold query took 0.249 s lazily against 0.229 s read at open
+/// bandwidth limit) the 1M archive's cold query took 0.184 s lazily against 0.174 s read at open
 /// (median of 15, bench/leaves.py). So the line is drawn just above the 1M archive's leaves,
 /// which keeps its cold query at five round trips: lazily from about 1.17M rows.
 pub const EAGER_LEAVES: u64 = 6 << 20;

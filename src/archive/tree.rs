@@ -23,9 +23,9 @@ pub const DEFAULT_MAX_LINKS: usize = 16_384;
 /// 88 KB and 32,000 rows, so a query that reads the leaves of its ~20 candidate rows (a
 /// [`LazyList`]) reads ~3.4 MB of them at 10M rows, not the 54 MB of every leaf. Smaller leaves
 /// cost a reader that takes every leaf one request each: at 1M rows (62,500 chunks a tree), read
-/// at open through a gateway adding 20 ms a request, a cold query took 0.229 s with these (62
-/// leaves, 174 requests), 0.254 s with leaves of 1,024 links (124, 236), 0.356 s with 256 (492,
-/// 612), and 0.225 s with the old 16,384 (8, 120); median of 15, bench/leaves.py.
+/// at open through a gateway adding 20 ms a request, a cold query took 0.174 s with these (62
+/// leaves, 174 requests), 0.189 s with leaves of 1,024 links (124, 236), 0.318 s with 256 (492,
+/// 612), and 0.170 s with the old 16,384 (8, 120); median of 15, load 1.2, bench/leaves.py.
 pub const ROW_LEAF_LINKS: usize = 2048;
 /// Deepest tree accepted when reading (16,384⁸ chunks is more than any file holds).
 const MAX_HEIGHT: u64 = 8;
