@@ -115,6 +115,12 @@ enum Method {
 /// vectors in 224 partitions (bench/partitioned-results.md).
 pub const DEFAULT_NPROBE: usize = 32;
 
+/// Candidates (each query's `k` x `rescore`) a partitioned scan keeps for a group of queries,
+/// about: a batch's queries are scanned in groups of this many over theirs, so the memory does not
+/// grow with the batch where each keeps many (4,096 at the default, 20 each, are one group). Each
+/// of [`FOLDS`] parts keeps up to twice a query's: on dev50k at `--rescore 100`, 763 MB without.
+const SCAN_CANDIDATES: usize = 1 << 17;
+
 /// Most parts a batch's partitions are split into to be scanned: each part keeps every query's
 /// best rows, found again from nothing, so fewer parts keep fewer rows; enough for the threads
 /// to share the work.
@@ -286,9 +292,27 @@ impl<'a, S: Store> Searcher<'a, S> {
     }
 
     /// For each query, the `n` best allowed rows of the partitions `probes` names for it, by
-    /// their 8-bit copies. Each partition is scanned once for all the queries that probe it: the
-    /// scan is bound by memory bandwidth, so a batch reads each partition once, not once a query.
+    /// their 8-bit copies, the queries taken in groups of at most [`SCAN_CANDIDATES`] / n.
     fn scan_partitions(
+        &self,
+        queries: &[&[f32]],
+        probes: &[Vec<usize>],
+        loaded: &HashMap<usize, Loaded>,
+        allowed: &Allowed,
+        n: usize,
+    ) -> Result<Vec<Vec<u64>>> {
+        let group = (SCAN_CANDIDATES / n.max(1)).max(1);
+        let mut found = Vec::with_capacity(queries.len());
+        for (queries, probes) in queries.chunks(group).zip(probes.chunks(group)) {
+            found.extend(self.scan_group(queries, probes, loaded, allowed, n)?);
+        }
+        Ok(found)
+    }
+
+    /// [`Searcher::scan_partitions`] for one group. Each partition is scanned once for all the
+    /// queries that probe it: the scan is bound by memory bandwidth, so a group reads each
+    /// partition once, not once a query.
+    fn scan_group(
         &self,
         queries: &[&[f32]],
         probes: &[Vec<usize>],
@@ -312,24 +336,13 @@ impl<'a, S: Store> Searcher<'a, S> {
             .with_min_len(by_partition.len().div_ceil(FOLDS))
             .try_fold(fresh, |mut best, (p, asking)| {
                 let probes: Vec<&Probe> = asking.iter().map(|&q| &prepared[q]).collect();
+                let (count, allow) = (self.archive.count(), |row| allowed.contains(row));
+                let mut keep = |i: usize, score: f32, row| best[asking[i]].offer(row, score as f64);
                 // The same rows in row list chunk i and codes chunk i.
                 let (rows, codes) = loaded[p].split_at(loaded[p].len() / 2);
                 for (rows, codes) in rows.iter().zip(codes) {
-                    let count = self.archive.count();
-                    Probe::scan(
-                        &probes,
-                        rows,
-                        codes,
-                        count,
-                        |row| allowed.contains(row),
-                        |i, score, row| {
-                            best[asking[i]].offer(Hit {
-                                row,
-                                score: score as f64,
-                            })
-                        },
-                    )
-                    .map_err(|e| e.context(format!("{}: partition {p}", self.archive.name())))?;
+                    Probe::scan(&probes, rows, codes, count, allow, &mut keep)
+                        .map_err(|e| e.context(format!("{}: partition {p}", self.archive.name())))?;
                 }
                 Ok::<_, anyhow::Error>(best)
             })

@@ -51,16 +51,16 @@ impl Best {
         }
     }
 
-    /// Keeps `hit` if it may be among the best.
+    /// Keeps `row` scoring `score` if it may be among the best.
     #[inline]
-    pub(super) fn offer(&mut self, hit: Hit) {
-        if hit.score < self.floor || self.n == 0 {
+    pub(super) fn offer(&mut self, row: u64, score: f64) {
+        if score < self.floor || self.n == 0 {
             return;
         }
         if self.kept.is_empty() {
             self.kept.reserve_exact(2 * self.n);
         }
-        self.kept.push(hit);
+        self.kept.push(Hit { row, score });
         if self.kept.len() >= 2 * self.n {
             keep_best(&mut self.kept, self.n);
             self.floor = self.kept[self.n - 1].score;
@@ -69,7 +69,7 @@ impl Best {
 
     /// Offers every hit `other` kept.
     pub(super) fn merge(&mut self, other: Best) {
-        other.kept.into_iter().for_each(|hit| self.offer(hit));
+        other.kept.into_iter().for_each(|hit| self.offer(hit.row, hit.score));
     }
 
     /// The rows of the best hits, best first.
@@ -103,8 +103,8 @@ mod tests {
                 .collect();
             let (front, back) = hits.split_at(400);
             let (mut one, mut other) = (Best::new(n), Best::new(n));
-            front.iter().for_each(|&h| one.offer(h));
-            back.iter().for_each(|&h| other.offer(h));
+            front.iter().for_each(|h| one.offer(h.row, h.score));
+            back.iter().for_each(|h| other.offer(h.row, h.score));
             one.merge(other);
             let want: Vec<u64> = top_k(hits.clone(), n).into_iter().map(|h| h.row).collect();
             assert_eq!(one.rows(), want, "n = {n}");
