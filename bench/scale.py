@@ -24,7 +24,8 @@ from statistics import median
 
 import numpy as np
 
-from partitioned import index_bytes, one_query, root
+from partitioned import index_bytes, one_query, root, search
+from perf import recall
 from remote import blocks_of, server
 from run import VECAR, publish
 
@@ -69,7 +70,7 @@ def points(rng, around, m):
     return p / np.linalg.norm(p, axis=1, keepdims=True)
 
 
-def lines(start, vectors):
+def jsonl_of(start, vectors):
     """The JSONL of `vectors` (unit vectors) numbered from `start`, and the float32 values the
     lines hold (4 decimals)."""
     n = len(vectors)
@@ -105,7 +106,7 @@ def write_rows(sink, rows, queries):
     started = time.process_time()
     for start in range(0, rows, BLOCK):
         block_rng = np.random.default_rng([7, start])
-        text, held = lines(start, points(block_rng, around, min(BLOCK, rows - start)))
+        text, held = jsonl_of(start, points(block_rng, around, min(BLOCK, rows - start)))
         sink.write(text)
         scores = queries @ (held / np.linalg.norm(held, axis=1, keepdims=True)).T
         ids = np.broadcast_to(np.arange(start, start + len(held)), scores.shape)
@@ -144,19 +145,6 @@ def build(car, rows, queries, flags):
     if status != 0:
         raise SystemExit(f"vecar build failed ({status})")
     return truth, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, peak[0], generator
-
-
-def recall(car, queries, truth, flags):
-    """recall@10 of `queries` against `truth`, and the batch's seconds."""
-    lines = "".join(json.dumps({"id": i, "vector": q.tolist()}) + "\n" for i, q in enumerate(queries))
-    started = time.perf_counter()
-    done = subprocess.run([VECAR, "query", str(car), "-k", "10", *flags], input=lines.encode(), capture_output=True, check=True)
-    seconds = time.perf_counter() - started
-    found = {}
-    for line in done.stdout.decode().splitlines():
-        hit = json.loads(line)
-        found.setdefault(hit["query"], set()).add(int(hit["id"]))
-    return float(np.mean([len(found.get(i, set()) & set(t)) / 10 for i, t in enumerate(truth.tolist())])), seconds
 
 
 def probing(nprobe):
@@ -198,9 +186,11 @@ def main():
     info = json.loads(subprocess.run([VECAR, "info", "--json", str(car)], check=True, capture_output=True).stdout)
     lines.append(f"Archive: {car.stat().st_size / 1e9:,.2f} GB, index {index_bytes(car) / 1e6:,.1f} MB, {info.get('partitions', {}).get('count', 0):,} partitions.")
     lines += ["", "| | value |", "| --- | ---: |"]
+    asked = work / "queries.jsonl"
+    asked.write_text("".join(json.dumps({"id": i, "vector": q.tolist()}) + "\n" for i, q in enumerate(queries)))
     for nprobe in NPROBES:
-        r, seconds = recall(car, queries, truth, probing(nprobe))
-        lines.append(f"| recall@10, {QUERIES} queries, nprobe {nprobe or 'default'} ({QUERIES / seconds:,.0f} q/s in one process) | {r:.3f} |")
+        seconds, hits = search(car, asked, probing(nprobe), 1)
+        lines.append(f"| recall@10, {QUERIES} queries, nprobe {nprobe or 'default'} ({QUERIES / seconds:,.0f} q/s in one process) | {recall(hits, truth):.3f} |")
     local = [one_query(str(car), queries[i].tolist(), [])["wall"] for i in range(args.runs)]
     lines.append(f"| one query in a new process, local file (page cache as left by the build) | {median(local):.3f} s |")
     httpd = server(car, blocks_of(car), 0.020)

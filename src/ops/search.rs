@@ -203,7 +203,7 @@ pub fn find_id(archives: &[Archive], id: &str) -> Result<Like> {
 /// 1.22-1.29 -> 0.81-0.86 s, CPU -33%, peak RSS 58 -> 84-88 MB; partitioned, 1,024 -> 4,096:
 /// CPU 2.27 -> 1.67 s, peak RSS 54 -> 94 MB). A partitioned scan keeps only each query's best
 /// rows, so its memory does not grow with the rows a batch probes.
-const BATCH: usize = 4096;
+pub const BATCH: usize = 4096;
 
 /// Archives searched as one: each with its searcher and the rows it may return.
 pub struct Search<'a> {
@@ -254,11 +254,6 @@ impl<'a> Search<'a> {
             min_score,
             hint,
         })
-    }
-
-    /// How many queries to search together, at most ([`BATCH`]).
-    pub fn batch(&self) -> usize {
-        BATCH
     }
 
     /// When the filter lets no record through, why ([`FilterHint`]), if the records tell.

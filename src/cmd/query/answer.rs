@@ -11,7 +11,7 @@ use crate::cmd::printer::{Printable, RowWriter};
 use vecar::archive::read::{Archive, Located};
 use vecar::index::field_path;
 use vecar::input::{self, Labels, LineSource, Query};
-use vecar::ops::search::Search;
+use vecar::ops::search::{Search, BATCH};
 
 /// Hits held at once, at most, unless one query has more (then a batch is one query). A batch
 /// also holds at most [`Search::batch`] queries.
@@ -53,7 +53,7 @@ impl<'a, W: Write> Answerer<'a, W> {
     /// Reads every query from `lines` and answers them in batches, in order, then finishes.
     /// At a bad line, prints the answers to the lines before it, whole, then returns its error.
     pub(super) fn answer_all(mut self, lines: &mut impl LineSource, dims: usize, fields: (&str, &str)) -> Result<()> {
-        let most = (BATCH_HITS / self.k.max(1)).clamp(1, self.search.batch());
+        let most = (BATCH_HITS / self.k.max(1)).clamp(1, BATCH);
         let mut labels = Labels::default();
         let mut batch = Vec::new();
         loop {
